@@ -1,0 +1,623 @@
+//! What a verified token says, normalized once.
+//!
+//! permiso's tokens carry `scopes` (a JSON list) and `is_trusted`; RFC 9068 tokens carry
+//! `scope` (space-separated); Azure-style tokens carry `scp`. [`Claims`] gives one
+//! [`ScopeSet`] whatever the spelling, typed registered claims, and every other claim by
+//! name through [`Claims::get`].
+
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::error::{AuthError, AuthErrorKind};
+use crate::scope::ScopeSet;
+use crate::token::{DupCheck, Key, parse_object};
+
+/// The latest NumericDate accepted: 9999-12-31T23:59:59Z. Anything later is treated as
+/// garbage, not as "never expires".
+const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
+
+/// The claims of a verified token.
+///
+/// Handlers get them from the request extensions as `Arc<Claims>` (the extractors do that for
+/// you). Only the verifier makes them, from a token that passed every check.
+///
+/// ```
+/// use permiso::{Issuer, Verifier};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let secret = "a-shared-secret-of-at-least-32-bytes!!";
+/// let verifier = Verifier::builder(["keystone-auth"])
+///     .issuer(Issuer::permiso("keystone-auth", secret))
+///     .build()
+///     .unwrap();
+/// let token = jsonwebtoken::encode(
+///     &jsonwebtoken::Header::default(),
+///     &serde_json::json!({"iss": "keystone-auth", "aud": ["keystone-auth"],
+///         "sub": "payment-service", "exp": 4102444800u64, "type": "service",
+///         "client_id": "payment-service", "scopes": ["read:transactions"],
+///         "is_trusted": true, "tenant": "acme"}),
+///     &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+/// )
+/// .unwrap();
+///
+/// let claims = verifier.verify(&token).await.unwrap();
+/// assert_eq!(claims.issuer(), "keystone-auth");
+/// assert_eq!(claims.client_id(), Some("payment-service"));
+/// assert!(claims.scopes().contains("read:transactions"));
+/// assert!(claims.is_trusted());
+/// assert_eq!(claims.get::<String>("tenant").as_deref(), Some("acme"));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Claims {
+    iss: String,
+    sub: Option<String>,
+    aud: Vec<String>,
+    exp: i64,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+    client_id: Option<String>,
+    token_type: Option<String>,
+    scopes: ScopeSet,
+    trusted_claim: bool,
+    pub(crate) trusted: bool,
+    pub(crate) service: bool,
+    other: Map<String, Value>,
+}
+
+impl Claims {
+    /// `iss`: the issuer, exactly as configured on the verifier.
+    pub fn issuer(&self) -> &str {
+        &self.iss
+    }
+
+    /// `sub`: the subject (for permiso service tokens, the client id).
+    pub fn subject(&self) -> Option<&str> {
+        self.sub.as_deref()
+    }
+
+    /// `aud`: the audiences, a list even when the token had a single string.
+    pub fn audience(&self) -> &[String] {
+        &self.aud
+    }
+
+    /// `exp`, seconds since the epoch.
+    pub fn expires_at(&self) -> i64 {
+        self.exp
+    }
+
+    /// `nbf`, seconds since the epoch.
+    pub fn not_before(&self) -> Option<i64> {
+        self.nbf
+    }
+
+    /// `iat`, seconds since the epoch.
+    pub fn issued_at(&self) -> Option<i64> {
+        self.iat
+    }
+
+    /// `jti`: the token's unique id.
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.jti.as_deref()
+    }
+
+    /// The calling client: the `client_id` claim (permiso, RFC 9068), or `azp` when there is
+    /// no `client_id` (Auth0, Keycloak).
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id
+            .as_deref()
+            .or_else(|| self.other.get("azp").and_then(Value::as_str))
+    }
+
+    /// The `type` claim as sent (permiso: `"service"`).
+    pub fn token_type(&self) -> Option<&str> {
+        self.token_type.as_deref()
+    }
+
+    /// Every scope granted, from `scopes`, `scope` and `scp` together, with the verifier's
+    /// implication rules attached.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.scopes
+    }
+
+    /// Whether the client is trusted: `is_trusted` is the JSON value `true` (a string
+    /// `"true"` or `1` is not), or the client id is on the verifier's trusted list.
+    pub fn is_trusted(&self) -> bool {
+        self.trusted
+    }
+
+    /// Whether this is a service token under its issuer's rule.
+    pub fn is_service_token(&self) -> bool {
+        self.service
+    }
+
+    /// Any claim not covered by an accessor above (for example `azp`, `gty`, `tenant`),
+    /// deserialized as `T`. `None` when absent or not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        self.other.get(name).and_then(|v| T::deserialize(v).ok())
+    }
+
+    /// A claim's value as a string, whichever claim it is; used by service-token rules.
+    pub(crate) fn str_claim(&self, name: &str) -> Option<&str> {
+        match name {
+            "iss" => Some(&self.iss),
+            "sub" => self.sub.as_deref(),
+            "jti" => self.jti.as_deref(),
+            "client_id" => self.client_id.as_deref(),
+            "type" => self.token_type.as_deref(),
+            _ => self.other.get(name).and_then(Value::as_str),
+        }
+    }
+
+    pub(crate) fn trusted_claim(&self) -> bool {
+        self.trusted_claim
+    }
+
+    pub(crate) fn scopes_mut(&mut self) -> &mut ScopeSet {
+        &mut self.scopes
+    }
+
+    /// Parses a payload. Type errors name the claim; nothing of the value is echoed.
+    pub(crate) fn parse(payload: &[u8]) -> Result<Claims, AuthError> {
+        let mut problem = None;
+        let raw = parse_object(
+            payload,
+            ClaimsSeed {
+                problem: &mut problem,
+            },
+        )
+        .map_err(|()| {
+            problem
+                .take()
+                .unwrap_or_else(|| malformed("the payload is not a JSON object"))
+        })?;
+        let Some(iss) = raw.iss else {
+            return Err(invalid("the iss claim is missing"));
+        };
+        let Some(exp) = raw.exp else {
+            return Err(invalid("the exp claim is missing"));
+        };
+        Ok(Claims {
+            iss,
+            sub: raw.sub,
+            aud: raw.aud,
+            exp,
+            nbf: raw.nbf,
+            iat: raw.iat,
+            jti: raw.jti,
+            client_id: raw.client_id,
+            token_type: raw.token_type,
+            scopes: raw.scopes,
+            trusted_claim: raw.is_trusted,
+            trusted: raw.is_trusted,
+            service: false,
+            other: raw.other,
+        })
+    }
+}
+
+impl fmt::Debug for Claims {
+    /// Everything but the free-form claims, which may hold personal data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("iss", &self.iss)
+            .field("sub", &self.sub)
+            .field("aud", &self.aud)
+            .field("exp", &self.exp)
+            .field("client_id", &self.client_id())
+            .field("scopes", &self.scopes)
+            .field("trusted", &self.trusted)
+            .field("service", &self.service)
+            .field("other_claims", &self.other.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn malformed(why: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::MalformedToken).with_description(why)
+}
+
+fn invalid(why: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidClaim).with_description(why)
+}
+
+#[derive(Default)]
+struct RawClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Vec<String>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+    client_id: Option<String>,
+    token_type: Option<String>,
+    scopes: ScopeSet,
+    is_trusted: bool,
+    other: Map<String, Value>,
+}
+
+struct ClaimsSeed<'p> {
+    problem: &'p mut Option<AuthError>,
+}
+
+impl<'de> DeserializeSeed<'de> for ClaimsSeed<'_> {
+    type Value = RawClaims;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawClaims, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ClaimsSeed<'_> {
+    type Value = RawClaims;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims, A::Error> {
+        let mut raw = RawClaims::default();
+        let mut seen = DupCheck::default();
+        let problem = self.problem;
+        let mut fail = |why: &'static str| -> A::Error {
+            *problem = Some(invalid(why));
+            de::Error::custom("claims rejected")
+        };
+        while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+            if !seen.insert(name.clone()) {
+                *problem = Some(malformed("the payload has a duplicate claim"));
+                return Err(de::Error::custom("duplicate claim"));
+            }
+            match &*name {
+                "iss" => {
+                    raw.iss = Some(
+                        map.next_value()
+                            .map_err(|_| fail("the iss claim must be a string"))?,
+                    );
+                }
+                "sub" => {
+                    raw.sub = Some(
+                        map.next_value()
+                            .map_err(|_| fail("the sub claim must be a string"))?,
+                    );
+                }
+                "jti" => {
+                    raw.jti = Some(
+                        map.next_value()
+                            .map_err(|_| fail("the jti claim must be a string"))?,
+                    );
+                }
+                "client_id" => {
+                    raw.client_id = Some(
+                        map.next_value()
+                            .map_err(|_| fail("the client_id claim must be a string"))?,
+                    );
+                }
+                "type" => {
+                    raw.token_type = Some(
+                        map.next_value()
+                            .map_err(|_| fail("the type claim must be a string"))?,
+                    );
+                }
+                "aud" => {
+                    raw.aud = map
+                        .next_value::<StrOrList>()
+                        .map_err(|_| fail("the aud claim must be a string or a list of strings"))?
+                        .0;
+                }
+                "exp" => {
+                    raw.exp = Some(
+                        map.next_value::<NumericDate>()
+                            .map_err(|_| fail("the exp claim must be a NumericDate"))?
+                            .floor(),
+                    );
+                }
+                "nbf" => {
+                    raw.nbf = Some(
+                        map.next_value::<NumericDate>()
+                            .map_err(|_| fail("the nbf claim must be a NumericDate"))?
+                            .ceil(),
+                    );
+                }
+                "iat" => {
+                    raw.iat = Some(
+                        map.next_value::<NumericDate>()
+                            .map_err(|_| fail("the iat claim must be a NumericDate"))?
+                            .ceil(),
+                    );
+                }
+                "scopes" | "scope" | "scp" => {
+                    let list = map.next_value::<StrOrList>().map_err(|_| {
+                        fail("the scope claims must be strings or lists of strings")
+                    })?;
+                    for s in &list.0 {
+                        raw.scopes.push(s);
+                    }
+                }
+                "is_trusted" => {
+                    raw.is_trusted = matches!(map.next_value::<Value>()?, Value::Bool(true));
+                }
+                _ => {
+                    let value = map.next_value::<Value>()?;
+                    raw.other.insert(name.into_owned(), value);
+                }
+            }
+        }
+        raw.scopes.finish();
+        Ok(raw)
+    }
+}
+
+/// A JSON number within [0, year 9999]. RFC 7519 allows fractions.
+struct NumericDate(f64);
+
+impl NumericDate {
+    /// Rounded towards earlier: used for `exp`, so a fraction never extends a token's life.
+    fn floor(&self) -> i64 {
+        self.0.floor() as i64
+    }
+
+    /// Rounded towards later: used for `nbf` and `iat`.
+    fn ceil(&self) -> i64 {
+        self.0.ceil() as i64
+    }
+}
+
+impl<'de> de::Deserialize<'de> for NumericDate {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NumericDate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a NumericDate")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumericDate, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumericDate, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumericDate, E> {
+                if v.is_finite() && (0.0..=MAX_NUMERIC_DATE).contains(&v) {
+                    Ok(NumericDate(v))
+                } else {
+                    Err(E::custom("out of range"))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A string (split on spaces) or a list of strings.
+struct StrOrList(Vec<String>);
+
+impl<'de> de::Deserialize<'de> for StrOrList {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrOrList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StrOrList, E> {
+                Ok(StrOrList(
+                    v.split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrOrList, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(StrOrList(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Claims, AuthError> {
+        Claims::parse(json.as_bytes())
+    }
+
+    const BASE: &str = r#""iss":"i","exp":2000000000"#;
+
+    #[test]
+    fn permiso_shape() {
+        let c = parse(
+            r#"{"iss":"keystone-auth","aud":["keystone-auth"],"sub":"payment-service","exp":1700003600,
+            "iat":1700000000,"nbf":1700000000,"jti":"0c9b","type":"service","client_id":"payment-service",
+            "scopes":["write:transactions","read:transactions"],"is_trusted":true}"#,
+        )
+        .unwrap();
+        assert_eq!(c.issuer(), "keystone-auth");
+        assert_eq!(c.audience(), ["keystone-auth"]);
+        assert_eq!(c.expires_at(), 1_700_003_600);
+        assert_eq!(c.issued_at(), Some(1_700_000_000));
+        assert_eq!(c.jwt_id(), Some("0c9b"));
+        assert_eq!(c.token_type(), Some("service"));
+        assert!(c.trusted_claim());
+        assert_eq!(
+            c.scopes().to_string(),
+            "read:transactions write:transactions"
+        );
+    }
+
+    #[test]
+    fn scope_spelled_three_ways() {
+        let list = parse(&format!(r#"{{{BASE},"scopes":["b","a"]}}"#)).unwrap();
+        let string = parse(&format!(r#"{{{BASE},"scope":"a b"}}"#)).unwrap();
+        let scp_list = parse(&format!(r#"{{{BASE},"scp":["a","b"]}}"#)).unwrap();
+        let scp_string = parse(&format!(r#"{{{BASE},"scp":"b a"}}"#)).unwrap();
+        for c in [&list, &string, &scp_list, &scp_string] {
+            assert_eq!(c.scopes().to_string(), "a b");
+        }
+        let union = parse(&format!(
+            r#"{{{BASE},"scope":"a","scopes":["b"],"scp":"c"}}"#
+        ))
+        .unwrap();
+        assert_eq!(union.scopes().to_string(), "a b c");
+        assert!(parse(&format!(r#"{{{BASE},"scopes":["a",1]}}"#)).is_err());
+        assert!(parse(&format!(r#"{{{BASE},"scope":{{}}}}"#)).is_err());
+    }
+
+    #[test]
+    fn is_trusted_only_for_json_true() {
+        for (v, want) in [
+            ("true", true),
+            ("\"true\"", false),
+            ("1", false),
+            ("false", false),
+            ("null", false),
+            ("[true]", false),
+            ("{\"a\":true}", false),
+        ] {
+            let c = parse(&format!(r#"{{{BASE},"is_trusted":{v}}}"#)).unwrap();
+            assert_eq!(c.trusted_claim(), want, "{v}");
+        }
+        assert!(!parse(&format!("{{{BASE}}}")).unwrap().trusted_claim());
+    }
+
+    #[test]
+    fn exp_must_be_a_numeric_date() {
+        for exp in [
+            "\"2000000000\"",
+            "null",
+            "true",
+            "-1",
+            "1e300",
+            "99999999999999999999999",
+            "253402300800",
+            "[1]",
+        ] {
+            let e = parse(&format!(r#"{{"iss":"i","exp":{exp}}}"#)).unwrap_err();
+            assert_eq!(e.kind(), AuthErrorKind::InvalidClaim, "{exp}");
+            assert!(e.description().contains("exp"), "{exp}: {e}");
+        }
+        let e = parse(r#"{"iss":"i"}"#).unwrap_err();
+        assert_eq!(e.kind(), AuthErrorKind::InvalidClaim);
+        assert!(e.description().contains("exp"));
+        // RFC 7519 allows fractions: exp rounds down, nbf/iat round up.
+        let c = parse(r#"{"iss":"i","exp":2000000000.9,"nbf":1000.1,"iat":1000.1}"#).unwrap();
+        assert_eq!(c.expires_at(), 2_000_000_000);
+        assert_eq!(c.not_before(), Some(1001));
+        assert_eq!(c.issued_at(), Some(1001));
+    }
+
+    #[test]
+    fn nbf_and_iat_must_be_numeric_when_present() {
+        for claim in ["nbf", "iat"] {
+            for v in ["\"1\"", "null", "false", "-5"] {
+                let e = parse(&format!(r#"{{{BASE},"{claim}":{v}}}"#)).unwrap_err();
+                assert_eq!(e.kind(), AuthErrorKind::InvalidClaim);
+                assert!(e.description().contains(claim));
+            }
+        }
+    }
+
+    #[test]
+    fn aud_string_or_list() {
+        assert_eq!(
+            parse(&format!(r#"{{{BASE},"aud":"a"}}"#))
+                .unwrap()
+                .audience(),
+            ["a"]
+        );
+        assert_eq!(
+            parse(&format!(r#"{{{BASE},"aud":["a","b"]}}"#))
+                .unwrap()
+                .audience(),
+            ["a", "b"]
+        );
+        for v in ["1", "[1]", "null", "{}"] {
+            assert_eq!(
+                parse(&format!(r#"{{{BASE},"aud":{v}}}"#))
+                    .unwrap_err()
+                    .kind(),
+                AuthErrorKind::InvalidClaim
+            );
+        }
+    }
+
+    #[test]
+    fn iss_required_and_string() {
+        assert_eq!(
+            parse(r#"{"exp":1}"#).unwrap_err().kind(),
+            AuthErrorKind::InvalidClaim
+        );
+        assert_eq!(
+            parse(r#"{"iss":1,"exp":1}"#).unwrap_err().kind(),
+            AuthErrorKind::InvalidClaim
+        );
+    }
+
+    #[test]
+    fn duplicate_claims_are_refused() {
+        for json in [
+            r#"{"iss":"i","exp":1,"exp":2}"#,
+            r#"{"iss":"i","exp":1,"scopes":["a"],"scopes":["admin:a"]}"#,
+            r#"{"iss":"i","exp":1,"is_trusted":false,"is_trusted":true}"#,
+            r#"{"iss":"i","exp":1,"x":1,"\u0078":2}"#,
+        ] {
+            assert_eq!(
+                parse(json).unwrap_err().kind(),
+                AuthErrorKind::MalformedToken,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn payload_must_be_one_json_object() {
+        for json in [
+            "[]",
+            "1",
+            "\"x\"",
+            "",
+            "{\"iss\":\"i\",\"exp\":1} {}",
+            "{\"iss\":\"i\",\"exp\":1",
+        ] {
+            assert_eq!(
+                parse(json).unwrap_err().kind(),
+                AuthErrorKind::MalformedToken,
+                "{json}"
+            );
+        }
+        let deep = format!(
+            "{{{BASE},\"x\":{}{}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert_eq!(
+            parse(&deep).unwrap_err().kind(),
+            AuthErrorKind::MalformedToken
+        );
+    }
+
+    #[test]
+    fn other_claims_are_kept() {
+        let c = parse(&format!(
+            r#"{{{BASE},"gty":"client-credentials","n":5,"azp":"cli"}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            c.get::<String>("gty").as_deref(),
+            Some("client-credentials")
+        );
+        assert_eq!(c.get::<u32>("n"), Some(5));
+        assert_eq!(c.get::<u32>("gty"), None);
+        assert_eq!(c.client_id(), Some("cli"));
+        assert_eq!(c.str_claim("gty"), Some("client-credentials"));
+    }
+}

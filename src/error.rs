@@ -1,0 +1,498 @@
+//! Why a request was not let in, and how that is said over HTTP.
+//!
+//! Verification returns an [`AuthError`]; only the edge (the layer, the extractors' rejections)
+//! turns it into a response with [`AuthError::to_response`]:
+//!
+//! | status | `error` | when |
+//! |---|---|---|
+//! | 401 | *(none)* | no bearer token was sent |
+//! | 400 | `invalid_request` | the `Authorization` header is malformed or repeated |
+//! | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong |
+//! | 403 | `insufficient_scope` | the token lacks a required scope, is not a service token, or its client is not trusted |
+//! | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable (with `Retry-After`) |
+//!
+//! Descriptions are fixed texts chosen here: they name the reason, never the token, a key or
+//! a secret.
+//!
+//! ```
+//! use permiso::{AuthError, AuthErrorKind};
+//!
+//! let err = AuthError::new(AuthErrorKind::Expired);
+//! let response = err.to_response("payments");
+//! assert_eq!(response.status(), 401);
+//! assert_eq!(
+//!     response.headers()["www-authenticate"],
+//!     r#"Bearer realm="payments", error="invalid_token", error_description="the token has expired""#
+//! );
+//! assert_eq!(
+//!     std::str::from_utf8(response.body()).unwrap(),
+//!     r#"{"error":"invalid_token","error_description":"the token has expired"}"#
+//! );
+//! ```
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+/// What went wrong, as a category. Each kind has one HTTP status and RFC 6750 error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// No bearer token was presented. 401 without an `error` parameter (RFC 6750 §3.1).
+    MissingToken,
+    /// The `Authorization` header is malformed, repeated, or not `Bearer`. 400 `invalid_request`.
+    InvalidRequest,
+    /// The token is larger than the configured limit. 401 `invalid_token`.
+    TokenTooLarge,
+    /// The token is not a well-formed compact JWS. 401 `invalid_token`.
+    MalformedToken,
+    /// The header names an algorithm that is not allowed for this issuer or key. 401.
+    UnsupportedAlgorithm,
+    /// The header uses a feature that is not supported (`crit`, unencoded payload). 401.
+    UnsupportedHeader,
+    /// The `typ` header is not one this issuer accepts. 401.
+    InvalidTokenType,
+    /// The `iss` claim names no configured issuer. 401.
+    UnknownIssuer,
+    /// No key of the issuer matches the token's `kid` and algorithm. 401.
+    UnknownKey,
+    /// The signature does not verify. 401.
+    InvalidSignature,
+    /// A claim is missing or has the wrong type or value. 401.
+    InvalidClaim,
+    /// `exp` is in the past (beyond the leeway). 401.
+    Expired,
+    /// `nbf` is in the future, or `iat` is (beyond the leeway). 401.
+    NotYetValid,
+    /// `aud` names none of the configured audiences. 401.
+    InvalidAudience,
+    /// The token was revoked. 401.
+    Revoked,
+    /// A required scope is missing. 403 `insufficient_scope` with `scope="…"`.
+    InsufficientScope,
+    /// The route wants a service token and this is not one. 403 `insufficient_scope`.
+    NotServiceToken,
+    /// The route is for trusted clients and this client is not trusted. 403 `insufficient_scope`.
+    UntrustedClient,
+    /// No key can be had because the issuer's key server is unreachable. 503 with `Retry-After`.
+    KeysUnavailable,
+}
+
+impl AuthErrorKind {
+    /// The HTTP status this kind is answered with.
+    pub fn status(self) -> StatusCode {
+        use AuthErrorKind::*;
+        match self {
+            InvalidRequest => StatusCode::BAD_REQUEST,
+            InsufficientScope | NotServiceToken | UntrustedClient => StatusCode::FORBIDDEN,
+            KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The RFC 6750 error code, or `None` for a missing token.
+    pub fn error_code(self) -> Option<&'static str> {
+        use AuthErrorKind::*;
+        Some(match self {
+            MissingToken => return None,
+            InvalidRequest => "invalid_request",
+            InsufficientScope | NotServiceToken | UntrustedClient => "insufficient_scope",
+            KeysUnavailable => "temporarily_unavailable",
+            _ => "invalid_token",
+        })
+    }
+
+    fn default_description(self) -> &'static str {
+        use AuthErrorKind::*;
+        match self {
+            MissingToken => "a bearer token is required",
+            InvalidRequest => "the Authorization header is malformed",
+            TokenTooLarge => "the token is larger than allowed",
+            MalformedToken => "the token is not a well-formed JWT",
+            UnsupportedAlgorithm => "the token's algorithm is not allowed",
+            UnsupportedHeader => "the token's header uses an unsupported feature",
+            InvalidTokenType => "the token's typ header is not accepted",
+            UnknownIssuer => "the token's issuer is not accepted",
+            UnknownKey => "no key matches the token",
+            InvalidSignature => "the token's signature is invalid",
+            InvalidClaim => "a claim of the token is missing or invalid",
+            Expired => "the token has expired",
+            NotYetValid => "the token is not valid yet",
+            InvalidAudience => "the token is not meant for this audience",
+            Revoked => "the token has been revoked",
+            InsufficientScope => "the token lacks a required scope",
+            NotServiceToken => "a service token is required",
+            UntrustedClient => "this route is for trusted clients only",
+            KeysUnavailable => "the issuer's keys are temporarily unavailable",
+        }
+    }
+}
+
+impl fmt::Display for AuthErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.default_description())
+    }
+}
+
+/// Why a request was not let in.
+///
+/// Opaque: read it with [`kind`](Self::kind), [`status`](Self::status) and
+/// [`description`](Self::description); render it with [`to_response`](Self::to_response).
+/// Cheap to clone.
+///
+/// ```
+/// use permiso::{AuthError, AuthErrorKind};
+///
+/// let err = AuthError::insufficient_scope(["read:transactions", "read:users"]);
+/// assert_eq!(err.kind(), AuthErrorKind::InsufficientScope);
+/// assert_eq!(err.status(), 403);
+/// assert_eq!(err.required_scope(), Some("read:transactions read:users"));
+/// ```
+#[derive(Clone)]
+pub struct AuthError {
+    kind: AuthErrorKind,
+    description: Cow<'static, str>,
+    scope: Option<Box<str>>,
+    retry_after: Option<u64>,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl AuthError {
+    /// An error of this kind with its default description.
+    pub fn new(kind: AuthErrorKind) -> Self {
+        Self {
+            kind,
+            description: Cow::Borrowed(kind.default_description()),
+            scope: None,
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// A 403 naming the scopes that were required (space-separated in `scope="…"`).
+    pub fn insufficient_scope<'a>(required: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut scope = String::new();
+        for s in required {
+            if !scope.is_empty() {
+                scope.push(' ');
+            }
+            scope.push_str(s);
+        }
+        let mut err = Self::new(AuthErrorKind::InsufficientScope);
+        err.scope = Some(scope.into());
+        err
+    }
+
+    /// A 503 saying when to try again.
+    pub fn keys_unavailable(retry_after_secs: u64) -> Self {
+        let mut err = Self::new(AuthErrorKind::KeysUnavailable);
+        err.retry_after = Some(retry_after_secs);
+        err
+    }
+
+    /// Replaces the description. It must not contain anything secret: it is sent to the caller.
+    #[must_use]
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Attaches the underlying cause, reported through [`std::error::Error::source`] (never
+    /// sent to the caller).
+    #[must_use]
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Sets the `Retry-After` seconds.
+    #[must_use]
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The category.
+    pub fn kind(&self) -> AuthErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// The human-readable reason sent as `error_description`.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// For [`AuthErrorKind::InsufficientScope`], the scopes that were required.
+    pub fn required_scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// Seconds after which a retry may succeed (for 503).
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// The `WWW-Authenticate` value: `Bearer realm="…", error="…", error_description="…"`,
+    /// plus `scope="…"` for a missing scope (RFC 6750 §3).
+    pub fn www_authenticate(&self, realm: &str) -> HeaderValue {
+        let mut v = String::with_capacity(96);
+        v.push_str("Bearer realm=\"");
+        push_quoted(&mut v, realm);
+        v.push('"');
+        if let Some(code) = self.kind.error_code() {
+            v.push_str(", error=\"");
+            v.push_str(code);
+            v.push_str("\", error_description=\"");
+            push_quoted(&mut v, &self.description);
+            v.push('"');
+            if let Some(scope) = &self.scope {
+                v.push_str(", scope=\"");
+                push_quoted(&mut v, scope);
+                v.push('"');
+            }
+        }
+        // Every byte pushed is visible ASCII or space, so this cannot fail.
+        HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    }
+
+    /// The JSON body: `{"error": …, "error_description": …}` (and `"scope"` for a missing
+    /// scope). A missing token has `"error": "unauthorized"` in the body since RFC 6750 gives
+    /// it no code.
+    pub fn body(&self) -> Bytes {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+            error_description: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            scope: Option<&'a str>,
+        }
+        let body = Body {
+            error: self.kind.error_code().unwrap_or("unauthorized"),
+            error_description: &self.description,
+            scope: self.scope.as_deref(),
+        };
+        // Serializing strings into a Vec cannot fail.
+        serde_json::to_vec(&body)
+            .map(Bytes::from)
+            .unwrap_or_default()
+    }
+
+    /// The whole response: status, `WWW-Authenticate`, `Retry-After` when set,
+    /// `Content-Type: application/json`, `Cache-Control: no-store`, and the body.
+    pub fn to_response(&self, realm: &str) -> Response<Bytes> {
+        let mut res = Response::new(self.body());
+        *res.status_mut() = self.status();
+        let headers = res.headers_mut();
+        headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+/// Appends `s` as the inside of an RFC 7230 quoted string restricted to what RFC 6750 allows
+/// in `error_description` (`%x20-21 / %x23-5B / %x5D-7E`): anything else becomes `?`.
+fn push_quoted(out: &mut String, s: &str) {
+    out.extend(s.chars().map(|c| match c {
+        ' ' | '!' | '#'..='[' | ']'..='~' => c,
+        _ => '?',
+    }));
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("AuthError");
+        d.field("kind", &self.kind)
+            .field("description", &self.description);
+        if let Some(scope) = &self.scope {
+            d.field("scope", scope);
+        }
+        if let Some(secs) = self.retry_after {
+            d.field("retry_after", &secs);
+        }
+        if let Some(source) = &self.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl StdError for AuthError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+impl From<AuthErrorKind> for AuthError {
+    fn from(kind: AuthErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+/// What kind of configuration problem a [`ConfigError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// A required setting is missing (issuer, audience, key source…).
+    Missing,
+    /// A setting has a value that cannot be used.
+    Invalid,
+    /// A key could not be parsed or is not acceptable (too short, private, wrong type).
+    Key,
+    /// Settings contradict each other (an algorithm no key can verify…).
+    Conflict,
+}
+
+/// A configuration that cannot work, found when it is built, never on a request.
+///
+/// Its message names the setting and what was expected; it never contains a secret.
+///
+/// ```
+/// use permiso::{ConfigErrorKind, Verifier};
+///
+/// let err = Verifier::builder(Vec::<String>::new()).build().unwrap_err();
+/// assert_eq!(err.kind(), ConfigErrorKind::Missing);
+/// assert!(err.to_string().contains("audience"));
+/// ```
+#[derive(Clone)]
+pub struct ConfigError {
+    kind: ConfigErrorKind,
+    message: Cow<'static, str>,
+}
+
+impl ConfigError {
+    pub(crate) fn new(kind: ConfigErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The category.
+    pub fn kind(&self) -> ConfigErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync_static<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn errors_are_send_sync_static() {
+        assert_send_sync_static::<AuthError>();
+        assert_send_sync_static::<ConfigError>();
+    }
+
+    #[test]
+    fn missing_token_has_no_error_parameter() {
+        let res = AuthError::new(AuthErrorKind::MissingToken).to_response("api");
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"api\"");
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["error"], "unauthorized");
+    }
+
+    #[test]
+    fn statuses_and_codes() {
+        use AuthErrorKind::*;
+        let cases = [
+            (InvalidRequest, 400, "invalid_request"),
+            (MalformedToken, 401, "invalid_token"),
+            (Expired, 401, "invalid_token"),
+            (UnknownIssuer, 401, "invalid_token"),
+            (InsufficientScope, 403, "insufficient_scope"),
+            (UntrustedClient, 403, "insufficient_scope"),
+            (NotServiceToken, 403, "insufficient_scope"),
+            (KeysUnavailable, 503, "temporarily_unavailable"),
+        ];
+        for (kind, status, code) in cases {
+            let res = AuthError::new(kind).to_response("r");
+            assert_eq!(res.status(), status, "{kind:?}");
+            let www = res.headers()["www-authenticate"].to_str().unwrap();
+            assert!(www.contains(&format!("error=\"{code}\"")), "{www}");
+            let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+            assert_eq!(body["error"], code);
+            assert_eq!(body["error_description"], kind.to_string());
+        }
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_scope_in_header_and_body() {
+        let res = AuthError::insufficient_scope(["read:a", "write:b"]).to_response("r");
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Bearer realm=\"r\", error=\"insufficient_scope\", \
+             error_description=\"the token lacks a required scope\", scope=\"read:a write:b\""
+        );
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["scope"], "read:a write:b");
+    }
+
+    #[test]
+    fn unavailable_sets_retry_after() {
+        let res = AuthError::keys_unavailable(7).to_response("r");
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()["retry-after"], "7");
+    }
+
+    #[test]
+    fn quotes_and_controls_never_break_the_header() {
+        let err =
+            AuthError::new(AuthErrorKind::InvalidClaim).with_description("a \"b\"\\\r\n\u{e9}");
+        let www = err.www_authenticate("re\"alm");
+        assert_eq!(
+            www,
+            "Bearer realm=\"re?alm\", error=\"invalid_token\", error_description=\"a ?b?????\""
+        );
+    }
+
+    #[test]
+    fn source_is_chained() {
+        let io = std::io::Error::other("connection refused");
+        let err = AuthError::keys_unavailable(1).with_source(io);
+        assert_eq!(err.source().unwrap().to_string(), "connection refused");
+    }
+}
