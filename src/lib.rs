@@ -43,6 +43,6 @@ pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-pub use keys::{Key, KeySet};
+pub use keys::{Key, KeyFetchError, KeySet, KeyStats, RemoteKeys};
 pub use scope::{ScopeRules, ScopeSet};
 pub use verifier::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};

@@ -35,6 +35,7 @@
 //! ```
 
 use std::collections::HashSet;
+use std::error::Error as _;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +44,8 @@ use crate::algorithm::Algorithm;
 use crate::claims::Claims;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-use crate::keys::{Key, KeySet, KeySource};
+use crate::keys::jwks::Remote;
+use crate::keys::{Key, KeyFetchError, KeySet, KeySource, KeyStats, RemoteKeys};
 use crate::scope::ScopeRules;
 use crate::token;
 
@@ -143,17 +145,24 @@ impl fmt::Debug for ServiceTokenRule {
 #[must_use]
 pub struct Issuer {
     iss: String,
-    keys: Result<KeySource, ConfigError>,
+    keys: Result<KeySpec, ConfigError>,
     algorithms: Option<Vec<Algorithm>>,
     service_rule: ServiceTokenRule,
     require_at_jwt: bool,
+}
+
+/// An issuer's keys as configured, before the verifier is built.
+#[derive(Clone, Debug)]
+enum KeySpec {
+    Static(Arc<KeySet>),
+    Remote(RemoteKeys),
 }
 
 impl Issuer {
     /// An issuer that signs with a shared secret (HS256 unless
     /// [`algorithms`](Self::algorithms) says otherwise). Service tokens: `sub == client_id`.
     pub fn hmac(iss: impl Into<String>, secret: impl AsRef<[u8]>) -> Self {
-        let keys = Key::hmac(secret).map(|k| KeySource::Static(Arc::new(KeySet::new([k]))));
+        let keys = Key::hmac(secret).map(|k| KeySpec::Static(Arc::new(KeySet::new([k]))));
         Self::with_source(
             iss.into(),
             keys,
@@ -173,14 +182,37 @@ impl Issuer {
     pub fn keys(iss: impl Into<String>, keys: KeySet) -> Self {
         Self::with_source(
             iss.into(),
-            Ok(KeySource::Static(Arc::new(keys))),
+            Ok(KeySpec::Static(Arc::new(keys))),
             ServiceTokenRule::claims_match("sub", "client_id"),
         )
     }
 
+    /// An issuer whose keys are fetched over HTTP (a JWKS URL, or discovery) and cached;
+    /// see [`RemoteKeys`]. The allowed algorithms default to every asymmetric one, each key
+    /// still bound to its own type and `alg`. Service tokens: `sub == client_id`.
+    pub fn remote(iss: impl Into<String>, keys: RemoteKeys) -> Self {
+        Self::with_source(
+            iss.into(),
+            Ok(KeySpec::Remote(keys)),
+            ServiceTokenRule::claims_match("sub", "client_id"),
+        )
+    }
+
+    /// Shorthand for [`Issuer::remote`] with [`RemoteKeys::jwks_url`].
+    pub fn jwks_url(iss: impl Into<String>, url: impl Into<String>) -> Self {
+        Self::remote(iss, RemoteKeys::jwks_url(url))
+    }
+
+    /// Shorthand for [`Issuer::remote`] with [`RemoteKeys::discovery`] from the issuer
+    /// identifier itself (`iss` is the issuer URL).
+    pub fn discover(iss: impl Into<String>) -> Self {
+        let iss = iss.into();
+        Self::remote(iss.clone(), RemoteKeys::discovery(iss))
+    }
+
     fn with_source(
         iss: String,
-        keys: Result<KeySource, ConfigError>,
+        keys: Result<KeySpec, ConfigError>,
         rule: ServiceTokenRule,
     ) -> Self {
         Self {
@@ -291,6 +323,50 @@ impl Verifier {
         self.inner.max_token_bytes
     }
 
+    /// Fetches every remote issuer's keys now, instead of on the first request. Optional:
+    /// start-up never waits for the network unless you call this.
+    ///
+    /// # Errors
+    ///
+    /// The first issuer whose keys could not be had, with why.
+    pub async fn warm_up(&self) -> Result<(), KeyFetchError> {
+        for issuer in &self.inner.issuers {
+            let KeySource::Remote(remote) = &issuer.keys else {
+                continue;
+            };
+            if let Err(e) = remote.keys_for(None).await {
+                return Err(e
+                    .source()
+                    .and_then(|s| s.downcast_ref::<KeyFetchError>())
+                    .cloned()
+                    .unwrap_or(KeyFetchError::Unreachable));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every issuer has usable keys now (static ones always do; remote ones once
+    /// fetched, and while within their stale window). For readiness probes.
+    pub fn is_ready(&self) -> bool {
+        self.inner.issuers.iter().all(|i| match &i.keys {
+            KeySource::Static(_) => true,
+            KeySource::Remote(r) => r.is_ready(),
+        })
+    }
+
+    /// The remote key cache's counters for the issuer `iss`, or `None` if it has no remote
+    /// keys.
+    pub fn key_stats(&self, iss: &str) -> Option<KeyStats> {
+        self.inner
+            .issuers
+            .iter()
+            .find(|i| i.iss == iss)
+            .and_then(|i| match &i.keys {
+                KeySource::Remote(r) => Some(r.stats()),
+                KeySource::Static(_) => None,
+            })
+    }
+
     /// Verifies a compact JWS bearer token and returns its claims.
     ///
     /// Checks, cheapest first: size; structure and base64url; header (`alg` allowed for the
@@ -325,7 +401,7 @@ impl Verifier {
             check_at_jwt_claims(&claims)?;
         }
 
-        let keys = issuer.keys.current().await?;
+        let keys = issuer.keys.current(parts.header.kid.as_deref()).await?;
         let candidates = keys.candidates(parts.header.kid.as_deref(), alg);
         if candidates.keys.is_empty() {
             return Err(if candidates.any_kid_match {
@@ -545,9 +621,16 @@ impl VerifierBuilder {
                     format!("issuer {:?} is configured twice", issuer.iss),
                 ));
             }
-            let keys = issuer
-                .keys
-                .map_err(|e| ConfigError::new(e.kind(), format!("issuer {:?}: {e}", issuer.iss)))?;
+            let keys = match issuer.keys {
+                Ok(KeySpec::Static(set)) => KeySource::Static(set),
+                Ok(KeySpec::Remote(cfg)) => {
+                    KeySource::Remote(Remote::new(&issuer.iss, cfg, Arc::clone(&self.clock))?)
+                }
+                Err(e) => {
+                    let why = format!("issuer {:?}: {e}", issuer.iss);
+                    return Err(ConfigError::new(e.kind(), why));
+                }
+            };
             let algorithms = settle_algorithms(&issuer.iss, &keys, issuer.algorithms)?;
             issuers.push(IssuerPolicy {
                 iss: issuer.iss,
@@ -582,19 +665,31 @@ fn settle_algorithms(
     let known = keys.known_keys();
     let algorithms = match given {
         Some(algs) => algs,
-        None => {
-            let mut algs: Vec<_> = known
-                .map(|set| set.iter().map(Key::default_algorithm).collect())
-                .unwrap_or_default();
-            algs.sort_unstable();
-            algs.dedup();
-            algs
-        }
+        None => match known {
+            Some(set) => {
+                let mut algs: Vec<_> = set.iter().map(Key::default_algorithm).collect();
+                algs.sort_unstable();
+                algs.dedup();
+                algs
+            }
+            None => Algorithm::ALL
+                .into_iter()
+                .filter(|a| !a.is_symmetric())
+                .collect(),
+        },
     };
     if algorithms.is_empty() {
         return Err(ConfigError::new(
             ConfigErrorKind::Missing,
             format!("issuer {iss:?}: no algorithm is allowed"),
+        ));
+    }
+    if let (None, Some(alg)) = (known, algorithms.iter().find(|a| a.is_symmetric())) {
+        return Err(ConfigError::new(
+            ConfigErrorKind::Conflict,
+            format!(
+                "issuer {iss:?}: algorithm {alg} needs a shared secret, not remote public keys"
+            ),
         ));
     }
     if let Some(set) = known {

@@ -10,6 +10,7 @@
 //! token (`jwk`, `jku`, `x5u`, `x5c`) are never used.
 
 mod jwk;
+pub(crate) mod jwks;
 mod secret;
 mod static_keys;
 
@@ -21,6 +22,7 @@ use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
 use crate::algorithm::{Algorithm, Family};
 use crate::error::{ConfigError, ConfigErrorKind};
 
+pub use jwks::{KeyFetchError, KeyStats, RemoteKeys};
 pub(crate) use secret::HmacKeys;
 
 /// One key that can verify signatures.
@@ -340,6 +342,10 @@ impl KeySet {
         Ok(set)
     }
 
+    pub(crate) fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid() == Some(kid))
+    }
+
     /// How many keys are usable.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -405,25 +411,29 @@ impl FromIterator<Key> for KeySet {
     }
 }
 
-/// Where an issuer's keys come from.
+/// Where an issuer's keys come from, as the verifier uses it.
 #[derive(Clone, Debug)]
 pub(crate) enum KeySource {
     /// Fixed keys (a shared secret is a set of one HMAC key).
     Static(Arc<KeySet>),
+    /// Keys fetched over HTTP and cached.
+    Remote(Arc<jwks::Remote>),
 }
 
 impl KeySource {
-    /// The keys to verify with now.
-    pub(crate) async fn current(&self) -> Result<Arc<KeySet>, crate::AuthError> {
+    /// The keys to verify a token with this `kid` now. Remote sources may fetch.
+    pub(crate) async fn current(&self, kid: Option<&str>) -> Result<Arc<KeySet>, crate::AuthError> {
         match self {
             Self::Static(set) => Ok(set.clone()),
+            Self::Remote(remote) => remote.keys_for(kid).await,
         }
     }
 
-    /// Every key this source can produce, known at build time (for policy checks).
+    /// The keys known at build time (for policy checks); `None` for remote sources.
     pub(crate) fn known_keys(&self) -> Option<&KeySet> {
         match self {
             Self::Static(set) => Some(set),
+            Self::Remote(_) => None,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Test tools for services that use permiso (feature `testing`).
 //!
+//! [`TestIssuer`] is a real issuer on 127.0.0.1 (discovery, JWKS, token endpoint) that mints
+//! tokens, rotates keys and injects faults.
 //! [`SigningKey`] makes real keys (HMAC, RSA, P-256, P-384, Ed25519) and signs tokens with
 //! them, including deliberately broken ones, so a service's tests exercise the same
 //! verification path production does.
@@ -37,6 +39,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use crate::algorithm::{Algorithm, Family};
+
+mod issuer;
+
+pub use issuer::{Fault, TestIssuer, TestIssuerBuilder, TokenShape};
 
 /// A private key (or shared secret) that signs test tokens.
 ///

@@ -1,0 +1,782 @@
+//! `TestIssuer`: a real OAuth2/OIDC issuer on 127.0.0.1 for tests.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use super::SigningKey;
+use crate::algorithm::Algorithm;
+use crate::keys::RemoteKeys;
+use crate::verifier::{Issuer, ServiceTokenRule};
+
+/// A misbehaviour a [`TestIssuer`] endpoint can be told to show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with this status (and `Retry-After: 1` for 503) and a small JSON error.
+    Status(u16),
+    /// Answer 200 with bytes that are not JSON.
+    Garbage,
+    /// Answer 200 with an HTML error page.
+    Html,
+    /// Answer 200 with `{"keys": []}` (JWKS) or `{}` (others).
+    Empty,
+    /// Wait this long before answering normally.
+    Slow(Duration),
+    /// Answer 302 to another path on the same server that would serve the real document.
+    Redirect,
+}
+
+/// The claim shape minted tokens follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenShape {
+    /// permiso's: `aud` list, `type: "service"`, `scopes` list, `is_trusted`.
+    Permiso,
+    /// RFC 9068: `typ: at+jwt`, `scope` space-separated, `sub == client_id`.
+    Rfc9068,
+}
+
+#[derive(Clone)]
+struct Client {
+    secret: String,
+    scopes: Vec<String>,
+    trusted: bool,
+}
+
+struct KeyEntry {
+    key: SigningKey,
+    published: bool,
+}
+
+struct Inner {
+    iss: String,
+    audience: String,
+    shape: TokenShape,
+    hs256: bool,
+    lifetime: u64,
+    hmac: SigningKey,
+    keys: Vec<KeyEntry>,
+    active: usize,
+    jwks_fault: Option<Fault>,
+    discovery_fault: Option<Fault>,
+    token_faults: Vec<Fault>,
+    token_fault: Option<Fault>,
+    max_age: Option<u64>,
+    discovery_issuer: Option<String>,
+    clients: HashMap<String, Client>,
+}
+
+struct Shared {
+    base: String,
+    state: Mutex<Inner>,
+    jwks_fetches: AtomicU64,
+    discovery_fetches: AtomicU64,
+    token_requests: AtomicU64,
+    redirect_target_fetches: AtomicU64,
+    jti: AtomicU64,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, Inner> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Configures a [`TestIssuer`] before it starts.
+#[must_use]
+#[derive(Debug)]
+pub struct TestIssuerBuilder {
+    iss: Option<String>,
+    audience: String,
+    shape: TokenShape,
+    hs256: bool,
+    lifetime: u64,
+    alg: Algorithm,
+    clients: Vec<(String, String, Vec<String>, bool)>,
+}
+
+impl TestIssuerBuilder {
+    /// The `iss` claim (default: the server's base URL, so discovery matches).
+    pub fn issuer_name(mut self, iss: impl Into<String>) -> Self {
+        self.iss = Some(iss.into());
+        self
+    }
+
+    /// The audience put in minted tokens (default `"keystone-auth"`).
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audience = aud.into();
+        self
+    }
+
+    /// The claim shape of minted tokens (default [`TokenShape::Permiso`]).
+    pub fn shape(mut self, shape: TokenShape) -> Self {
+        self.shape = shape;
+        self
+    }
+
+    /// Signs minted tokens with the HS256 shared secret ([`TestIssuer::hmac_secret`]), as the
+    /// permiso server does, instead of the active asymmetric key.
+    pub fn hs256(mut self) -> Self {
+        self.hs256 = true;
+        self
+    }
+
+    /// The algorithm of the first asymmetric key (default RS256).
+    pub fn algorithm(mut self, alg: Algorithm) -> Self {
+        self.alg = alg;
+        self
+    }
+
+    /// Lifetime of minted tokens in seconds (default 3600).
+    pub fn token_lifetime(mut self, secs: u64) -> Self {
+        self.lifetime = secs;
+        self
+    }
+
+    /// Registers a client for the token endpoint.
+    pub fn client(mut self, id: &str, secret: &str, scopes: &[&str], trusted: bool) -> Self {
+        self.clients.push((
+            id.into(),
+            secret.into(),
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            trusted,
+        ));
+        self
+    }
+
+    /// Binds 127.0.0.1 on a random port and starts serving.
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound.
+    pub async fn start(self) -> TestIssuer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local address");
+        let base = format!("http://{addr}");
+        let first = SigningKey::generate(self.alg).with_kid("key-1");
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Inner {
+                iss: self.iss.unwrap_or_else(|| base.clone()),
+                audience: self.audience,
+                shape: self.shape,
+                hs256: self.hs256,
+                lifetime: self.lifetime,
+                hmac: SigningKey::generate(Algorithm::HS256),
+                keys: vec![KeyEntry {
+                    key: first,
+                    published: true,
+                }],
+                active: 0,
+                jwks_fault: None,
+                discovery_fault: None,
+                token_faults: Vec::new(),
+                token_fault: None,
+                max_age: None,
+                discovery_issuer: None,
+                clients: self
+                    .clients
+                    .into_iter()
+                    .map(|(id, secret, scopes, trusted)| {
+                        (
+                            id,
+                            Client {
+                                secret,
+                                scopes,
+                                trusted,
+                            },
+                        )
+                    })
+                    .collect(),
+            }),
+            base,
+            jwks_fetches: AtomicU64::new(0),
+            discovery_fetches: AtomicU64::new(0),
+            token_requests: AtomicU64::new(0),
+            redirect_target_fetches: AtomicU64::new(0),
+            jti: AtomicU64::new(0),
+        });
+        let server = spawn_server(listener, Arc::clone(&shared));
+        TestIssuer {
+            addr,
+            shared,
+            server: Mutex::new(Some(server)),
+        }
+    }
+}
+
+/// A real token issuer on 127.0.0.1 with a random port, for tests.
+///
+/// It serves OpenID Connect discovery (`/.well-known/openid-configuration`), RFC 8414
+/// (`/.well-known/oauth-authorization-server`), a JWKS (`/jwks.json`) and a client-credentials
+/// token endpoint (`/token`, and permiso's `/api/v1/auth/service-token`). It mints tokens with
+/// any claims, rotates keys, and misbehaves on request ([`Fault`]). It counts what it served,
+/// so tests can assert how many fetches a verifier made. The server stops when the
+/// `TestIssuer` is dropped.
+///
+/// ```
+/// use permiso::testing::TestIssuer;
+/// use permiso::Verifier;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let idp = TestIssuer::start().await;
+/// let verifier = Verifier::builder(["keystone-auth"])
+///     .issuer(idp.issuer_config())
+///     .build()
+///     .unwrap();
+///
+/// let token = idp.token("payment-service", &["read:transactions"]);
+/// let claims = verifier.verify(&token).await.unwrap();
+/// assert_eq!(claims.client_id(), Some("payment-service"));
+/// assert_eq!(idp.jwks_fetches(), 1);
+/// # });
+/// ```
+pub struct TestIssuer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl TestIssuer {
+    /// A builder for non-default settings.
+    pub fn builder() -> TestIssuerBuilder {
+        TestIssuerBuilder {
+            iss: None,
+            audience: "keystone-auth".into(),
+            shape: TokenShape::Permiso,
+            hs256: false,
+            lifetime: 3600,
+            alg: Algorithm::RS256,
+            clients: Vec::new(),
+        }
+    }
+
+    /// Starts an issuer with the defaults: RS256 key `key-1`, permiso-shaped tokens for
+    /// audience `keystone-auth`, `iss` = the base URL.
+    pub async fn start() -> TestIssuer {
+        Self::builder().start().await
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.shared.base
+    }
+
+    /// The socket address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `iss` of minted tokens.
+    pub fn issuer(&self) -> String {
+        self.shared.state().iss.clone()
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks.json", self.shared.base)
+    }
+
+    /// The standard token endpoint (`/token`).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.shared.base)
+    }
+
+    /// The HS256 shared secret used when the issuer signs like permiso.
+    pub fn hmac_secret(&self) -> Vec<u8> {
+        self.shared
+            .state()
+            .hmac
+            .secret()
+            .unwrap_or_default()
+            .to_vec()
+    }
+
+    /// A verifier [`Issuer`] for this test issuer: its JWKS URL (or its shared secret when
+    /// built with [`TestIssuerBuilder::hs256`]), and the service-token rule of its shape.
+    pub fn issuer_config(&self) -> Issuer {
+        let st = self.shared.state();
+        let rule = match st.shape {
+            TokenShape::Permiso => ServiceTokenRule::permiso(),
+            TokenShape::Rfc9068 => ServiceTokenRule::claims_match("sub", "client_id"),
+        };
+        let issuer = if st.hs256 {
+            Issuer::hmac(st.iss.clone(), st.hmac.secret().unwrap_or_default())
+        } else {
+            Issuer::remote(st.iss.clone(), RemoteKeys::jwks_url(self.jwks_url()))
+        };
+        let issuer = issuer.service_tokens(rule);
+        if st.shape == TokenShape::Rfc9068 {
+            issuer.require_at_jwt()
+        } else {
+            issuer
+        }
+    }
+
+    /// The claims a token for `client_id` with `scopes` would carry, to adjust before
+    /// [`sign`](Self::sign).
+    pub fn claims_for(&self, client_id: &str, scopes: &[&str]) -> Value {
+        let st = self.shared.state();
+        mint_claims(&self.shared, &st, client_id, scopes, false)
+    }
+
+    /// Signs `claims` with the active key (or the HS256 secret), with the header of the
+    /// issuer's shape.
+    pub fn sign(&self, claims: &Value) -> String {
+        let st = self.shared.state();
+        Self::sign_in(&st, claims)
+    }
+
+    fn sign_in(st: &Inner, claims: &Value) -> String {
+        let key = if st.hs256 {
+            &st.hmac
+        } else {
+            &st.keys[st.active].key
+        };
+        match st.shape {
+            TokenShape::Permiso => key.sign(claims),
+            TokenShape::Rfc9068 => key.sign_at_jwt(claims),
+        }
+    }
+
+    /// A signed token for `client_id` with `scopes` (`is_trusted: false`).
+    pub fn token(&self, client_id: &str, scopes: &[&str]) -> String {
+        self.sign(&self.claims_for(client_id, scopes))
+    }
+
+    /// The key signing tokens now.
+    pub fn active_key(&self) -> SigningKey {
+        let st = self.shared.state();
+        st.keys[st.active].key.clone()
+    }
+
+    /// Adds and publishes a new key (not yet signing). Returns its `kid`.
+    pub fn add_key(&self, alg: Algorithm) -> String {
+        let mut st = self.shared.state();
+        let kid = format!("key-{}", st.keys.len() + 1);
+        st.keys.push(KeyEntry {
+            key: SigningKey::generate(alg).with_kid(kid.clone()),
+            published: true,
+        });
+        kid
+    }
+
+    /// Makes the key `kid` the one that signs (publishing it if needed).
+    ///
+    /// # Panics
+    ///
+    /// If there is no such key.
+    pub fn promote(&self, kid: &str) {
+        let mut st = self.shared.state();
+        let i = st
+            .keys
+            .iter()
+            .position(|k| k.key.kid() == Some(kid))
+            .expect("no such key");
+        st.keys[i].published = true;
+        st.active = i;
+    }
+
+    /// Rotates in one step: adds a key, publishes it and makes it sign. Returns its `kid`.
+    pub fn rotate(&self, alg: Algorithm) -> String {
+        let kid = self.add_key(alg);
+        self.promote(&kid);
+        kid
+    }
+
+    /// Removes the key `kid` from the JWKS (it keeps signing if it is the active one).
+    pub fn retire(&self, kid: &str) {
+        let mut st = self.shared.state();
+        for k in &mut st.keys {
+            if k.key.kid() == Some(kid) {
+                k.published = false;
+            }
+        }
+    }
+
+    /// Makes the JWKS endpoint misbehave (`None` to stop).
+    pub fn set_jwks_fault(&self, fault: Option<Fault>) {
+        self.shared.state().jwks_fault = fault;
+    }
+
+    /// Makes the discovery endpoints misbehave (`None` to stop).
+    pub fn set_discovery_fault(&self, fault: Option<Fault>) {
+        self.shared.state().discovery_fault = fault;
+    }
+
+    /// Makes the token endpoint misbehave (`None` to stop).
+    pub fn set_token_fault(&self, fault: Option<Fault>) {
+        self.shared.state().token_fault = fault;
+    }
+
+    /// Makes the next token requests misbehave, one fault each, then behave.
+    pub fn fail_next_token_requests(&self, faults: impl IntoIterator<Item = Fault>) {
+        let mut st = self.shared.state();
+        st.token_faults = faults.into_iter().collect();
+        st.token_faults.reverse();
+    }
+
+    /// Sends `Cache-Control: max-age=N` with the JWKS (`None`: no header).
+    pub fn set_max_age(&self, secs: Option<u64>) {
+        self.shared.state().max_age = secs;
+    }
+
+    /// Makes discovery documents name another `issuer` (to test the mismatch check).
+    pub fn set_discovery_issuer(&self, iss: Option<String>) {
+        self.shared.state().discovery_issuer = iss;
+    }
+
+    /// Registers (or replaces) a client for the token endpoint.
+    pub fn add_client(&self, id: &str, secret: &str, scopes: &[&str], trusted: bool) {
+        self.shared.state().clients.insert(
+            id.into(),
+            Client {
+                secret: secret.into(),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                trusted,
+            },
+        );
+    }
+
+    /// Stops listening and drops every open connection: clients get "connection refused".
+    pub fn shutdown(&self) {
+        if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            server.abort();
+        }
+    }
+
+    /// Listens again on the same port after [`shutdown`](Self::shutdown).
+    ///
+    /// # Panics
+    ///
+    /// If the port was taken meanwhile.
+    pub async fn restart(&self) {
+        self.shutdown();
+        // The aborted task releases the port once it is dropped; retry briefly.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("rebinding {}: {e}", self.addr),
+            }
+        };
+        *self.server.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(spawn_server(listener, Arc::clone(&self.shared)));
+    }
+
+    /// How many times the JWKS was requested.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.shared.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many times a discovery document was requested.
+    pub fn discovery_fetches(&self) -> u64 {
+        self.shared.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many token requests arrived.
+    pub fn token_requests(&self) -> u64 {
+        self.shared.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// How many times the target of a [`Fault::Redirect`] was requested (should stay 0).
+    pub fn redirect_target_fetches(&self) -> u64 {
+        self.shared.redirect_target_fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("url", &self.shared.base)
+            .field("jwks_fetches", &self.jwks_fetches())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accepts connections until aborted; aborting drops every connection with it.
+fn spawn_server(listener: TcpListener, shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
+    let app = router(shared);
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            connections.spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+            while connections.try_join_next().is_some() {}
+        }
+    })
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/jwks.json", get(jwks))
+        .route("/moved/jwks.json", get(moved))
+        .route("/moved/openid-configuration", get(moved))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/oauth-authorization-server", get(discovery))
+        .route("/token", post(token))
+        .route("/api/v1/auth/service-token", post(token))
+        .with_state(shared)
+}
+
+/// Applies a fault: `Some(response)` to send instead, `None` to answer normally.
+async fn apply(fault: Option<Fault>, redirect_to: &str, empty: Value) -> Option<Response> {
+    let fault = fault?;
+    Some(match fault {
+        Fault::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut res = (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                json!({"error": "server_error", "error_description": "injected fault"}).to_string(),
+            )
+                .into_response();
+            if code == 503 {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            res
+        }
+        Fault::Garbage => (StatusCode::OK, "\u{1}\u{2}garbage{{{").into_response(),
+        Fault::Html => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        )
+            .into_response(),
+        Fault::Empty => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            empty.to_string(),
+        )
+            .into_response(),
+        Fault::Slow(d) => {
+            tokio::time::sleep(d).await;
+            return None;
+        }
+        Fault::Redirect => (
+            StatusCode::FOUND,
+            [(header::LOCATION, redirect_to.to_owned())],
+        )
+            .into_response(),
+    })
+}
+
+/// The claims of a fresh token in the issuer's shape.
+fn mint_claims(
+    shared: &Shared,
+    st: &Inner,
+    client_id: &str,
+    scopes: &[&str],
+    trusted: bool,
+) -> Value {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let jti = format!("{now:016x}-{}", shared.jti.fetch_add(1, Ordering::Relaxed));
+    match st.shape {
+        TokenShape::Permiso => json!({
+            "iss": st.iss, "aud": [st.audience], "sub": client_id,
+            "exp": now + st.lifetime, "iat": now, "nbf": now, "jti": jti,
+            "type": "service", "client_id": client_id, "scopes": scopes,
+            "is_trusted": trusted,
+        }),
+        TokenShape::Rfc9068 => json!({
+            "iss": st.iss, "aud": st.audience, "sub": client_id, "client_id": client_id,
+            "exp": now + st.lifetime, "iat": now, "jti": jti, "scope": scopes.join(" "),
+        }),
+    }
+}
+
+fn jwks_document(shared: &Shared) -> (Value, Option<u64>) {
+    let st = shared.state();
+    let keys: Vec<Value> = st
+        .keys
+        .iter()
+        .filter(|k| k.published)
+        .filter_map(|k| k.key.public_jwk())
+        .collect();
+    (json!({ "keys": keys }), st.max_age)
+}
+
+async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
+    shared.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let fault = shared.state().jwks_fault.clone();
+    if let Some(res) = apply(fault, "/moved/jwks.json", json!({"keys": []})).await {
+        return res;
+    }
+    let (doc, max_age) = jwks_document(&shared);
+    let mut res = (
+        [(header::CONTENT_TYPE, "application/jwk-set+json")],
+        doc.to_string(),
+    )
+        .into_response();
+    if let Some(secs) = max_age {
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&format!("public, max-age={secs}"))
+                .unwrap_or(HeaderValue::from_static("no-store")),
+        );
+    }
+    res
+}
+
+/// The target of a redirect: serves the real document, and counts (it should never be hit).
+async fn moved(State(shared): State<Arc<Shared>>) -> Response {
+    shared
+        .redirect_target_fetches
+        .fetch_add(1, Ordering::SeqCst);
+    axum::Json(jwks_document(&shared).0).into_response()
+}
+
+async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
+    shared.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    let fault = shared.state().discovery_fault.clone();
+    if let Some(res) = apply(fault, "/moved/openid-configuration", json!({})).await {
+        return res;
+    }
+    let st = shared.state();
+    let base = &shared.base;
+    axum::Json(json!({
+        "issuer": st.discovery_issuer.clone().unwrap_or_else(|| st.iss.clone()),
+        "jwks_uri": format!("{base}/jwks.json"),
+        "token_endpoint": format!("{base}/token"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+    }))
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct TokenForm {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scope: Option<String>,
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+/// The client-credentials grant, as the permiso server answers it: form fields (or HTTP
+/// Basic on `/token`), `scope` narrowing the grant.
+async fn token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    shared.token_requests.fetch_add(1, Ordering::SeqCst);
+    let fault = {
+        let mut st = shared.state();
+        st.token_faults.pop().or_else(|| st.token_fault.clone())
+    };
+    if let Some(res) = apply(fault, "/moved/jwks.json", json!({})).await {
+        return res;
+    }
+    let Ok(Form(form)) = form else {
+        return oauth_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "form fields required",
+        );
+    };
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(i, p)| (i.to_owned(), p.to_owned())));
+    let (id, secret) = match (form.client_id, form.client_secret, basic) {
+        (Some(id), Some(secret), _) => (id, secret),
+        (_, _, Some((id, secret))) => (id, secret),
+        _ => {
+            return oauth_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                "client_id and client_secret are required",
+            );
+        }
+    };
+    let st = shared.state();
+    let Some(client) = st.clients.get(&id).cloned() else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Service client not found",
+        );
+    };
+    if client.secret != secret {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Invalid client credentials",
+        );
+    }
+    let granted: Vec<&str> = match form.scope.as_deref().filter(|s| !s.trim().is_empty()) {
+        None => client.scopes.iter().map(String::as_str).collect(),
+        Some(requested) => requested
+            .split(' ')
+            .filter(|s| client.scopes.iter().any(|c| c == s))
+            .collect(),
+    };
+    if granted.is_empty() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "None of the requested scopes are allowed",
+        );
+    }
+    let claims = mint_claims(&shared, &st, &id, &granted, client.trusted);
+    let access_token = TestIssuer::sign_in(&st, &claims);
+    axum::Json(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": st.lifetime,
+        "refresh_token": null,
+        "scope": granted.join(" "),
+        "session_id": null,
+    }))
+    .into_response()
+}
