@@ -50,10 +50,7 @@ fn now<F: Future>(f: F) -> F::Output {
 }
 
 fn claims() -> serde_json::Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     json!({
         "iss": ISS, "aud": [ISS], "sub": "payment-service", "exp": now + 3600,
         "iat": now, "nbf": now, "jti": "8a7c4f3e-51a4-4b5e-9d0c-1f2e3d4c5b6a", "type": "service",
@@ -86,28 +83,16 @@ fn bench_pair(
     group.bench_function("jsonwebtoken_decode", |b| {
         b.iter(|| jsonwebtoken::decode::<PermisoClaims>(black_box(token), key, validation).unwrap())
     });
-    group.bench_function("permiso_verify", |b| {
-        b.iter(|| now(verifier.verify(black_box(token))).unwrap())
-    });
+    group.bench_function("permiso_verify", |b| b.iter(|| now(verifier.verify(black_box(token))).unwrap()));
     group.finish();
 }
 
 fn hs256(c: &mut Criterion) {
     let secret = b"0123456789abcdef0123456789abcdef";
     let token = SigningKey::hmac(Algorithm::HS256, secret).sign(&claims());
-    let verifier = Verifier::builder([ISS])
-        .issuer(Issuer::permiso(ISS, secret))
-        .build()
-        .unwrap();
+    let verifier = Verifier::builder([ISS]).issuer(Issuer::permiso(ISS, secret)).build().unwrap();
     let key = jsonwebtoken::DecodingKey::from_secret(secret).unwrap();
-    bench_pair(
-        c,
-        "verify_hs256",
-        &token,
-        &verifier,
-        &key,
-        &validation(jsonwebtoken::Algorithm::HS256),
-    );
+    bench_pair(c, "verify_hs256", &token, &verifier, &key, &validation(jsonwebtoken::Algorithm::HS256));
 }
 
 fn rs256(c: &mut Criterion) {
@@ -116,23 +101,13 @@ fn rs256(c: &mut Criterion) {
     let pem = signer.public_pem().unwrap();
     let verifier = Verifier::builder([ISS])
         .issuer(
-            Issuer::keys(
-                ISS,
-                KeySet::new([Key::from_pem(&pem).unwrap().with_kid("rsa-1")]),
-            )
-            .service_tokens(ServiceTokenRule::permiso()),
+            Issuer::keys(ISS, KeySet::new([Key::from_pem(&pem).unwrap().with_kid("rsa-1")]))
+                .service_tokens(ServiceTokenRule::permiso()),
         )
         .build()
         .unwrap();
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-    bench_pair(
-        c,
-        "verify_rs256",
-        &token,
-        &verifier,
-        &key,
-        &validation(jsonwebtoken::Algorithm::RS256),
-    );
+    bench_pair(c, "verify_rs256", &token, &verifier, &key, &validation(jsonwebtoken::Algorithm::RS256));
 }
 
 criterion_group!(benches, hs256, rs256);

@@ -97,9 +97,7 @@ impl Algorithm {
     pub(crate) fn family(self) -> Family {
         match self {
             Self::HS256 | Self::HS384 | Self::HS512 => Family::Hmac,
-            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512 => {
-                Family::Rsa
-            }
+            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512 => Family::Rsa,
             Self::ES256 => Family::P256,
             Self::ES384 => Family::P384,
             Self::EdDSA => Family::Ed25519,
@@ -134,9 +132,6 @@ impl FromStr for Algorithm {
 
     /// Exact, case-sensitive match on the RFC 7518 name.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or(UnknownAlgorithm(()))
+        Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or(UnknownAlgorithm(()))
     }
 }

@@ -107,9 +107,7 @@ impl Claims {
     /// The calling client: the `client_id` claim (permiso, RFC 9068), or `azp` when there is
     /// no `client_id` (Auth0, Keycloak).
     pub fn client_id(&self) -> Option<&str> {
-        self.client_id
-            .as_deref()
-            .or_else(|| self.other.get("azp").and_then(Value::as_str))
+        self.client_id.as_deref().or_else(|| self.other.get("azp").and_then(Value::as_str))
     }
 
     /// The `type` claim as sent (permiso: `"service"`).
@@ -163,17 +161,8 @@ impl Claims {
     /// Parses a payload. Type errors name the claim; nothing of the value is echoed.
     pub(crate) fn parse(payload: &[u8]) -> Result<Claims, AuthError> {
         let mut problem = None;
-        let raw = parse_object(
-            payload,
-            ClaimsSeed {
-                problem: &mut problem,
-            },
-        )
-        .map_err(|()| {
-            problem
-                .take()
-                .unwrap_or_else(|| malformed("the payload is not a JSON object"))
-        })?;
+        let raw = parse_object(payload, ClaimsSeed { problem: &mut problem })
+            .map_err(|()| problem.take().unwrap_or_else(|| malformed("the payload is not a JSON object")))?;
         let Some(iss) = raw.iss else {
             return Err(invalid("the iss claim is missing"));
         };
@@ -273,34 +262,21 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
             }
             match &*name {
                 "iss" => {
-                    raw.iss = Some(
-                        map.next_value()
-                            .map_err(|_| fail("the iss claim must be a string"))?,
-                    );
+                    raw.iss = Some(map.next_value().map_err(|_| fail("the iss claim must be a string"))?);
                 }
                 "sub" => {
-                    raw.sub = Some(
-                        map.next_value()
-                            .map_err(|_| fail("the sub claim must be a string"))?,
-                    );
+                    raw.sub = Some(map.next_value().map_err(|_| fail("the sub claim must be a string"))?);
                 }
                 "jti" => {
-                    raw.jti = Some(
-                        map.next_value()
-                            .map_err(|_| fail("the jti claim must be a string"))?,
-                    );
+                    raw.jti = Some(map.next_value().map_err(|_| fail("the jti claim must be a string"))?);
                 }
                 "client_id" => {
-                    raw.client_id = Some(
-                        map.next_value()
-                            .map_err(|_| fail("the client_id claim must be a string"))?,
-                    );
+                    raw.client_id =
+                        Some(map.next_value().map_err(|_| fail("the client_id claim must be a string"))?);
                 }
                 "type" => {
-                    raw.token_type = Some(
-                        map.next_value()
-                            .map_err(|_| fail("the type claim must be a string"))?,
-                    );
+                    raw.token_type =
+                        Some(map.next_value().map_err(|_| fail("the type claim must be a string"))?);
                 }
                 "aud" => {
                     raw.aud = map
@@ -330,9 +306,9 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                     );
                 }
                 "scopes" | "scope" | "scp" => {
-                    let list = map.next_value::<StrOrList>().map_err(|_| {
-                        fail("the scope claims must be strings or lists of strings")
-                    })?;
+                    let list = map
+                        .next_value::<StrOrList>()
+                        .map_err(|_| fail("the scope claims must be strings or lists of strings"))?;
                     for s in &list.0 {
                         raw.scopes.push(s);
                     }
@@ -404,12 +380,7 @@ impl<'de> de::Deserialize<'de> for StrOrList {
                 f.write_str("a string or a list of strings")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<StrOrList, E> {
-                Ok(StrOrList(
-                    v.split(' ')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                ))
+                Ok(StrOrList(v.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrOrList, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
@@ -448,10 +419,7 @@ mod tests {
         assert_eq!(c.jwt_id(), Some("0c9b"));
         assert_eq!(c.token_type(), Some("service"));
         assert!(c.trusted_claim());
-        assert_eq!(
-            c.scopes().to_string(),
-            "read:transactions write:transactions"
-        );
+        assert_eq!(c.scopes().to_string(), "read:transactions write:transactions");
     }
 
     #[test]
@@ -463,10 +431,7 @@ mod tests {
         for c in [&list, &string, &scp_list, &scp_string] {
             assert_eq!(c.scopes().to_string(), "a b");
         }
-        let union = parse(&format!(
-            r#"{{{BASE},"scope":"a","scopes":["b"],"scp":"c"}}"#
-        ))
-        .unwrap();
+        let union = parse(&format!(r#"{{{BASE},"scope":"a","scopes":["b"],"scp":"c"}}"#)).unwrap();
         assert_eq!(union.scopes().to_string(), "a b c");
         assert!(parse(&format!(r#"{{{BASE},"scopes":["a",1]}}"#)).is_err());
         assert!(parse(&format!(r#"{{{BASE},"scope":{{}}}}"#)).is_err());
@@ -528,23 +493,11 @@ mod tests {
 
     #[test]
     fn aud_string_or_list() {
-        assert_eq!(
-            parse(&format!(r#"{{{BASE},"aud":"a"}}"#))
-                .unwrap()
-                .audience(),
-            ["a"]
-        );
-        assert_eq!(
-            parse(&format!(r#"{{{BASE},"aud":["a","b"]}}"#))
-                .unwrap()
-                .audience(),
-            ["a", "b"]
-        );
+        assert_eq!(parse(&format!(r#"{{{BASE},"aud":"a"}}"#)).unwrap().audience(), ["a"]);
+        assert_eq!(parse(&format!(r#"{{{BASE},"aud":["a","b"]}}"#)).unwrap().audience(), ["a", "b"]);
         for v in ["1", "[1]", "null", "{}"] {
             assert_eq!(
-                parse(&format!(r#"{{{BASE},"aud":{v}}}"#))
-                    .unwrap_err()
-                    .kind(),
+                parse(&format!(r#"{{{BASE},"aud":{v}}}"#)).unwrap_err().kind(),
                 AuthErrorKind::InvalidClaim
             );
         }
@@ -552,14 +505,8 @@ mod tests {
 
     #[test]
     fn iss_required_and_string() {
-        assert_eq!(
-            parse(r#"{"exp":1}"#).unwrap_err().kind(),
-            AuthErrorKind::InvalidClaim
-        );
-        assert_eq!(
-            parse(r#"{"iss":1,"exp":1}"#).unwrap_err().kind(),
-            AuthErrorKind::InvalidClaim
-        );
+        assert_eq!(parse(r#"{"exp":1}"#).unwrap_err().kind(), AuthErrorKind::InvalidClaim);
+        assert_eq!(parse(r#"{"iss":1,"exp":1}"#).unwrap_err().kind(), AuthErrorKind::InvalidClaim);
     }
 
     #[test]
@@ -570,51 +517,23 @@ mod tests {
             r#"{"iss":"i","exp":1,"is_trusted":false,"is_trusted":true}"#,
             r#"{"iss":"i","exp":1,"x":1,"\u0078":2}"#,
         ] {
-            assert_eq!(
-                parse(json).unwrap_err().kind(),
-                AuthErrorKind::MalformedToken,
-                "{json}"
-            );
+            assert_eq!(parse(json).unwrap_err().kind(), AuthErrorKind::MalformedToken, "{json}");
         }
     }
 
     #[test]
     fn payload_must_be_one_json_object() {
-        for json in [
-            "[]",
-            "1",
-            "\"x\"",
-            "",
-            "{\"iss\":\"i\",\"exp\":1} {}",
-            "{\"iss\":\"i\",\"exp\":1",
-        ] {
-            assert_eq!(
-                parse(json).unwrap_err().kind(),
-                AuthErrorKind::MalformedToken,
-                "{json}"
-            );
+        for json in ["[]", "1", "\"x\"", "", "{\"iss\":\"i\",\"exp\":1} {}", "{\"iss\":\"i\",\"exp\":1"] {
+            assert_eq!(parse(json).unwrap_err().kind(), AuthErrorKind::MalformedToken, "{json}");
         }
-        let deep = format!(
-            "{{{BASE},\"x\":{}{}}}",
-            "[".repeat(10_000),
-            "]".repeat(10_000)
-        );
-        assert_eq!(
-            parse(&deep).unwrap_err().kind(),
-            AuthErrorKind::MalformedToken
-        );
+        let deep = format!("{{{BASE},\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(parse(&deep).unwrap_err().kind(), AuthErrorKind::MalformedToken);
     }
 
     #[test]
     fn other_claims_are_kept() {
-        let c = parse(&format!(
-            r#"{{{BASE},"gty":"client-credentials","n":5,"azp":"cli"}}"#
-        ))
-        .unwrap();
-        assert_eq!(
-            c.get::<String>("gty").as_deref(),
-            Some("client-credentials")
-        );
+        let c = parse(&format!(r#"{{{BASE},"gty":"client-credentials","n":5,"azp":"cli"}}"#)).unwrap();
+        assert_eq!(c.get::<String>("gty").as_deref(), Some("client-credentials"));
         assert_eq!(c.get::<u32>("n"), Some(5));
         assert_eq!(c.get::<u32>("gty"), None);
         assert_eq!(c.client_id(), Some("cli"));

@@ -34,9 +34,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_unix(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
     }
 }
 
@@ -58,9 +56,7 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock showing `secs` since the epoch.
     pub fn at_unix(secs: u64) -> Self {
-        Self {
-            now: Arc::new(AtomicU64::new(secs)),
-        }
+        Self { now: Arc::new(AtomicU64::new(secs)) }
     }
 
     /// A clock showing the current system time (then standing still).
@@ -87,8 +83,6 @@ impl Clock for ManualClock {
 
 impl fmt::Debug for ManualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ManualClock")
-            .field(&self.now_unix())
-            .finish()
+        f.debug_tuple("ManualClock").field(&self.now_unix()).finish()
     }
 }

@@ -281,9 +281,7 @@ impl AuthError {
             scope: self.scope.as_deref(),
         };
         // Serializing strings into a Vec cannot fail.
-        serde_json::to_vec(&body)
-            .map(Bytes::from)
-            .unwrap_or_default()
+        serde_json::to_vec(&body).map(Bytes::from).unwrap_or_default()
     }
 
     /// The whole response: status, `WWW-Authenticate`, `Retry-After` when set,
@@ -293,10 +291,7 @@ impl AuthError {
         *res.status_mut() = self.status();
         let headers = res.headers_mut();
         headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -317,8 +312,7 @@ fn push_quoted(out: &mut String, s: &str) {
 impl fmt::Debug for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("AuthError");
-        d.field("kind", &self.kind)
-            .field("description", &self.description);
+        d.field("kind", &self.kind).field("description", &self.description);
         if let Some(scope) = &self.scope {
             d.field("scope", scope);
         }
@@ -340,9 +334,7 @@ impl fmt::Display for AuthError {
 
 impl StdError for AuthError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
-            .as_deref()
-            .map(|s| s as &(dyn StdError + 'static))
+        self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
     }
 }
 
@@ -385,10 +377,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(kind: ConfigErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
+        Self { kind, message: message.into() }
     }
 
     /// The category.
@@ -399,10 +388,7 @@ impl ConfigError {
 
 impl fmt::Debug for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigError")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
-            .finish()
+        f.debug_struct("ConfigError").field("kind", &self.kind).field("message", &self.message).finish()
     }
 }
 
@@ -480,13 +466,9 @@ mod tests {
 
     #[test]
     fn quotes_and_controls_never_break_the_header() {
-        let err =
-            AuthError::new(AuthErrorKind::InvalidClaim).with_description("a \"b\"\\\r\n\u{e9}");
+        let err = AuthError::new(AuthErrorKind::InvalidClaim).with_description("a \"b\"\\\r\n\u{e9}");
         let www = err.www_authenticate("re\"alm");
-        assert_eq!(
-            www,
-            "Bearer realm=\"re?alm\", error=\"invalid_token\", error_description=\"a ?b?????\""
-        );
+        assert_eq!(www, "Bearer realm=\"re?alm\", error=\"invalid_token\", error_description=\"a ?b?????\"");
     }
 
     #[test]

@@ -26,11 +26,18 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod algorithm;
+pub mod bearer;
 pub mod claims;
 mod clock;
+mod config;
 pub mod error;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod extract;
 pub mod keys;
+pub mod layer;
 mod log;
+mod require;
 pub mod scope;
 mod token;
 pub mod verifier;
@@ -44,5 +51,6 @@ pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use keys::{Key, KeyFetchError, KeySet, KeyStats, RemoteKeys};
+pub use layer::{AuthLayer, AuthService, DefaultRejection, OnRejection, RequireLayer};
 pub use scope::{ScopeRules, ScopeSet};
 pub use verifier::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};

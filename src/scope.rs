@@ -24,9 +24,7 @@ use std::sync::Arc;
 /// Whether `s` is a valid scope token per RFC 6749 §3.3: one or more printable ASCII
 /// characters other than space, `"` and `\`.
 pub(crate) fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 /// One implication rule: holding a scope that matches `grantor` satisfies a requirement that
@@ -93,10 +91,8 @@ impl ScopeRules {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.rules.push(Rule::Exact {
-            from: from.into(),
-            to: to.into_iter().map(|s| s.as_ref().into()).collect(),
-        });
+        self.rules
+            .push(Rule::Exact { from: from.into(), to: to.into_iter().map(|s| s.as_ref().into()).collect() });
         self
     }
 
@@ -267,6 +263,108 @@ impl fmt::Display for ScopeSet {
     }
 }
 
+/// A scope as a type: made by [`scopes!`](crate::scopes), used as
+/// `RequireScopes<ReadTransactions>`.
+pub trait ScopeMarker {
+    /// The scope's name.
+    const SCOPE: &'static str;
+}
+
+/// One scope marker or a tuple of them (up to eight): the scopes a route requires.
+///
+/// ```
+/// use permiso::{scopes, scope::Scopes};
+///
+/// scopes! {
+///     pub ReadUsers = "read:users";
+///     pub WriteTransactions = "write:transactions";
+/// }
+/// assert_eq!(<(ReadUsers, WriteTransactions)>::SCOPES, ["read:users", "write:transactions"]);
+/// assert_eq!(ReadUsers::SCOPES, ["read:users"]);
+/// ```
+pub trait Scopes {
+    /// The scopes, in declaration order.
+    const SCOPES: &'static [&'static str];
+}
+
+impl<T: ScopeMarker> Scopes for T {
+    const SCOPES: &'static [&'static str] = &[T::SCOPE];
+}
+
+macro_rules! tuple_scopes {
+    ($($t:ident),+) => {
+        impl<$($t: ScopeMarker),+> Scopes for ($($t,)+) {
+            const SCOPES: &'static [&'static str] = &[$($t::SCOPE),+];
+        }
+    };
+}
+
+tuple_scopes!(A);
+tuple_scopes!(A, B);
+tuple_scopes!(A, B, C);
+tuple_scopes!(A, B, C, D);
+tuple_scopes!(A, B, C, D, E);
+tuple_scopes!(A, B, C, D, E, F);
+tuple_scopes!(A, B, C, D, E, F, G);
+tuple_scopes!(A, B, C, D, E, F, G, H);
+
+/// [`is_scope_token`] for constant evaluation: `scopes!` refuses invalid names at compile time.
+#[doc(hidden)]
+pub const fn valid_scope_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if !(c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e)) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Declares zero-sized scope marker types.
+///
+/// Each `Name = "scope";` becomes a unit struct implementing [`ScopeMarker`]. A name that is
+/// not a valid RFC 6749 scope token (empty, spaces, quotes, backslash, non-ASCII) is a
+/// compile error.
+///
+/// ```
+/// permiso::scopes! {
+///     /// Read any transaction.
+///     pub ReadTransactions = "read:transactions";
+///     pub(crate) AdminBilling = "admin:billing";
+/// }
+/// use permiso::scope::ScopeMarker;
+/// assert_eq!(ReadTransactions::SCOPE, "read:transactions");
+/// ```
+///
+/// ```compile_fail
+/// permiso::scopes! { pub Bad = "read users"; }
+/// ```
+#[macro_export]
+macro_rules! scopes {
+    ($($(#[$meta:meta])* $vis:vis $name:ident = $scope:literal;)*) => {
+        $(
+            $(#[$meta])*
+            #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+            $vis struct $name;
+
+            const _: () = assert!(
+                $crate::scope::valid_scope_name($scope),
+                concat!("not a valid scope name: ", $scope)
+            );
+
+            impl $crate::scope::ScopeMarker for $name {
+                const SCOPE: &'static str = $scope;
+            }
+        )*
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +423,13 @@ mod tests {
     fn space_separated_parsing_ignores_repeated_spaces_and_dedups() {
         let set = ScopeSet::parse_space_separated(" b  a b ");
         assert_eq!(set.to_string(), "a b");
+    }
+
+    #[test]
+    fn const_validation_matches_runtime_validation() {
+        for s in ["", "a b", "q\"", "b\\", "é", "ok", "read:x", "*", "~!#[]"] {
+            assert_eq!(valid_scope_name(s), is_scope_token(s), "{s:?}");
+        }
     }
 
     #[test]

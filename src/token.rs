@@ -57,16 +57,10 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, AuthError>
             return Err(malformed("the token must have three dot-separated parts"));
         }
         (Some(_), Some(_), Some(_)) => {
-            return Err(malformed(
-                "the token must have three dot-separated parts (JWE is not accepted)",
-            ));
+            return Err(malformed("the token must have three dot-separated parts (JWE is not accepted)"));
         }
     };
-    let (h64, p64, s64) = (
-        &bytes[..first],
-        &bytes[first + 1..second],
-        &bytes[second + 1..],
-    );
+    let (h64, p64, s64) = (&bytes[..first], &bytes[first + 1..second], &bytes[second + 1..]);
     if h64.is_empty() || p64.is_empty() || s64.is_empty() {
         return Err(malformed("a part of the token is empty"));
     }
@@ -74,35 +68,18 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, AuthError>
     let header = parse_header(&header_json)?;
     let payload = b64url(p64).ok_or_else(|| malformed("the payload is not base64url"))?;
     let signature = b64url(s64).ok_or_else(|| malformed("the signature is not base64url"))?;
-    Ok(Parts {
-        signing_input: &bytes[..second],
-        header,
-        payload,
-        signature,
-    })
+    Ok(Parts { signing_input: &bytes[..second], header, payload, signature })
 }
 
 fn memchr_dots(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &b)| (b == b'.').then_some(i))
+    bytes.iter().enumerate().filter_map(|(i, &b)| (b == b'.').then_some(i))
 }
 
 /// Parses the JOSE header. Errors name the problem without echoing the input.
 pub(crate) fn parse_header(json: &[u8]) -> Result<Header, AuthError> {
     let mut problem = None;
-    let header = parse_object(
-        json,
-        HeaderSeed {
-            problem: &mut problem,
-        },
-    )
-    .map_err(|()| {
-        problem
-            .take()
-            .unwrap_or_else(|| malformed("the header is not a JSON object"))
-    })?;
+    let header = parse_object(json, HeaderSeed { problem: &mut problem })
+        .map_err(|()| problem.take().unwrap_or_else(|| malformed("the header is not a JSON object")))?;
     if header.alg.is_none() {
         return Err(malformed("the header has no alg"));
     }
@@ -111,10 +88,7 @@ pub(crate) fn parse_header(json: &[u8]) -> Result<Header, AuthError> {
 
 /// Runs `seed` over the whole of `json`: nothing but white space may follow the value.
 /// The bytes must be UTF-8 as a whole, ignored members included (RFC 7515 §5.2).
-pub(crate) fn parse_object<'de, S: DeserializeSeed<'de>>(
-    json: &'de [u8],
-    seed: S,
-) -> Result<S::Value, ()> {
+pub(crate) fn parse_object<'de, S: DeserializeSeed<'de>>(json: &'de [u8], seed: S) -> Result<S::Value, ()> {
     let json = std::str::from_utf8(json).map_err(|_| ())?;
     let mut de = serde_json::Deserializer::from_str(json);
     let value = seed.deserialize(&mut de).map_err(|_| ())?;
@@ -228,9 +202,8 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
                 "crit" => {
                     map.next_value::<IgnoredAny>()?;
                     return Err(fail(
-                        AuthError::new(AuthErrorKind::UnsupportedHeader).with_description(
-                            "the header's crit names extensions that are not supported",
-                        ),
+                        AuthError::new(AuthErrorKind::UnsupportedHeader)
+                            .with_description("the header's crit names extensions that are not supported"),
                     ));
                 }
                 "b64" => {
@@ -258,8 +231,7 @@ fn parse_alg(alg: &str) -> Result<Algorithm, AuthError> {
         return Err(AuthError::new(AuthErrorKind::UnsupportedAlgorithm)
             .with_description("unsigned tokens (alg none) are never accepted"));
     }
-    alg.parse()
-        .map_err(|_| AuthError::new(AuthErrorKind::UnsupportedAlgorithm))
+    alg.parse().map_err(|_| AuthError::new(AuthErrorKind::UnsupportedAlgorithm))
 }
 
 #[cfg(test)]
@@ -271,12 +243,7 @@ pub(crate) mod tests {
     }
 
     fn token(header: &str, payload: &str, sig: &[u8]) -> String {
-        format!(
-            "{}.{}.{}",
-            b64(header.as_bytes()),
-            b64(payload.as_bytes()),
-            b64(sig)
-        )
+        format!("{}.{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()), b64(sig))
     }
 
     fn kind(token: &str) -> AuthErrorKind {
@@ -298,10 +265,7 @@ pub(crate) mod tests {
         assert_eq!(parts.header.kid.as_deref(), Some("k1"));
         assert_eq!(parts.payload, b"{}");
         assert_eq!(parts.signature, b"sig");
-        assert_eq!(
-            parts.signing_input,
-            t.rsplit_once('.').unwrap().0.as_bytes()
-        );
+        assert_eq!(parts.signing_input, t.rsplit_once('.').unwrap().0.as_bytes());
     }
 
     #[test]
@@ -342,11 +306,7 @@ pub(crate) mod tests {
             "c2lnM",   // impossible length
             "c2lnMé",  // non-ASCII
         ] {
-            assert_eq!(
-                kind(&format!("{h}.e30.{sig}")),
-                AuthErrorKind::MalformedToken,
-                "{sig}"
-            );
+            assert_eq!(kind(&format!("{h}.e30.{sig}")), AuthErrorKind::MalformedToken, "{sig}");
         }
         assert!(split(&format!("{h}.e30.c2lnMQ"), 100).is_ok());
     }

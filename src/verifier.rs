@@ -84,19 +84,13 @@ impl ServiceTokenRule {
 
     /// The string claim `claim` equals `value`.
     pub fn claim_equals(claim: impl Into<Box<str>>, value: impl Into<Box<str>>) -> Self {
-        Self(Rule::Equals {
-            claim: claim.into(),
-            value: value.into(),
-        })
+        Self(Rule::Equals { claim: claim.into(), value: value.into() })
     }
 
     /// The string claims `claim` and `other` are both present and equal (RFC 9068
     /// client-credentials tokens: `sub` == `client_id`).
     pub fn claims_match(claim: impl Into<Box<str>>, other: impl Into<Box<str>>) -> Self {
-        Self(Rule::Match {
-            claim: claim.into(),
-            other: other.into(),
-        })
+        Self(Rule::Match { claim: claim.into(), other: other.into() })
     }
 
     /// Every verified token of the issuer counts as a service token.
@@ -108,12 +102,10 @@ impl ServiceTokenRule {
         match &self.0 {
             Rule::Any => true,
             Rule::Equals { claim, value } => claims.str_claim(claim) == Some(&**value),
-            Rule::Match { claim, other } => {
-                match (claims.str_claim(claim), claims.str_claim(other)) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => false,
-                }
-            }
+            Rule::Match { claim, other } => match (claims.str_claim(claim), claims.str_claim(other)) {
+                (Some(a), Some(b)) => a == b,
+                _ => false,
+            },
         }
     }
 }
@@ -163,11 +155,7 @@ impl Issuer {
     /// [`algorithms`](Self::algorithms) says otherwise). Service tokens: `sub == client_id`.
     pub fn hmac(iss: impl Into<String>, secret: impl AsRef<[u8]>) -> Self {
         let keys = Key::hmac(secret).map(|k| KeySpec::Static(Arc::new(KeySet::new([k]))));
-        Self::with_source(
-            iss.into(),
-            keys,
-            ServiceTokenRule::claims_match("sub", "client_id"),
-        )
+        Self::with_source(iss.into(), keys, ServiceTokenRule::claims_match("sub", "client_id"))
     }
 
     /// The permiso auth server: HS256 with its shared secret, service tokens marked
@@ -210,18 +198,8 @@ impl Issuer {
         Self::remote(iss.clone(), RemoteKeys::discovery(iss))
     }
 
-    fn with_source(
-        iss: String,
-        keys: Result<KeySpec, ConfigError>,
-        rule: ServiceTokenRule,
-    ) -> Self {
-        Self {
-            iss,
-            keys,
-            algorithms: None,
-            service_rule: rule,
-            require_at_jwt: false,
-        }
+    fn with_source(iss: String, keys: Result<KeySpec, ConfigError>, rule: ServiceTokenRule) -> Self {
+        Self { iss, keys, algorithms: None, service_rule: rule, require_at_jwt: false }
     }
 
     /// The algorithms accepted from this issuer. Each must fit one of its keys.
@@ -318,6 +296,11 @@ impl Verifier {
         }
     }
 
+    /// The realm a layer answers with unless told otherwise: the first audience.
+    pub(crate) fn default_realm(&self) -> &str {
+        self.inner.audiences.first().map_or("api", String::as_str)
+    }
+
     /// The largest token accepted, in bytes.
     pub fn max_token_bytes(&self) -> usize {
         self.inner.max_token_bytes
@@ -357,14 +340,10 @@ impl Verifier {
     /// The remote key cache's counters for the issuer `iss`, or `None` if it has no remote
     /// keys.
     pub fn key_stats(&self, iss: &str) -> Option<KeyStats> {
-        self.inner
-            .issuers
-            .iter()
-            .find(|i| i.iss == iss)
-            .and_then(|i| match &i.keys {
-                KeySource::Remote(r) => Some(r.stats()),
-                KeySource::Static(_) => None,
-            })
+        self.inner.issuers.iter().find(|i| i.iss == iss).and_then(|i| match &i.keys {
+            KeySource::Remote(r) => Some(r.stats()),
+            KeySource::Static(_) => None,
+        })
     }
 
     /// Verifies a compact JWS bearer token and returns its claims.
@@ -386,10 +365,7 @@ impl Verifier {
             .iter()
             .find(|i| i.iss == claims.issuer())
             .ok_or_else(|| AuthError::new(AuthErrorKind::UnknownIssuer))?;
-        let alg = parts
-            .header
-            .alg
-            .ok_or_else(|| AuthError::new(AuthErrorKind::MalformedToken))?;
+        let alg = parts.header.alg.ok_or_else(|| AuthError::new(AuthErrorKind::MalformedToken))?;
         if !issuer.algorithms.contains(&alg) {
             return Err(AuthError::new(AuthErrorKind::UnsupportedAlgorithm)
                 .with_description("the token's algorithm is not allowed for its issuer"));
@@ -421,10 +397,8 @@ impl Verifier {
         }
 
         claims.scopes_mut().set_rules(inner.scope_rules.as_ref());
-        claims.trusted = claims.trusted_claim()
-            || claims
-                .client_id()
-                .is_some_and(|id| inner.trusted_clients.contains(id));
+        claims.trusted =
+            claims.trusted_claim() || claims.client_id().is_some_and(|id| inner.trusted_clients.contains(id));
         claims.service = issuer.service_rule.matches(&claims);
         Ok(Arc::new(claims))
     }
@@ -436,16 +410,10 @@ impl Inner {
         if claims.expires_at().saturating_add(self.leeway) <= now {
             return Err(AuthError::new(AuthErrorKind::Expired));
         }
-        if claims
-            .not_before()
-            .is_some_and(|nbf| nbf > now.saturating_add(self.leeway))
-        {
+        if claims.not_before().is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
             return Err(AuthError::new(AuthErrorKind::NotYetValid));
         }
-        if claims
-            .issued_at()
-            .is_some_and(|iat| iat > now.saturating_add(self.leeway))
-        {
+        if claims.issued_at().is_some_and(|iat| iat > now.saturating_add(self.leeway)) {
             return Err(AuthError::new(AuthErrorKind::NotYetValid)
                 .with_description("the token was issued in the future"));
         }
@@ -454,14 +422,11 @@ impl Inner {
 
     fn check_audience(&self, claims: &Claims) -> Result<(), AuthError> {
         if claims.audience().is_empty() {
-            return Err(AuthError::new(AuthErrorKind::InvalidAudience)
-                .with_description("the token has no aud claim"));
+            return Err(
+                AuthError::new(AuthErrorKind::InvalidAudience).with_description("the token has no aud claim")
+            );
         }
-        if claims
-            .audience()
-            .iter()
-            .any(|a| self.audiences.iter().any(|want| want == a))
-        {
+        if claims.audience().iter().any(|a| self.audiences.iter().any(|want| want == a)) {
             Ok(())
         } else {
             Err(AuthError::new(AuthErrorKind::InvalidAudience))
@@ -474,11 +439,8 @@ impl Inner {
 fn check_typ(typ: Option<&str>, require_at_jwt: bool) -> Result<(), AuthError> {
     let is = |want: &str| typ.is_some_and(|t| t.eq_ignore_ascii_case(want));
     let at_jwt = is("at+jwt") || is("application/at+jwt");
-    let ok = if require_at_jwt {
-        at_jwt
-    } else {
-        typ.is_none() || at_jwt || is("JWT") || is("application/jwt")
-    };
+    let ok =
+        if require_at_jwt { at_jwt } else { typ.is_none() || at_jwt || is("JWT") || is("application/jwt") };
     if ok {
         Ok(())
     } else if require_at_jwt {
@@ -490,9 +452,8 @@ fn check_typ(typ: Option<&str>, require_at_jwt: bool) -> Result<(), AuthError> {
 }
 
 fn check_at_jwt_claims(claims: &Claims) -> Result<(), AuthError> {
-    let missing = |what: &'static str| {
-        Err(AuthError::new(AuthErrorKind::InvalidClaim).with_description(what))
-    };
+    let missing =
+        |what: &'static str| Err(AuthError::new(AuthErrorKind::InvalidClaim).with_description(what));
     if claims.subject().is_none() {
         return missing("the sub claim is required");
     }
@@ -566,8 +527,7 @@ impl VerifierBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.trusted_clients
-            .extend(clients.into_iter().map(Into::into));
+        self.trusted_clients.extend(clients.into_iter().map(Into::into));
         self
     }
 
@@ -587,10 +547,7 @@ impl VerifierBuilder {
     pub fn build(self) -> Result<Verifier, ConfigError> {
         use ConfigErrorKind::*;
         if self.audiences.is_empty() {
-            return Err(ConfigError::new(
-                Missing,
-                "at least one audience is required",
-            ));
+            return Err(ConfigError::new(Missing, "at least one audience is required"));
         }
         if self.audiences.iter().any(String::is_empty) {
             return Err(ConfigError::new(Invalid, "an audience is empty"));
@@ -599,16 +556,10 @@ impl VerifierBuilder {
             return Err(ConfigError::new(Missing, "at least one issuer is required"));
         }
         if self.leeway > Duration::from_secs(600) {
-            return Err(ConfigError::new(
-                Invalid,
-                "leeway must be at most 600 seconds",
-            ));
+            return Err(ConfigError::new(Invalid, "leeway must be at most 600 seconds"));
         }
         if !(256..=1024 * 1024).contains(&self.max_token_bytes) {
-            return Err(ConfigError::new(
-                Invalid,
-                "max_token_bytes must be between 256 and 1048576",
-            ));
+            return Err(ConfigError::new(Invalid, "max_token_bytes must be between 256 and 1048576"));
         }
         let mut issuers = Vec::with_capacity(self.issuers.len());
         for issuer in self.issuers {
@@ -672,10 +623,7 @@ fn settle_algorithms(
                 algs.dedup();
                 algs
             }
-            None => Algorithm::ALL
-                .into_iter()
-                .filter(|a| !a.is_symmetric())
-                .collect(),
+            None => Algorithm::ALL.into_iter().filter(|a| !a.is_symmetric()).collect(),
         },
     };
     if algorithms.is_empty() {
@@ -687,19 +635,14 @@ fn settle_algorithms(
     if let (None, Some(alg)) = (known, algorithms.iter().find(|a| a.is_symmetric())) {
         return Err(ConfigError::new(
             ConfigErrorKind::Conflict,
-            format!(
-                "issuer {iss:?}: algorithm {alg} needs a shared secret, not remote public keys"
-            ),
+            format!("issuer {iss:?}: algorithm {alg} needs a shared secret, not remote public keys"),
         ));
     }
     if let Some(set) = known {
         for alg in &algorithms {
             if !set.iter().any(|k| k.supports(*alg)) {
-                let kinds = if set.iter().any(Key::is_symmetric) {
-                    "its shared secret"
-                } else {
-                    "its public keys"
-                };
+                let kinds =
+                    if set.iter().any(Key::is_symmetric) { "its shared secret" } else { "its public keys" };
                 return Err(ConfigError::new(
                     ConfigErrorKind::Conflict,
                     format!("issuer {iss:?}: algorithm {alg} cannot be verified with {kinds}"),
@@ -736,10 +679,7 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
     }
 
     fn rsa_key() -> &'static SigningKey {
@@ -811,12 +751,9 @@ mod tests {
 
     #[test]
     fn wrong_secret_is_an_invalid_signature() {
-        let token = SigningKey::hmac(Algorithm::HS256, b"another-secret-another-secret-xx")
-            .sign(&permiso_claims());
-        assert_eq!(
-            reject(&permiso_verifier(), &token).kind(),
-            AuthErrorKind::InvalidSignature
-        );
+        let token =
+            SigningKey::hmac(Algorithm::HS256, b"another-secret-another-secret-xx").sign(&permiso_claims());
+        assert_eq!(reject(&permiso_verifier(), &token).kind(), AuthErrorKind::InvalidSignature);
         // A tampered payload under the right secret's signature.
         let good = hs(&permiso_claims());
         let forged = hs(&with(&permiso_claims(), |c| {
@@ -838,10 +775,7 @@ mod tests {
             for sig in ["", "AA"] {
                 let e = reject(&permiso_verifier(), &format!("{header}.{payload}.{sig}"));
                 assert!(
-                    matches!(
-                        e.kind(),
-                        AuthErrorKind::UnsupportedAlgorithm | AuthErrorKind::MalformedToken
-                    ),
+                    matches!(e.kind(), AuthErrorKind::UnsupportedAlgorithm | AuthErrorKind::MalformedToken),
                     "{alg}: {e:?}"
                 );
                 assert_eq!(e.status(), 401);
@@ -853,18 +787,12 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as URL_SAFE;
 
     fn rsa_verifier(algs: Option<Vec<Algorithm>>) -> Verifier {
-        let keys = KeySet::new([Key::from_pem(rsa_key().public_pem().unwrap())
-            .unwrap()
-            .with_kid("rsa-1")]);
+        let keys = KeySet::new([Key::from_pem(rsa_key().public_pem().unwrap()).unwrap().with_kid("rsa-1")]);
         let mut issuer = Issuer::keys(ISS, keys).service_tokens(ServiceTokenRule::permiso());
         if let Some(a) = algs {
             issuer = issuer.algorithms(a);
         }
-        Verifier::builder([ISS])
-            .issuer(issuer)
-            .clock(ManualClock::at_unix(NOW))
-            .build()
-            .unwrap()
+        Verifier::builder([ISS]).issuer(issuer).clock(ManualClock::at_unix(NOW)).build().unwrap()
     }
 
     #[test]
@@ -874,11 +802,7 @@ mod tests {
         let pem = rsa_key().public_pem().unwrap();
         let jwk = rsa_key().public_jwk().unwrap();
         let modulus = jwk["n"].as_str().unwrap().to_owned();
-        for secret in [
-            pem.as_bytes().to_vec(),
-            pem.trim_end().as_bytes().to_vec(),
-            modulus.into_bytes(),
-        ] {
+        for secret in [pem.as_bytes().to_vec(), pem.trim_end().as_bytes().to_vec(), modulus.into_bytes()] {
             let attacker = SigningKey::hmac(Algorithm::HS256, &secret).with_kid("rsa-1");
             let e = reject(&rsa_verifier(None), &attacker.sign(&permiso_claims()));
             assert_eq!(e.kind(), AuthErrorKind::UnsupportedAlgorithm);
@@ -907,11 +831,8 @@ mod tests {
         // A PS256 signature presented as RS256 does not verify.
         let ps_token = ps.sign(&permiso_claims());
         let rs_token = rsa_key().sign(&permiso_claims());
-        let forged = format!(
-            "{}.{}",
-            rs_token.rsplit_once('.').unwrap().0,
-            ps_token.rsplit_once('.').unwrap().1
-        );
+        let forged =
+            format!("{}.{}", rs_token.rsplit_once('.').unwrap().0, ps_token.rsplit_once('.').unwrap().1);
         assert_eq!(reject(&v, &forged).kind(), AuthErrorKind::InvalidSignature);
     }
 
@@ -935,8 +856,7 @@ mod tests {
             .map(|a| SigningKey::generate(a).with_kid(a.as_str()))
             .chain([rsa_key().clone()])
             .collect();
-        let jwks =
-            json!({"keys": keys.iter().map(|k| k.public_jwk().unwrap()).collect::<Vec<_>>()});
+        let jwks = json!({"keys": keys.iter().map(|k| k.public_jwk().unwrap()).collect::<Vec<_>>()});
         let set = KeySet::from_jwks(&jwks.to_string()).unwrap();
         assert_eq!(set.len(), 4);
         let v = Verifier::builder([ISS])
@@ -945,8 +865,8 @@ mod tests {
             .build()
             .unwrap();
         for key in &keys {
-            let claims = block_on(v.verify(&key.sign(&permiso_claims())))
-                .unwrap_or_else(|e| panic!("{key:?}: {e:?}"));
+            let claims =
+                block_on(v.verify(&key.sign(&permiso_claims()))).unwrap_or_else(|e| panic!("{key:?}: {e:?}"));
             assert!(claims.is_service_token());
             // An ES256/ES384/EdDSA header naming the RSA key's kid: the algorithm does not fit.
             if key.algorithm() != Algorithm::RS256 {
@@ -970,11 +890,7 @@ mod tests {
             .unwrap();
         let good = key.sign(&permiso_claims());
         let head = good.rsplit_once('.').unwrap().0;
-        for sig in [
-            vec![0u8; 64],
-            vec![0u8; 1],
-            vec![0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00],
-        ] {
+        for sig in [vec![0u8; 64], vec![0u8; 1], vec![0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]] {
             let token = format!("{head}.{}", URL_SAFE.encode(&sig));
             assert_eq!(reject(&v, &token).kind(), AuthErrorKind::InvalidSignature);
         }
@@ -989,10 +905,7 @@ mod tests {
         header["jku"] = json!("http://127.0.0.1:1/jwks.json");
         header["x5u"] = json!("http://127.0.0.1:1/cert.pem");
         header["x5c"] = json!(["MIIB"]);
-        let e = reject(
-            &rsa_verifier(None),
-            &attacker.sign_with_header(&header, &permiso_claims()),
-        );
+        let e = reject(&rsa_verifier(None), &attacker.sign_with_header(&header, &permiso_claims()));
         assert_eq!(e.kind(), AuthErrorKind::InvalidSignature);
     }
 
@@ -1002,20 +915,14 @@ mod tests {
         let b = SigningKey::generate(Algorithm::EdDSA).with_kid("b");
         let jwks = json!({"keys": [a.public_jwk().unwrap(), b.public_jwk().unwrap()]});
         let v = Verifier::builder([ISS])
-            .issuer(Issuer::keys(
-                ISS,
-                KeySet::from_jwks(&jwks.to_string()).unwrap(),
-            ))
+            .issuer(Issuer::keys(ISS, KeySet::from_jwks(&jwks.to_string()).unwrap()))
             .clock(ManualClock::at_unix(NOW))
             .build()
             .unwrap();
         block_on(v.verify(&a.sign(&permiso_claims()))).unwrap();
         block_on(v.verify(&b.sign(&permiso_claims()))).unwrap();
         let unknown = SigningKey::generate(Algorithm::EdDSA).with_kid("c");
-        assert_eq!(
-            reject(&v, &unknown.sign(&permiso_claims())).kind(),
-            AuthErrorKind::UnknownKey
-        );
+        assert_eq!(reject(&v, &unknown.sign(&permiso_claims())).kind(), AuthErrorKind::UnknownKey);
         // b's signature under a's kid fails.
         let mut header = b.header("JWT");
         header["kid"] = json!("a");
@@ -1032,14 +939,7 @@ mod tests {
     #[test]
     fn exp_string_missing_float_huge() {
         let v = permiso_verifier();
-        for exp in [
-            json!("1700003600"),
-            json!(null),
-            json!(1e300),
-            json!(u64::MAX),
-            json!(-1),
-            json!(true),
-        ] {
+        for exp in [json!("1700003600"), json!(null), json!(1e300), json!(u64::MAX), json!(-1), json!(true)] {
             let c = with(&permiso_claims(), |c| {
                 c.insert("exp".into(), exp.clone());
             });
@@ -1050,10 +950,7 @@ mod tests {
         let missing = with(&permiso_claims(), |c| {
             c.remove("exp");
         });
-        assert_eq!(
-            reject(&v, &hs(&missing)).kind(),
-            AuthErrorKind::InvalidClaim
-        );
+        assert_eq!(reject(&v, &hs(&missing)).kind(), AuthErrorKind::InvalidClaim);
         // A fraction is a valid NumericDate (RFC 7519 §2).
         let float = with(&permiso_claims(), |c| {
             c.insert("exp".into(), json!(NOW as f64 + 10.5));
@@ -1089,10 +986,7 @@ mod tests {
         let issued_later = with(&permiso_claims(), |c| {
             c.insert("iat".into(), json!(NOW + 3000));
         });
-        assert_eq!(
-            reject(&v, &hs(&issued_later)).kind(),
-            AuthErrorKind::NotYetValid
-        );
+        assert_eq!(reject(&v, &hs(&issued_later)).kind(), AuthErrorKind::NotYetValid);
         for claim in ["nbf", "iat"] {
             let bad = with(&permiso_claims(), |c| {
                 c.insert(claim.into(), json!("soon"));
@@ -1116,19 +1010,12 @@ mod tests {
             let c = with(&permiso_claims(), |c| {
                 c.insert("iss".into(), json!(iss));
             });
-            assert_eq!(
-                reject(&v, &hs(&c)).kind(),
-                AuthErrorKind::UnknownIssuer,
-                "{iss:?}"
-            );
+            assert_eq!(reject(&v, &hs(&c)).kind(), AuthErrorKind::UnknownIssuer, "{iss:?}");
         }
         let missing = with(&permiso_claims(), |c| {
             c.remove("iss");
         });
-        assert_eq!(
-            reject(&v, &hs(&missing)).kind(),
-            AuthErrorKind::InvalidClaim
-        );
+        assert_eq!(reject(&v, &hs(&missing)).kind(), AuthErrorKind::InvalidClaim);
     }
 
     #[test]
@@ -1157,10 +1044,7 @@ mod tests {
         let missing = with(&permiso_claims(), |c| {
             c.remove("aud");
         });
-        assert_eq!(
-            reject(&v, &hs(&missing)).kind(),
-            AuthErrorKind::InvalidAudience
-        );
+        assert_eq!(reject(&v, &hs(&missing)).kind(), AuthErrorKind::InvalidAudience);
         let number = with(&permiso_claims(), |c| {
             c.insert("aud".into(), json!(5));
         });
@@ -1173,12 +1057,7 @@ mod tests {
             let c = with(&permiso_claims(), |c| {
                 c.insert("is_trusted".into(), v.clone());
             });
-            assert!(
-                !block_on(permiso_verifier().verify(&hs(&c)))
-                    .unwrap()
-                    .is_trusted(),
-                "{v}"
-            );
+            assert!(!block_on(permiso_verifier().verify(&hs(&c))).unwrap().is_trusted(), "{v}");
         }
         let untrusted = with(&permiso_claims(), |c| {
             c.insert("is_trusted".into(), json!(false));
@@ -1197,30 +1076,18 @@ mod tests {
         let not_service = with(&permiso_claims(), |c| {
             c.insert("type".into(), json!("user"));
         });
-        assert!(
-            !block_on(permiso_verifier().verify(&hs(&not_service)))
-                .unwrap()
-                .is_service_token()
-        );
+        assert!(!block_on(permiso_verifier().verify(&hs(&not_service))).unwrap().is_service_token());
         let no_type = with(&permiso_claims(), |c| {
             c.remove("type");
         });
-        assert!(
-            !block_on(permiso_verifier().verify(&hs(&no_type)))
-                .unwrap()
-                .is_service_token()
-        );
+        assert!(!block_on(permiso_verifier().verify(&hs(&no_type))).unwrap().is_service_token());
 
         let rfc = Verifier::builder([ISS])
             .issuer(Issuer::hmac(ISS, SECRET))
             .clock(ManualClock::at_unix(NOW))
             .build()
             .unwrap();
-        assert!(
-            block_on(rfc.verify(&hs(&no_type)))
-                .unwrap()
-                .is_service_token()
-        );
+        assert!(block_on(rfc.verify(&hs(&no_type))).unwrap().is_service_token());
         let user = with(&no_type, |c| {
             c.insert("sub".into(), json!("alice"));
         });
@@ -1249,10 +1116,7 @@ mod tests {
             block_on(v.verify(&key.sign_with_header(&key.header(typ), &permiso_claims()))).unwrap();
         }
         for typ in ["id_token+jwt", "secevent+jwt", "logout+jwt", "JWE", ""] {
-            let e = reject(
-                &v,
-                &key.sign_with_header(&key.header(typ), &permiso_claims()),
-            );
+            let e = reject(&v, &key.sign_with_header(&key.header(typ), &permiso_claims()));
             assert_eq!(e.kind(), AuthErrorKind::InvalidTokenType, "{typ}");
         }
         let at = Verifier::builder([ISS])
@@ -1285,56 +1149,27 @@ mod tests {
         assert_eq!(e.kind(), AuthErrorKind::TokenTooLarge);
         assert_eq!(e.status(), 401);
         // Not even base64: the size is all that is looked at.
-        assert_eq!(
-            reject(&v, &"\u{0}".repeat(100 * 1024)).kind(),
-            AuthErrorKind::TokenTooLarge
-        );
+        assert_eq!(reject(&v, &"\u{0}".repeat(100 * 1024)).kind(), AuthErrorKind::TokenTooLarge);
     }
 
     #[test]
     fn build_checks_the_whole_policy() {
         let ok = || Issuer::permiso(ISS, SECRET);
         let cases: Vec<(VerifierBuilder, ConfigErrorKind, &str)> = vec![
-            (
-                Verifier::builder(Vec::<String>::new()).issuer(ok()),
-                ConfigErrorKind::Missing,
-                "audience",
-            ),
-            (
-                Verifier::builder([""]).issuer(ok()),
-                ConfigErrorKind::Invalid,
-                "audience",
-            ),
+            (Verifier::builder(Vec::<String>::new()).issuer(ok()), ConfigErrorKind::Missing, "audience"),
+            (Verifier::builder([""]).issuer(ok()), ConfigErrorKind::Invalid, "audience"),
             (Verifier::builder([ISS]), ConfigErrorKind::Missing, "issuer"),
-            (
-                Verifier::builder([ISS]).issuer(ok()).issuer(ok()),
-                ConfigErrorKind::Conflict,
-                "twice",
-            ),
-            (
-                Verifier::builder([ISS]).issuer(Issuer::permiso("", SECRET)),
-                ConfigErrorKind::Invalid,
-                "iss",
-            ),
-            (
-                Verifier::builder([ISS]).issuer(Issuer::permiso(ISS, "")),
-                ConfigErrorKind::Key,
-                "empty",
-            ),
-            (
-                Verifier::builder([ISS]).issuer(ok().algorithms([])),
-                ConfigErrorKind::Missing,
-                "algorithm",
-            ),
+            (Verifier::builder([ISS]).issuer(ok()).issuer(ok()), ConfigErrorKind::Conflict, "twice"),
+            (Verifier::builder([ISS]).issuer(Issuer::permiso("", SECRET)), ConfigErrorKind::Invalid, "iss"),
+            (Verifier::builder([ISS]).issuer(Issuer::permiso(ISS, "")), ConfigErrorKind::Key, "empty"),
+            (Verifier::builder([ISS]).issuer(ok().algorithms([])), ConfigErrorKind::Missing, "algorithm"),
             (
                 Verifier::builder([ISS]).issuer(ok().algorithms([Algorithm::RS256])),
                 ConfigErrorKind::Conflict,
                 "RS256",
             ),
             (
-                Verifier::builder([ISS])
-                    .issuer(ok())
-                    .leeway(Duration::from_secs(601)),
+                Verifier::builder([ISS]).issuer(ok()).leeway(Duration::from_secs(601)),
                 ConfigErrorKind::Invalid,
                 "leeway",
             ),
@@ -1347,10 +1182,7 @@ mod tests {
         for (builder, kind, word) in cases {
             let err = builder.build().unwrap_err();
             assert_eq!(err.kind(), kind, "{err}");
-            assert!(
-                err.to_string().contains(word),
-                "{err} should mention {word}"
-            );
+            assert!(err.to_string().contains(word), "{err} should mention {word}");
         }
     }
 

@@ -12,11 +12,7 @@ use permiso::{Algorithm, AuthErrorKind, Issuer, KeyFetchError, ManualClock, Remo
 const AUD: &str = "keystone-auth";
 
 fn verifier_for(idp: &TestIssuer, keys: RemoteKeys, clock: &ManualClock) -> Verifier {
-    Verifier::builder([AUD])
-        .issuer(Issuer::remote(idp.issuer(), keys))
-        .clock(clock.clone())
-        .build()
-        .unwrap()
+    Verifier::builder([AUD]).issuer(Issuer::remote(idp.issuer(), keys)).clock(clock.clone()).build().unwrap()
 }
 
 fn now_clock() -> ManualClock {
@@ -116,19 +112,12 @@ async fn random_kids_cost_at_most_one_fetch_per_cooldown() {
             assert_eq!(kind.unwrap(), AuthErrorKind::UnknownKey);
         }
     }
-    assert_eq!(
-        idp.jwks_fetches(),
-        2,
-        "warm-up plus one refetch in the cooldown"
-    );
+    assert_eq!(idp.jwks_fetches(), 2, "warm-up plus one refetch in the cooldown");
 
     // After the cooldown, one more refetch at most.
     clock.advance(Duration::from_secs(31));
     for i in 0..200 {
-        let e = v
-            .verify(&token_with_kid(&idp, &format!("later-{i}")))
-            .await
-            .unwrap_err();
+        let e = v.verify(&token_with_kid(&idp, &format!("later-{i}"))).await.unwrap_err();
         assert_eq!(e.kind(), AuthErrorKind::UnknownKey);
     }
     assert_eq!(idp.jwks_fetches(), 3);
@@ -154,11 +143,7 @@ async fn key_server_down_after_warm_up_stale_keys_then_503() {
     for _ in 0..50 {
         v.verify(&token).await.unwrap();
     }
-    assert_eq!(
-        idp.jwks_fetches(),
-        2,
-        "failed refreshes back off instead of hammering"
-    );
+    assert_eq!(idp.jwks_fetches(), 2, "failed refreshes back off instead of hammering");
     let stats = v.key_stats(&idp.issuer()).unwrap();
     assert!(stats.stale_uses >= 51 && stats.failures >= 1, "{stats:?}");
     assert!(v.is_ready());
@@ -200,10 +185,7 @@ async fn key_server_down_from_the_start_is_503_with_retry_after() {
     assert_eq!(v.warm_up().await.unwrap_err(), KeyFetchError::Unreachable);
     // Inside the backoff: answered at once, no new connection attempt.
     for _ in 0..100 {
-        assert_eq!(
-            v.verify(&token).await.unwrap_err().kind(),
-            AuthErrorKind::KeysUnavailable
-        );
+        assert_eq!(v.verify(&token).await.unwrap_err().kind(), AuthErrorKind::KeysUnavailable);
     }
     assert!(started.elapsed() < Duration::from_secs(4));
     assert_eq!(v.key_stats(&idp.issuer()).unwrap().refreshes, 1);
@@ -216,12 +198,7 @@ async fn key_server_down_from_the_start_is_503_with_retry_after() {
 
 #[tokio::test]
 async fn garbage_empty_html_and_errors_never_replace_good_keys() {
-    for fault in [
-        Fault::Garbage,
-        Fault::Empty,
-        Fault::Html,
-        Fault::Status(500),
-    ] {
+    for fault in [Fault::Garbage, Fault::Empty, Fault::Html, Fault::Status(500)] {
         let idp = TestIssuer::start().await;
         let clock = now_clock();
         let v = verifier_for(&idp, RemoteKeys::jwks_url(idp.jwks_url()), &clock);
@@ -230,10 +207,7 @@ async fn garbage_empty_html_and_errors_never_replace_good_keys() {
 
         idp.set_jwks_fault(Some(fault.clone()));
         // An unknown kid forces a refetch, which gets the bad answer.
-        let e = v
-            .verify(&token_with_kid(&idp, "unknown"))
-            .await
-            .unwrap_err();
+        let e = v.verify(&token_with_kid(&idp, "unknown")).await.unwrap_err();
         assert_eq!(e.kind(), AuthErrorKind::UnknownKey, "{fault:?}");
         assert_eq!(idp.jwks_fetches(), 2, "{fault:?}");
         // The good keys are still there.
@@ -256,10 +230,7 @@ async fn a_slow_key_server_is_cut_off_at_the_timeout() {
     let e = v.verify(&token).await.unwrap_err();
     let took = started.elapsed();
     assert_eq!(e.kind(), AuthErrorKind::KeysUnavailable);
-    assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(4), "{took:?}");
     assert_eq!(idp.jwks_fetches(), 1);
 }
 
@@ -267,11 +238,8 @@ async fn a_slow_key_server_is_cut_off_at_the_timeout() {
 async fn discovery_finds_the_jwks_and_checks_the_issuer() {
     let idp = TestIssuer::start().await;
     let clock = now_clock();
-    let v = Verifier::builder([AUD])
-        .issuer(Issuer::discover(idp.url()))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let v =
+        Verifier::builder([AUD]).issuer(Issuer::discover(idp.url())).clock(clock.clone()).build().unwrap();
     v.verify(&idp.token("svc", &["read:x"])).await.unwrap();
     assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
     // Discovery is not repeated on refetch.
@@ -285,11 +253,8 @@ async fn discovery_naming_another_issuer_is_refused() {
     let idp = TestIssuer::start().await;
     idp.set_discovery_issuer(Some("https://evil.example".into()));
     let clock = now_clock();
-    let v = Verifier::builder([AUD])
-        .issuer(Issuer::discover(idp.url()))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let v =
+        Verifier::builder([AUD]).issuer(Issuer::discover(idp.url())).clock(clock.clone()).build().unwrap();
     let err = v.warm_up().await.unwrap_err();
     assert!(matches!(err, KeyFetchError::Discovery(_)), "{err:?}");
     assert!(err.to_string().contains("issuer"), "{err}");
@@ -297,11 +262,7 @@ async fn discovery_naming_another_issuer_is_refused() {
     let e = v.verify(&idp.token("svc", &["read:x"])).await.unwrap_err();
     assert_eq!(e.kind(), AuthErrorKind::KeysUnavailable);
     assert_eq!(idp.discovery_fetches(), 2);
-    assert_eq!(
-        idp.jwks_fetches(),
-        0,
-        "the JWKS of a mismatched issuer is never fetched"
-    );
+    assert_eq!(idp.jwks_fetches(), 0, "the JWKS of a mismatched issuer is never fetched");
 }
 
 #[tokio::test]
@@ -345,10 +306,7 @@ async fn oversized_bodies_are_refused() {
 async fn plain_http_is_refused_except_to_loopback() {
     let clock = now_clock();
     let err = Verifier::builder([AUD])
-        .issuer(Issuer::jwks_url(
-            "https://auth.example.com",
-            "http://auth.example.com/jwks.json",
-        ))
+        .issuer(Issuer::jwks_url("https://auth.example.com", "http://auth.example.com/jwks.json"))
         .clock(clock.clone())
         .build()
         .unwrap_err();
@@ -389,12 +347,9 @@ async fn max_age_sets_the_lifetime() {
 async fn the_refresher_stops_when_the_verifier_is_dropped() {
     let idp = TestIssuer::start().await;
     idp.set_max_age(Some(1));
-    let keys = RemoteKeys::jwks_url(idp.jwks_url())
-        .ttl_bounds(Duration::from_secs(1), Duration::from_secs(1));
-    let v = Verifier::builder([AUD])
-        .issuer(Issuer::remote(idp.issuer(), keys))
-        .build()
-        .unwrap();
+    let keys =
+        RemoteKeys::jwks_url(idp.jwks_url()).ttl_bounds(Duration::from_secs(1), Duration::from_secs(1));
+    let v = Verifier::builder([AUD]).issuer(Issuer::remote(idp.issuer(), keys)).build().unwrap();
     v.warm_up().await.unwrap();
     // The background task refreshes ahead of the 1 s lifetime.
     wait_for(|| idp.jwks_fetches() >= 2).await;
@@ -402,33 +357,19 @@ async fn the_refresher_stops_when_the_verifier_is_dropped() {
     drop(v);
     let after_drop = idp.jwks_fetches();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(
-        idp.jwks_fetches() <= after_drop + 1,
-        "{} > {after_drop}",
-        idp.jwks_fetches()
-    );
+    assert!(idp.jwks_fetches() <= after_drop + 1, "{} > {after_drop}", idp.jwks_fetches());
 }
 
 #[tokio::test]
 async fn hs256_permiso_issuer_needs_no_network() {
-    let idp = TestIssuer::builder()
-        .hs256()
-        .issuer_name("keystone-auth")
-        .start()
-        .await;
-    let v = Verifier::builder([AUD])
-        .issuer(idp.issuer_config())
-        .build()
-        .unwrap();
+    let idp = TestIssuer::builder().hs256().issuer_name("keystone-auth").start().await;
+    let v = Verifier::builder([AUD]).issuer(idp.issuer_config()).build().unwrap();
     assert!(v.is_ready());
     let claims = v.verify(&idp.token("svc", &["read:x"])).await.unwrap();
     assert!(claims.is_service_token());
     assert_eq!(idp.jwks_fetches(), 0);
     let stranger = SigningKey::generate(Algorithm::HS256);
-    let e = v
-        .verify(&stranger.sign(&idp.claims_for("svc", &[])))
-        .await
-        .unwrap_err();
+    let e = v.verify(&stranger.sign(&idp.claims_for("svc", &[]))).await.unwrap_err();
     assert_eq!(e.kind(), AuthErrorKind::InvalidSignature);
 }
 

@@ -43,10 +43,9 @@ pub(crate) fn parse(jwk: &Value) -> Result<Key, &'static str> {
     }
     let alg = match str_member("alg")? {
         None => None,
-        Some(a) => Some(
-            a.parse::<Algorithm>()
-                .map_err(|_| "the JWK's alg is not a supported signature algorithm")?,
-        ),
+        Some(a) => {
+            Some(a.parse::<Algorithm>().map_err(|_| "the JWK's alg is not a supported signature algorithm")?)
+        }
     };
     let kid: Option<Arc<str>> = str_member("kid")?.map(Into::into);
     let bytes = |name: &str| -> Result<Vec<u8>, &'static str> {
@@ -120,10 +119,7 @@ pub(crate) fn parse_set(json: &[u8]) -> Result<KeySet, &'static str> {
 /// DER of a PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
 fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     fn integer(out: &mut Vec<u8>, bytes: &[u8]) {
-        let start = bytes
-            .iter()
-            .position(|&b| b != 0)
-            .unwrap_or(bytes.len().saturating_sub(1));
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len().saturating_sub(1));
         let bytes = &bytes[start.min(bytes.len())..];
         let pad = bytes.first().is_none_or(|&b| b & 0x80 != 0);
         out.push(0x02);

@@ -181,17 +181,10 @@ impl RemoteKeys {
             Source::Discovery(u) => ("discovery_url", u),
         };
         check_url(url, self.allow_http).map_err(|why| {
-            ConfigError::new(
-                ConfigErrorKind::Invalid,
-                format!("issuer {iss:?}: {what} {why}"),
-            )
+            ConfigError::new(ConfigErrorKind::Invalid, format!("issuer {iss:?}: {what} {why}"))
         })?;
-        let bad = |why: &str| {
-            Err(ConfigError::new(
-                ConfigErrorKind::Invalid,
-                format!("issuer {iss:?}: {why}"),
-            ))
-        };
+        let bad =
+            |why: &str| Err(ConfigError::new(ConfigErrorKind::Invalid, format!("issuer {iss:?}: {why}")));
         if self.timeout.is_zero() {
             return bad("the fetch timeout must be positive");
         }
@@ -280,9 +273,7 @@ impl fmt::Display for KeyFetchError {
         match self {
             Self::Unreachable => f.write_str("the key server could not be reached in time"),
             Self::Status(s) => write!(f, "the key server answered HTTP {s}"),
-            Self::Redirected => {
-                f.write_str("the key server redirected; redirects are not followed")
-            }
+            Self::Redirected => f.write_str("the key server redirected; redirects are not followed"),
             Self::TooLarge => f.write_str("the key server's response is larger than allowed"),
             Self::Malformed => f.write_str("the key server's response is not a JWKS document"),
             Self::NoUsableKey => f.write_str("the key server's JWKS holds no usable key"),
@@ -339,10 +330,7 @@ pub(crate) struct Remote {
 
 impl fmt::Debug for Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteKeySource")
-            .field("config", &self.cfg)
-            .field("stats", &self.stats())
-            .finish()
+        f.debug_struct("RemoteKeySource").field("config", &self.cfg).field("stats", &self.stats()).finish()
     }
 }
 
@@ -359,11 +347,7 @@ fn secs(d: Duration) -> u64 {
 }
 
 impl Remote {
-    pub(crate) fn new(
-        iss: &str,
-        cfg: RemoteKeys,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Arc<Self>, ConfigError> {
+    pub(crate) fn new(iss: &str, cfg: RemoteKeys, clock: Arc<dyn Clock>) -> Result<Arc<Self>, ConfigError> {
         cfg.validate(iss)?;
         let client = match &cfg.client {
             Some(c) => c.clone(),
@@ -373,10 +357,7 @@ impl Remote {
                 .user_agent(concat!("permiso/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|_| {
-                    ConfigError::new(
-                        ConfigErrorKind::Invalid,
-                        "the HTTP client could not be built",
-                    )
+                    ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built")
                 })?,
         };
         let jwks_uri = match &cfg.source {
@@ -438,10 +419,7 @@ impl Remote {
 
     /// The keys to verify a token with `kid`: fetched if there are none, refetched (at most
     /// once per cooldown) if the kid is unknown, stale ones while refreshes fail.
-    pub(crate) async fn keys_for(
-        self: &Arc<Self>,
-        kid: Option<&str>,
-    ) -> Result<Arc<KeySet>, AuthError> {
+    pub(crate) async fn keys_for(self: &Arc<Self>, kid: Option<&str>) -> Result<Arc<KeySet>, AuthError> {
         let now = self.clock.now_unix();
         let (keys, seen, fresh, usable, kid_refetch_allowed, backoff_left) = {
             let s = self.read();
@@ -449,17 +427,8 @@ impl Remote {
                 (true, Some(at)) => (at + secs(self.cfg.failure_backoff)).saturating_sub(now),
                 _ => 0,
             };
-            let kid_ok = s
-                .last_kid_refetch
-                .is_none_or(|at| now >= at + secs(self.cfg.cooldown));
-            (
-                s.keys.clone(),
-                s.attempts,
-                now < s.fresh_until,
-                now < s.stale_until,
-                kid_ok,
-                backoff_left,
-            )
+            let kid_ok = s.last_kid_refetch.is_none_or(|at| now >= at + secs(self.cfg.cooldown));
+            (s.keys.clone(), s.attempts, now < s.fresh_until, now < s.stale_until, kid_ok, backoff_left)
         };
 
         match keys {
@@ -472,8 +441,7 @@ impl Remote {
                     }
                 }
                 let Some(kid) = kid else { return Ok(keys) };
-                if keys.has_kid(kid) || self.unknown_kids.contains_key(kid) || !kid_refetch_allowed
-                {
+                if keys.has_kid(kid) || self.unknown_kids.contains_key(kid) || !kid_refetch_allowed {
                     return Ok(keys);
                 }
                 // A kid we have never seen: perhaps the issuer rotated. One refetch per
@@ -550,11 +518,7 @@ impl Remote {
                     "refreshing the issuer's keys failed"
                 );
                 s.last_error = Some(e.clone());
-                if have_keys {
-                    Ok(())
-                } else {
-                    Err(self.unavailable(&e))
-                }
+                if have_keys { Ok(()) } else { Err(self.unavailable(&e)) }
             }
         }
     }
@@ -616,9 +580,7 @@ impl Remote {
         }
         let left = s.fresh_until.saturating_sub(now);
         let ahead = Duration::from_secs(left) / 10 + jitter(Duration::from_secs(left) / 10);
-        Duration::from_secs(left)
-            .saturating_sub(ahead)
-            .max(Duration::from_secs(1))
+        Duration::from_secs(left).saturating_sub(ahead).max(Duration::from_secs(1))
     }
 
     /// Discovery (when configured and not done yet), then the JWKS.
@@ -649,20 +611,14 @@ impl Remote {
                         issuer: Option<String>,
                         jwks_uri: Option<String>,
                     }
-                    let doc: Doc =
-                        serde_json::from_slice(&body).map_err(|_| KeyFetchError::Malformed)?;
+                    let doc: Doc = serde_json::from_slice(&body).map_err(|_| KeyFetchError::Malformed)?;
                     if doc.issuer.as_deref() != Some(self.iss.as_str()) {
                         crate::log::warn!(issuer = %self.iss, "discovery document names another issuer");
-                        return Err(KeyFetchError::Discovery(
-                            "the document's issuer does not match",
-                        ));
+                        return Err(KeyFetchError::Discovery("the document's issuer does not match"));
                     }
-                    let uri = doc
-                        .jwks_uri
-                        .ok_or(KeyFetchError::Discovery("the document has no jwks_uri"))?;
-                    return check_url(&uri, self.cfg.allow_http).map_err(|_| {
-                        KeyFetchError::Discovery("the jwks_uri is not an acceptable URL")
-                    });
+                    let uri = doc.jwks_uri.ok_or(KeyFetchError::Discovery("the document has no jwks_uri"))?;
+                    return check_url(&uri, self.cfg.allow_http)
+                        .map_err(|_| KeyFetchError::Discovery("the jwks_uri is not an acceptable URL"));
                 }
                 Err(KeyFetchError::Status(404)) => last = KeyFetchError::Status(404),
                 Err(e) => return Err(e),
@@ -708,9 +664,7 @@ impl Remote {
         for value in headers.get_all(CACHE_CONTROL) {
             let Ok(value) = value.to_str() else { continue };
             for directive in value.split(',').map(str::trim) {
-                if directive.eq_ignore_ascii_case("no-store")
-                    || directive.eq_ignore_ascii_case("no-cache")
-                {
+                if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
                     ttl = Some(0);
                 } else if let Some(v) = directive
                     .split_once('=')
@@ -773,33 +727,18 @@ mod tests {
     #[test]
     fn discovery_urls_follow_oidc_then_rfc8414() {
         let urls = discovery_urls(&Url::parse("https://a.example/tenant/x/").unwrap());
-        assert_eq!(
-            urls[0].as_str(),
-            "https://a.example/tenant/x/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            urls[1].as_str(),
-            "https://a.example/.well-known/oauth-authorization-server/tenant/x"
-        );
+        assert_eq!(urls[0].as_str(), "https://a.example/tenant/x/.well-known/openid-configuration");
+        assert_eq!(urls[1].as_str(), "https://a.example/.well-known/oauth-authorization-server/tenant/x");
         let urls = discovery_urls(&Url::parse("https://a.example").unwrap());
-        assert_eq!(
-            urls[0].as_str(),
-            "https://a.example/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            urls[1].as_str(),
-            "https://a.example/.well-known/oauth-authorization-server"
-        );
+        assert_eq!(urls[0].as_str(), "https://a.example/.well-known/openid-configuration");
+        assert_eq!(urls[1].as_str(), "https://a.example/.well-known/oauth-authorization-server");
     }
 
     #[test]
     fn ttl_from_cache_control_is_clamped() {
-        let remote = Remote::new(
-            "i",
-            RemoteKeys::jwks_url("https://a.example/jwks"),
-            Arc::new(crate::SystemClock),
-        )
-        .unwrap();
+        let remote =
+            Remote::new("i", RemoteKeys::jwks_url("https://a.example/jwks"), Arc::new(crate::SystemClock))
+                .unwrap();
         let ttl = |v: Option<&str>| {
             let mut h = HeaderMap::new();
             if let Some(v) = v {

@@ -69,11 +69,7 @@ impl Key {
     ///
     /// An empty secret.
     pub fn hmac(secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        Ok(Self::from_material(
-            None,
-            None,
-            Material::Hmac(HmacKeys::new(secret.as_ref())?),
-        ))
+        Ok(Self::from_material(None, None, Material::Hmac(HmacKeys::new(secret.as_ref())?)))
     }
 
     /// A public key from PEM: RSA (`PUBLIC KEY` or `RSA PUBLIC KEY`), EC P-256/P-384 or
@@ -136,16 +132,8 @@ impl Key {
         self.fits(alg) && self.alg.is_none_or(|a| a == alg)
     }
 
-    pub(crate) fn from_material(
-        kid: Option<Arc<str>>,
-        alg: Option<Algorithm>,
-        material: Material,
-    ) -> Self {
-        Self {
-            kid,
-            alg,
-            material: Arc::new(material),
-        }
+    pub(crate) fn from_material(kid: Option<Arc<str>>, alg: Option<Algorithm>, material: Material) -> Self {
+        Self { kid, alg, material: Arc::new(material) }
     }
 
     /// Whether the key's type can do `alg`, ignoring any binding.
@@ -176,10 +164,7 @@ impl Key {
         match &*self.material {
             Material::Hmac(_) => "HMAC",
             Material::Rsa { .. } => "RSA",
-            Material::Ec {
-                alg: Algorithm::ES384,
-                ..
-            } => "EC P-384",
+            Material::Ec { alg: Algorithm::ES384, .. } => "EC P-384",
             Material::Ec { .. } => "EC P-256",
             Material::Ed25519(_) => "Ed25519",
         }
@@ -190,10 +175,8 @@ impl Key {
         match &*self.material {
             Material::Hmac(keys) => keys.verify(alg, message, signature),
             Material::Rsa { der, parsed, .. } => {
-                let Some(slot) = alg
-                    .index()
-                    .checked_sub(Algorithm::RS256.index())
-                    .and_then(|i| parsed.get(i))
+                let Some(slot) =
+                    alg.index().checked_sub(Algorithm::RS256.index()).and_then(|i| parsed.get(i))
                 else {
                     return false;
                 };
@@ -212,8 +195,7 @@ impl Key {
         alg: Option<Algorithm>,
         der: Vec<u8>,
     ) -> Result<Self, &'static str> {
-        let public =
-            aws_lc_rs::rsa::PublicKey::from_der(&der).map_err(|_| "the RSA key is malformed")?;
+        let public = aws_lc_rs::rsa::PublicKey::from_der(&der).map_err(|_| "the RSA key is malformed")?;
         let bits = public.modulus_len() * 8;
         if bits < 2048 {
             return Err("RSA keys must have at least 2048 bits");
@@ -227,11 +209,7 @@ impl Key {
         Ok(Self::from_material(
             kid,
             alg,
-            Material::Rsa {
-                der: der.into_boxed_slice(),
-                bits,
-                parsed: Default::default(),
-            },
+            Material::Rsa { der: der.into_boxed_slice(), bits, parsed: Default::default() },
         ))
     }
 
@@ -240,22 +218,14 @@ impl Key {
         alg: Option<Algorithm>,
         point: &[u8],
     ) -> Result<Self, &'static str> {
-        let (curve_alg, verify_alg): (_, &'static dyn sig::VerificationAlgorithm) =
-            match point.len() {
-                65 => (Algorithm::ES256, &sig::ECDSA_P256_SHA256_FIXED),
-                97 => (Algorithm::ES384, &sig::ECDSA_P384_SHA384_FIXED),
-                _ => return Err("only P-256 and P-384 EC keys are supported"),
-            };
-        let parsed = ParsedPublicKey::new(verify_alg, point)
-            .map_err(|_| "the EC key is not a point on its curve")?;
-        Ok(Self::from_material(
-            kid,
-            alg,
-            Material::Ec {
-                alg: curve_alg,
-                parsed,
-            },
-        ))
+        let (curve_alg, verify_alg): (_, &'static dyn sig::VerificationAlgorithm) = match point.len() {
+            65 => (Algorithm::ES256, &sig::ECDSA_P256_SHA256_FIXED),
+            97 => (Algorithm::ES384, &sig::ECDSA_P384_SHA384_FIXED),
+            _ => return Err("only P-256 and P-384 EC keys are supported"),
+        };
+        let parsed =
+            ParsedPublicKey::new(verify_alg, point).map_err(|_| "the EC key is not a point on its curve")?;
+        Ok(Self::from_material(kid, alg, Material::Ec { alg: curve_alg, parsed }))
     }
 
     pub(crate) fn ed25519(
@@ -266,8 +236,7 @@ impl Key {
         if x.len() != 32 {
             return Err("an Ed25519 key has 32 bytes");
         }
-        let parsed =
-            ParsedPublicKey::new(&sig::ED25519, x).map_err(|_| "the Ed25519 key is malformed")?;
+        let parsed = ParsedPublicKey::new(&sig::ED25519, x).map_err(|_| "the Ed25519 key is malformed")?;
         Ok(Self::from_material(kid, alg, Material::Ed25519(parsed)))
     }
 }
@@ -318,10 +287,7 @@ pub struct KeySet {
 impl KeySet {
     /// A set of the given keys.
     pub fn new(keys: impl IntoIterator<Item = Key>) -> Self {
-        Self {
-            keys: keys.into_iter().collect(),
-            skipped: 0,
-        }
+        Self { keys: keys.into_iter().collect(), skipped: 0 }
     }
 
     /// Parses a JWKS document (`{"keys": [...]}`). Keys are taken one by one: a malformed or
@@ -331,13 +297,10 @@ impl KeySet {
     ///
     /// The document is not a JSON object with a `keys` list, or no key in it is usable.
     pub fn from_jwks(json: &str) -> Result<Self, ConfigError> {
-        let set = jwk::parse_set(json.as_bytes())
-            .map_err(|why| ConfigError::new(ConfigErrorKind::Key, why))?;
+        let set =
+            jwk::parse_set(json.as_bytes()).map_err(|why| ConfigError::new(ConfigErrorKind::Key, why))?;
         if set.is_empty() {
-            return Err(ConfigError::new(
-                ConfigErrorKind::Key,
-                "the JWKS has no usable key",
-            ));
+            return Err(ConfigError::new(ConfigErrorKind::Key, "the JWKS has no usable key"));
         }
         Ok(set)
     }
@@ -380,12 +343,7 @@ impl KeySet {
         let any_kid_match = self.keys.iter().any(|k| matching_kid(&k));
         Candidates {
             any_kid_match,
-            keys: self
-                .keys
-                .iter()
-                .filter(matching_kid)
-                .filter(|key| key.supports(alg))
-                .collect(),
+            keys: self.keys.iter().filter(matching_kid).filter(|key| key.supports(alg)).collect(),
         }
     }
 }
@@ -398,10 +356,7 @@ pub(crate) struct Candidates<'a> {
 
 impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeySet")
-            .field("keys", &self.keys)
-            .field("skipped", &self.skipped)
-            .finish()
+        f.debug_struct("KeySet").field("keys", &self.keys).field("skipped", &self.skipped).finish()
     }
 }
 
@@ -450,10 +405,7 @@ mod tests {
     }
 
     fn ed_jwk() -> Value {
-        SigningKey::generate(Algorithm::EdDSA)
-            .with_kid("ed")
-            .public_jwk()
-            .unwrap()
+        SigningKey::generate(Algorithm::EdDSA).with_kid("ed").public_jwk().unwrap()
     }
 
     #[test]
@@ -481,9 +433,7 @@ mod tests {
     fn unknown_types_curves_and_algs_are_refused() {
         assert!(jwk_err(&json!({"kty": "XYZ"})).contains("kty"));
         assert!(jwk_err(&json!({"x": "AA"})).contains("kty"));
-        assert!(
-            jwk_err(&json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"})).contains("P-256")
-        );
+        assert!(jwk_err(&json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"})).contains("P-256"));
         assert!(jwk_err(&json!({"kty": "OKP", "crv": "Ed448", "x": "AA"})).contains("Ed25519"));
         let mut alg = ed_jwk();
         alg["alg"] = json!("none");
@@ -519,19 +469,14 @@ mod tests {
 
     #[test]
     fn pem_keys_of_each_type() {
-        for alg in [
-            Algorithm::RS256,
-            Algorithm::ES256,
-            Algorithm::ES384,
-            Algorithm::EdDSA,
-        ] {
+        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA] {
             let pem = SigningKey::generate(alg).public_pem().unwrap();
             let key = Key::from_pem(&pem).unwrap();
             assert!(key.supports(alg), "{alg}");
             assert_eq!(key.default_algorithm(), alg);
         }
-        let err = Key::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-            .unwrap_err();
+        let err =
+            Key::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap_err();
         assert!(err.to_string().contains("private"));
         assert!(Key::from_pem("hello").is_err());
     }

@@ -16,10 +16,7 @@ pub(crate) struct HmacKeys {
 impl HmacKeys {
     pub(crate) fn new(secret: &[u8]) -> Result<Self, ConfigError> {
         if secret.is_empty() {
-            return Err(ConfigError::new(
-                ConfigErrorKind::Key,
-                "the HMAC secret is empty",
-            ));
+            return Err(ConfigError::new(ConfigErrorKind::Key, "the HMAC secret is empty"));
         }
         if secret.len() < 32 {
             // RFC 7518 §3.2 asks for at least the hash size. permiso servers in the wild use

@@ -12,24 +12,16 @@ pub(super) fn from_pem(pem: &[u8]) -> Result<Key, ConfigError> {
         return Err(err("the PEM holds a private key; give the public key"));
     }
     if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
-        let der = key
-            .try_get_as_bytes()
-            .map_err(|_| err("the RSA PEM is malformed"))?;
+        let der = key.try_get_as_bytes().map_err(|_| err("the RSA PEM is malformed"))?;
         return Key::rsa(None, None, der.to_vec()).map_err(err);
     }
     if let Ok(key) = DecodingKey::from_ec_pem(pem) {
-        let point = key
-            .try_get_as_bytes()
-            .map_err(|_| err("the EC PEM is malformed"))?;
+        let point = key.try_get_as_bytes().map_err(|_| err("the EC PEM is malformed"))?;
         return Key::ec(None, None, point).map_err(err);
     }
     if let Ok(key) = DecodingKey::from_ed_pem(pem) {
-        let x = key
-            .try_get_as_bytes()
-            .map_err(|_| err("the Ed25519 PEM is malformed"))?;
+        let x = key.try_get_as_bytes().map_err(|_| err("the Ed25519 PEM is malformed"))?;
         return Key::ed25519(None, None, x).map_err(err);
     }
-    Err(err(
-        "the PEM is not an RSA, EC (P-256, P-384) or Ed25519 public key",
-    ))
+    Err(err("the PEM is not an RSA, EC (P-256, P-384) or Ed25519 public key"))
 }

@@ -165,9 +165,7 @@ impl TestIssuerBuilder {
     ///
     /// If no loopback port can be bound.
     pub async fn start(self) -> TestIssuer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local address");
         let base = format!("http://{addr}");
         let first = SigningKey::generate(self.alg).with_kid("key-1");
@@ -179,10 +177,7 @@ impl TestIssuerBuilder {
                 hs256: self.hs256,
                 lifetime: self.lifetime,
                 hmac: SigningKey::generate(Algorithm::HS256),
-                keys: vec![KeyEntry {
-                    key: first,
-                    published: true,
-                }],
+                keys: vec![KeyEntry { key: first, published: true }],
                 active: 0,
                 jwks_fault: None,
                 discovery_fault: None,
@@ -193,16 +188,7 @@ impl TestIssuerBuilder {
                 clients: self
                     .clients
                     .into_iter()
-                    .map(|(id, secret, scopes, trusted)| {
-                        (
-                            id,
-                            Client {
-                                secret,
-                                scopes,
-                                trusted,
-                            },
-                        )
-                    })
+                    .map(|(id, secret, scopes, trusted)| (id, Client { secret, scopes, trusted }))
                     .collect(),
             }),
             base,
@@ -213,11 +199,7 @@ impl TestIssuerBuilder {
             jti: AtomicU64::new(0),
         });
         let server = spawn_server(listener, Arc::clone(&shared));
-        TestIssuer {
-            addr,
-            shared,
-            server: Mutex::new(Some(server)),
-        }
+        TestIssuer { addr, shared, server: Mutex::new(Some(server)) }
     }
 }
 
@@ -300,12 +282,7 @@ impl TestIssuer {
 
     /// The HS256 shared secret used when the issuer signs like permiso.
     pub fn hmac_secret(&self) -> Vec<u8> {
-        self.shared
-            .state()
-            .hmac
-            .secret()
-            .unwrap_or_default()
-            .to_vec()
+        self.shared.state().hmac.secret().unwrap_or_default().to_vec()
     }
 
     /// A verifier [`Issuer`] for this test issuer: its JWKS URL (or its shared secret when
@@ -322,11 +299,7 @@ impl TestIssuer {
             Issuer::remote(st.iss.clone(), RemoteKeys::jwks_url(self.jwks_url()))
         };
         let issuer = issuer.service_tokens(rule);
-        if st.shape == TokenShape::Rfc9068 {
-            issuer.require_at_jwt()
-        } else {
-            issuer
-        }
+        if st.shape == TokenShape::Rfc9068 { issuer.require_at_jwt() } else { issuer }
     }
 
     /// The claims a token for `client_id` with `scopes` would carry, to adjust before
@@ -344,11 +317,7 @@ impl TestIssuer {
     }
 
     fn sign_in(st: &Inner, claims: &Value) -> String {
-        let key = if st.hs256 {
-            &st.hmac
-        } else {
-            &st.keys[st.active].key
-        };
+        let key = if st.hs256 { &st.hmac } else { &st.keys[st.active].key };
         match st.shape {
             TokenShape::Permiso => key.sign(claims),
             TokenShape::Rfc9068 => key.sign_at_jwt(claims),
@@ -370,10 +339,7 @@ impl TestIssuer {
     pub fn add_key(&self, alg: Algorithm) -> String {
         let mut st = self.shared.state();
         let kid = format!("key-{}", st.keys.len() + 1);
-        st.keys.push(KeyEntry {
-            key: SigningKey::generate(alg).with_kid(kid.clone()),
-            published: true,
-        });
+        st.keys.push(KeyEntry { key: SigningKey::generate(alg).with_kid(kid.clone()), published: true });
         kid
     }
 
@@ -384,11 +350,7 @@ impl TestIssuer {
     /// If there is no such key.
     pub fn promote(&self, kid: &str) {
         let mut st = self.shared.state();
-        let i = st
-            .keys
-            .iter()
-            .position(|k| k.key.kid() == Some(kid))
-            .expect("no such key");
+        let i = st.keys.iter().position(|k| k.key.kid() == Some(kid)).expect("no such key");
         st.keys[i].published = true;
         st.active = i;
     }
@@ -533,9 +495,7 @@ fn spawn_server(listener: TcpListener, shared: Arc<Shared>) -> tokio::task::Join
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
             connections.spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await;
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
             });
             while connections.try_join_next().is_some() {}
         }
@@ -567,8 +527,7 @@ async fn apply(fault: Option<Fault>, redirect_to: &str, empty: Value) -> Option<
             )
                 .into_response();
             if code == 503 {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             res
         }
@@ -579,35 +538,20 @@ async fn apply(fault: Option<Fault>, redirect_to: &str, empty: Value) -> Option<
             "<html><body><h1>502 Bad Gateway</h1></body></html>",
         )
             .into_response(),
-        Fault::Empty => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            empty.to_string(),
-        )
-            .into_response(),
+        Fault::Empty => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], empty.to_string()).into_response()
+        }
         Fault::Slow(d) => {
             tokio::time::sleep(d).await;
             return None;
         }
-        Fault::Redirect => (
-            StatusCode::FOUND,
-            [(header::LOCATION, redirect_to.to_owned())],
-        )
-            .into_response(),
+        Fault::Redirect => (StatusCode::FOUND, [(header::LOCATION, redirect_to.to_owned())]).into_response(),
     })
 }
 
 /// The claims of a fresh token in the issuer's shape.
-fn mint_claims(
-    shared: &Shared,
-    st: &Inner,
-    client_id: &str,
-    scopes: &[&str],
-    trusted: bool,
-) -> Value {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+fn mint_claims(shared: &Shared, st: &Inner, client_id: &str, scopes: &[&str], trusted: bool) -> Value {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let jti = format!("{now:016x}-{}", shared.jti.fetch_add(1, Ordering::Relaxed));
     match st.shape {
         TokenShape::Permiso => json!({
@@ -625,12 +569,8 @@ fn mint_claims(
 
 fn jwks_document(shared: &Shared) -> (Value, Option<u64>) {
     let st = shared.state();
-    let keys: Vec<Value> = st
-        .keys
-        .iter()
-        .filter(|k| k.published)
-        .filter_map(|k| k.key.public_jwk())
-        .collect();
+    let keys: Vec<Value> =
+        st.keys.iter().filter(|k| k.published).filter_map(|k| k.key.public_jwk()).collect();
     (json!({ "keys": keys }), st.max_age)
 }
 
@@ -641,11 +581,7 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
         return res;
     }
     let (doc, max_age) = jwks_document(&shared);
-    let mut res = (
-        [(header::CONTENT_TYPE, "application/jwk-set+json")],
-        doc.to_string(),
-    )
-        .into_response();
+    let mut res = ([(header::CONTENT_TYPE, "application/jwk-set+json")], doc.to_string()).into_response();
     if let Some(secs) = max_age {
         res.headers_mut().insert(
             header::CACHE_CONTROL,
@@ -658,9 +594,7 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
 
 /// The target of a redirect: serves the real document, and counts (it should never be hit).
 async fn moved(State(shared): State<Arc<Shared>>) -> Response {
-    shared
-        .redirect_target_fetches
-        .fetch_add(1, Ordering::SeqCst);
+    shared.redirect_target_fetches.fetch_add(1, Ordering::SeqCst);
     axum::Json(jwks_document(&shared).0).into_response()
 }
 
@@ -715,11 +649,7 @@ async fn token(
         return res;
     }
     let Ok(Form(form)) = form else {
-        return oauth_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_error",
-            "form fields required",
-        );
+        return oauth_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", "form fields required");
     };
     let basic = headers
         .get(header::AUTHORIZATION)
@@ -741,25 +671,14 @@ async fn token(
     };
     let st = shared.state();
     let Some(client) = st.clients.get(&id).cloned() else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Service client not found",
-        );
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Service client not found");
     };
     if client.secret != secret {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Invalid client credentials",
-        );
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client credentials");
     }
     let granted: Vec<&str> = match form.scope.as_deref().filter(|s| !s.trim().is_empty()) {
         None => client.scopes.iter().map(String::as_str).collect(),
-        Some(requested) => requested
-            .split(' ')
-            .filter(|s| client.scopes.iter().any(|c| c == s))
-            .collect(),
+        Some(requested) => requested.split(' ').filter(|s| client.scopes.iter().any(|c| c == s)).collect(),
     };
     if granted.is_empty() {
         return oauth_error(

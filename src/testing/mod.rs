@@ -72,31 +72,21 @@ impl SigningKey {
         let inner = match alg.family() {
             Family::Hmac => {
                 let mut secret = vec![0u8; 32];
-                SystemRandom::new()
-                    .fill(&mut secret)
-                    .expect("system randomness");
+                SystemRandom::new().fill(&mut secret).expect("system randomness");
                 Inner::Hmac(secret)
             }
             Family::Rsa => {
                 Inner::Rsa(RsaKeyPair::generate(rsa::KeySize::Rsa2048).expect("RSA key generation"))
             }
             Family::P256 => Inner::Ec(
-                EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .expect("P-256 key generation"),
+                EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key generation"),
             ),
             Family::P384 => Inner::Ec(
-                EcdsaKeyPair::generate(&sig::ECDSA_P384_SHA384_FIXED_SIGNING)
-                    .expect("P-384 key generation"),
+                EcdsaKeyPair::generate(&sig::ECDSA_P384_SHA384_FIXED_SIGNING).expect("P-384 key generation"),
             ),
-            Family::Ed25519 => {
-                Inner::Ed(Ed25519KeyPair::generate().expect("Ed25519 key generation"))
-            }
+            Family::Ed25519 => Inner::Ed(Ed25519KeyPair::generate().expect("Ed25519 key generation")),
         };
-        Self {
-            alg,
-            kid: None,
-            inner: Arc::new(inner),
-        }
+        Self { alg, kid: None, inner: Arc::new(inner) }
     }
 
     /// An HMAC key with a given secret (HS256, HS384 or HS512).
@@ -105,15 +95,8 @@ impl SigningKey {
     ///
     /// If `alg` is not an HMAC algorithm.
     pub fn hmac(alg: Algorithm, secret: impl AsRef<[u8]>) -> Self {
-        assert!(
-            alg.is_symmetric(),
-            "SigningKey::hmac needs HS256, HS384 or HS512"
-        );
-        Self {
-            alg,
-            kid: None,
-            inner: Arc::new(Inner::Hmac(secret.as_ref().to_vec())),
-        }
+        assert!(alg.is_symmetric(), "SigningKey::hmac needs HS256, HS384 or HS512");
+        Self { alg, kid: None, inner: Arc::new(Inner::Hmac(secret.as_ref().to_vec())) }
     }
 
     /// The same key with a key id, put in the `kid` header and the public JWK.
@@ -130,11 +113,7 @@ impl SigningKey {
     /// If the key cannot do `alg`.
     #[must_use]
     pub fn with_algorithm(mut self, alg: Algorithm) -> Self {
-        assert_eq!(
-            alg.family(),
-            self.alg.family(),
-            "{alg} does not fit this key"
-        );
+        assert_eq!(alg.family(), self.alg.family(), "{alg} does not fit this key");
         self.alg = alg;
         self
     }
@@ -169,11 +148,7 @@ impl SigningKey {
             }
             Inner::Ec(pair) => {
                 let point = pair.public_key().as_ref();
-                let (crv, len) = if self.alg == Algorithm::ES384 {
-                    ("P-384", 48)
-                } else {
-                    ("P-256", 32)
-                };
+                let (crv, len) = if self.alg == Algorithm::ES384 { ("P-384", 48) } else { ("P-256", 32) };
                 json!({"kty": "EC", "crv": crv, "x": b64(&point[1..=len]), "y": b64(&point[len + 1..])})
             }
             Inner::Ed(pair) => {
@@ -234,11 +209,8 @@ impl SigningKey {
     /// Signs the exact header and payload texts given (for malformed JSON, duplicate
     /// members and the like).
     pub fn sign_raw(&self, header_json: &str, payload_json: &str) -> String {
-        let mut token = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header_json),
-            URL_SAFE_NO_PAD.encode(payload_json)
-        );
+        let mut token =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header_json), URL_SAFE_NO_PAD.encode(payload_json));
         let signature = self.signature(token.as_bytes());
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(signature));
@@ -259,9 +231,7 @@ impl SigningKey {
                     Algorithm::HS512 => hmac::HMAC_SHA512,
                     _ => hmac::HMAC_SHA256,
                 };
-                hmac::sign(&hmac::Key::new(alg, secret), message)
-                    .as_ref()
-                    .to_vec()
+                hmac::sign(&hmac::Key::new(alg, secret), message).as_ref().to_vec()
             }
             Inner::Rsa(pair) => {
                 let padding: &'static dyn sig::RsaEncoding = match self.alg {
@@ -273,15 +243,10 @@ impl SigningKey {
                     _ => &sig::RSA_PKCS1_SHA256,
                 };
                 let mut out = vec![0; pair.public_modulus_len()];
-                pair.sign(padding, &rng, message, &mut out)
-                    .expect("RSA signing");
+                pair.sign(padding, &rng, message, &mut out).expect("RSA signing");
                 out
             }
-            Inner::Ec(pair) => pair
-                .sign(&rng, message)
-                .expect("ECDSA signing")
-                .as_ref()
-                .to_vec(),
+            Inner::Ec(pair) => pair.sign(&rng, message).expect("ECDSA signing").as_ref().to_vec(),
             Inner::Ed(pair) => pair.sign(message).as_ref().to_vec(),
         }
     }
@@ -289,9 +254,6 @@ impl SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("alg", &self.alg)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
     }
 }

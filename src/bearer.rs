@@ -1,0 +1,140 @@
+//! Finding the bearer token in a request (RFC 6750 §2.1), and refusing the ways it must not
+//! come.
+//!
+//! ```
+//! use http::{HeaderMap, HeaderValue, Uri};
+//! use permiso::bearer;
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert("authorization", HeaderValue::from_static("Bearer abc.def.ghi"));
+//! let uri: Uri = "/api/v1/transactions".parse().unwrap();
+//! assert_eq!(bearer::extract(&headers, &uri).unwrap(), Some("abc.def.ghi"));
+//!
+//! headers.insert("authorization", HeaderValue::from_static("Basic dXNlcjpwdw=="));
+//! assert_eq!(bearer::extract(&headers, &uri).unwrap(), None);
+//!
+//! headers.insert("authorization", HeaderValue::from_static("Bearer "));
+//! assert_eq!(bearer::extract(&headers, &uri).unwrap_err().status(), 400);
+//! ```
+
+use http::{HeaderMap, Uri, header};
+
+use crate::error::{AuthError, AuthErrorKind};
+
+fn invalid(why: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidRequest).with_description(why)
+}
+
+/// The bearer token of a request, if it has one.
+///
+/// - `Ok(Some(token))`: exactly one `Authorization: Bearer <token>` header (scheme
+///   case-insensitive) with a syntactically valid token (`b64token`). The token itself is
+///   not checked here.
+/// - `Ok(None)`: no `Authorization` header, or one with another scheme (`Basic`…).
+/// - `Err` (400 `invalid_request`): the header is repeated, not visible ASCII, `Bearer` with
+///   an empty or malformed token, or an `access_token` in the query string (tokens in URLs
+///   end up in logs, and RFC 6750 forbids sending one two ways).
+///
+/// # Errors
+///
+/// As above: always [`AuthErrorKind::InvalidRequest`].
+pub fn extract<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Option<&'a str>, AuthError> {
+    if uri.query().is_some_and(query_has_token) {
+        return Err(invalid("access tokens are not accepted in the URL"));
+    }
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(invalid("the Authorization header is repeated"));
+    }
+    let value = value.to_str().map_err(|_| invalid("the Authorization header is not visible ASCII"))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(invalid("the bearer token is empty"));
+    }
+    if !is_b64token(token) {
+        return Err(invalid("the bearer token is malformed"));
+    }
+    Ok(Some(token))
+}
+
+/// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}
+
+fn query_has_token(query: &str) -> bool {
+    url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn run(values: &[&[u8]], uri: &str) -> Result<Option<String>, AuthErrorKind> {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+        }
+        extract(&headers, &uri.parse().unwrap()).map(|t| t.map(str::to_owned)).map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn bearer_tokens_are_found() {
+        assert_eq!(run(&[b"Bearer a.b.c"], "/"), Ok(Some("a.b.c".into())));
+        assert_eq!(run(&[b"bearer a.b.c"], "/"), Ok(Some("a.b.c".into())));
+        assert_eq!(run(&[b"BEARER   a.b.c"], "/"), Ok(Some("a.b.c".into())));
+        assert_eq!(run(&[b"Bearer abc+/=="], "/"), Ok(Some("abc+/==".into())));
+    }
+
+    #[test]
+    fn no_token_or_another_scheme_is_none() {
+        assert_eq!(run(&[], "/"), Ok(None));
+        assert_eq!(run(&[b"Basic dXNlcjpwYXNz"], "/"), Ok(None));
+        assert_eq!(run(&[b"Bearerx a.b.c"], "/"), Ok(None));
+        assert_eq!(run(&[b"Token a.b.c"], "/"), Ok(None));
+        assert_eq!(run(&[], "/?q=access_token"), Ok(None));
+    }
+
+    #[test]
+    fn malformed_headers_are_invalid_requests() {
+        let bad: [&[u8]; 8] = [
+            b"Bearer",
+            b"Bearer ",
+            b"Bearer a.b c",
+            b"Bearer a,b",
+            b"Bearer \"a.b.c\"",
+            b"Bearer ==",
+            b"Bearer a=b",
+            b"Bearer a.b.c\xff",
+        ];
+        for v in bad {
+            assert_eq!(
+                run(&[v], "/"),
+                Err(AuthErrorKind::InvalidRequest),
+                "{:?}",
+                String::from_utf8_lossy(v)
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_headers_and_query_tokens_are_refused() {
+        assert_eq!(run(&[b"Bearer a.b.c", b"Bearer a.b.c"], "/"), Err(AuthErrorKind::InvalidRequest));
+        assert_eq!(run(&[b"Bearer a.b.c", b"Basic x"], "/"), Err(AuthErrorKind::InvalidRequest));
+        assert_eq!(run(&[b"Bearer a.b.c"], "/x?access_token=a.b.c"), Err(AuthErrorKind::InvalidRequest));
+        assert_eq!(run(&[], "/x?a=1&access%5Ftoken=t"), Err(AuthErrorKind::InvalidRequest));
+    }
+}

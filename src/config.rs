@@ -1,0 +1,600 @@
+//! Configuration without code: environment variables for one issuer, a TOML file for several.
+//!
+//! Every bad value is an error at start-up naming the variable or key and what was expected;
+//! secrets are never echoed.
+//!
+//! ```
+//! use permiso::Verifier;
+//!
+//! let verifier = Verifier::from_env_vars([
+//!     ("PERMISO_ISSUER", "keystone-auth"),
+//!     ("PERMISO_AUDIENCE", "keystone-auth"),
+//!     ("PERMISO_HS256_SECRET", "a-shared-secret-of-at-least-32-bytes!!"),
+//! ])
+//! .unwrap();
+//! # let _ = verifier;
+//!
+//! let err = Verifier::from_env_vars([("PERMISO_ISSUER", "keystone-auth")]).unwrap_err();
+//! assert!(err.to_string().contains("PERMISO_AUDIENCE"));
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::algorithm::Algorithm;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::keys::RemoteKeys;
+use crate::scope::ScopeRules;
+use crate::verifier::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};
+
+fn invalid(msg: String) -> ConfigError {
+    ConfigError::new(ConfigErrorKind::Invalid, msg)
+}
+
+fn missing(msg: String) -> ConfigError {
+    ConfigError::new(ConfigErrorKind::Missing, msg)
+}
+
+/// Where an issuer's keys come from, as configured.
+enum KeyChoice {
+    Secret(String),
+    JwksUrl(String),
+    Discovery(String),
+}
+
+/// One issuer as read from the environment or a file, before it is built.
+struct IssuerSpec {
+    iss: String,
+    keys: KeyChoice,
+    algorithms: Option<Vec<Algorithm>>,
+    service_token: Option<ServiceTokenRule>,
+    require_at_jwt: bool,
+    allow_http: bool,
+    fetch_timeout: Option<Duration>,
+    stale_window: Option<Duration>,
+    refetch_cooldown: Option<Duration>,
+}
+
+impl IssuerSpec {
+    fn into_issuer(self) -> Issuer {
+        let remote = |keys: RemoteKeys| {
+            let mut keys = keys;
+            if self.allow_http {
+                keys = keys.dangerous_allow_http();
+            }
+            if let Some(t) = self.fetch_timeout {
+                keys = keys.timeout(t);
+            }
+            if let Some(w) = self.stale_window {
+                keys = keys.stale_window(w);
+            }
+            if let Some(c) = self.refetch_cooldown {
+                keys = keys.refetch_cooldown(c);
+            }
+            keys
+        };
+        let mut issuer = match self.keys {
+            KeyChoice::Secret(secret) => Issuer::permiso(self.iss, secret),
+            KeyChoice::JwksUrl(url) => Issuer::remote(self.iss, remote(RemoteKeys::jwks_url(url))),
+            KeyChoice::Discovery(url) => Issuer::remote(self.iss, remote(RemoteKeys::discovery(url))),
+        };
+        if let Some(algs) = self.algorithms {
+            issuer = issuer.algorithms(algs);
+        }
+        if let Some(rule) = self.service_token {
+            issuer = issuer.service_tokens(rule);
+        }
+        if self.require_at_jwt {
+            issuer = issuer.require_at_jwt();
+        }
+        issuer
+    }
+}
+
+/// `any`, `permiso`, `CLAIM=VALUE` (a claim equals a string) or `CLAIM==OTHER` (two claims
+/// are equal).
+fn parse_service_rule(s: &str) -> Option<ServiceTokenRule> {
+    let s = s.trim();
+    match s {
+        "any" => return Some(ServiceTokenRule::any()),
+        "permiso" => return Some(ServiceTokenRule::permiso()),
+        _ => {}
+    }
+    if let Some((a, b)) = s.split_once("==") {
+        let (a, b) = (a.trim(), b.trim());
+        return (!a.is_empty() && !b.is_empty()).then(|| ServiceTokenRule::claims_match(a, b));
+    }
+    let (claim, value) = s.split_once('=')?;
+    let (claim, value) = (claim.trim(), value.trim());
+    (!claim.is_empty() && !value.is_empty()).then(|| ServiceTokenRule::claim_equals(claim, value))
+}
+
+fn parse_algorithms(what: &str, list: &[String]) -> Result<Vec<Algorithm>, ConfigError> {
+    let algs = list
+        .iter()
+        .map(|a| {
+            a.trim().parse::<Algorithm>().map_err(|_| {
+                invalid(format!(
+                    "{what}: {:?} is not a supported algorithm (expected HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA)",
+                    a.trim()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if algs.is_empty() {
+        return Err(invalid(format!("{what}: at least one algorithm is required")));
+    }
+    Ok(algs)
+}
+
+fn parse_scope_rules(what: &str, value: &str) -> Result<ScopeRules, ConfigError> {
+    match value.trim() {
+        "permiso" => Ok(ScopeRules::permiso()),
+        "none" => Ok(ScopeRules::none()),
+        other => Err(invalid(format!("{what}: expected \"permiso\" or \"none\", got {other:?}"))),
+    }
+}
+
+fn comma_list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(invalid(format!("{name}: expected true or false, got {other:?}"))),
+    }
+}
+
+fn parse_u64(name: &str, value: &str, max: u64, unit: &str) -> Result<u64, ConfigError> {
+    value.trim().parse::<u64>().ok().filter(|v| *v <= max).ok_or_else(|| {
+        invalid(format!("{name}: expected a whole number of {unit} from 0 to {max}, got {value:?}"))
+    })
+}
+
+/// Reads the single-issuer configuration from variables (see [`Verifier::from_env`]).
+pub(crate) fn builder_from_vars(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<VerifierBuilder, ConfigError> {
+    if let Some(path) = get("PERMISO_CONFIG").filter(|p| !p.trim().is_empty()) {
+        return builder_from_file(Path::new(path.trim()), get);
+    }
+    let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+    let iss = var("PERMISO_ISSUER")
+        .ok_or_else(|| missing("PERMISO_ISSUER is required (the exact iss of accepted tokens)".into()))?;
+    let audiences = var("PERMISO_AUDIENCE")
+        .map(|v| comma_list(&v))
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| missing("PERMISO_AUDIENCE is required (comma-separated audiences)".into()))?;
+    let sources = [
+        ("PERMISO_HS256_SECRET", var("PERMISO_HS256_SECRET").map(KeyChoice::Secret)),
+        ("PERMISO_JWKS_URL", var("PERMISO_JWKS_URL").map(KeyChoice::JwksUrl)),
+        ("PERMISO_DISCOVERY_URL", var("PERMISO_DISCOVERY_URL").map(KeyChoice::Discovery)),
+    ];
+    let set: Vec<&str> = sources.iter().filter(|(_, v)| v.is_some()).map(|(n, _)| *n).collect();
+    if set.len() > 1 {
+        return Err(ConfigError::new(
+            ConfigErrorKind::Conflict,
+            format!("only one key source may be set, but {} are", set.join(" and ")),
+        ));
+    }
+    let keys = sources.into_iter().find_map(|(_, v)| v).ok_or_else(|| {
+        missing(
+            "one key source is required: PERMISO_HS256_SECRET, PERMISO_JWKS_URL or PERMISO_DISCOVERY_URL"
+                .into(),
+        )
+    })?;
+    let algorithms = var("PERMISO_ALGORITHMS")
+        .map(|v| parse_algorithms("PERMISO_ALGORITHMS", &comma_list(&v)))
+        .transpose()?;
+    let service_token = var("PERMISO_SERVICE_TOKEN")
+        .map(|v| {
+            parse_service_rule(&v).ok_or_else(|| {
+                invalid(format!(
+                    "PERMISO_SERVICE_TOKEN: expected any, permiso, CLAIM=VALUE or CLAIM==CLAIM, got {v:?}"
+                ))
+            })
+        })
+        .transpose()?;
+    let spec = IssuerSpec {
+        iss,
+        keys,
+        algorithms,
+        service_token,
+        require_at_jwt: var("PERMISO_REQUIRE_AT_JWT")
+            .map(|v| parse_bool("PERMISO_REQUIRE_AT_JWT", &v))
+            .transpose()?
+            .unwrap_or(false),
+        allow_http: var("PERMISO_ALLOW_HTTP")
+            .map(|v| parse_bool("PERMISO_ALLOW_HTTP", &v))
+            .transpose()?
+            .unwrap_or(false),
+        fetch_timeout: None,
+        stale_window: None,
+        refetch_cooldown: None,
+    };
+    let mut builder = Verifier::builder(audiences).issuer(spec.into_issuer());
+    if let Some(v) = var("PERMISO_LEEWAY_SECS") {
+        builder = builder.leeway(Duration::from_secs(parse_u64("PERMISO_LEEWAY_SECS", &v, 600, "seconds")?));
+    }
+    if let Some(v) = var("PERMISO_MAX_TOKEN_BYTES") {
+        let n = parse_u64("PERMISO_MAX_TOKEN_BYTES", &v, 1024 * 1024, "bytes")?;
+        builder = builder.max_token_bytes(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(v) = var("PERMISO_TRUSTED_CLIENTS") {
+        builder = builder.trusted_clients(comma_list(&v));
+    }
+    if let Some(v) = var("PERMISO_SCOPE_RULES") {
+        builder = builder.scope_rules(parse_scope_rules("PERMISO_SCOPE_RULES", &v)?);
+    }
+    Ok(builder)
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RuleSpec {
+    Text(String),
+    Table(RuleTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleTable {
+    claim: String,
+    equals: Option<String>,
+    equals_claim: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    audience: OneOrMany,
+    leeway_secs: Option<u64>,
+    max_token_bytes: Option<usize>,
+    scope_rules: Option<String>,
+    trusted_clients: Option<Vec<String>>,
+    #[serde(rename = "issuer", default)]
+    issuers: Vec<FileIssuer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIssuer {
+    iss: String,
+    algorithms: Option<Vec<String>>,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    jwks_url: Option<String>,
+    discovery_url: Option<String>,
+    service_token: Option<RuleSpec>,
+    require_at_jwt: Option<bool>,
+    allow_http: Option<bool>,
+    fetch_timeout_secs: Option<u64>,
+    stale_window_secs: Option<u64>,
+    refetch_cooldown_secs: Option<u64>,
+}
+
+fn builder_from_file(
+    path: &Path,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<VerifierBuilder, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(format!("config file {}: cannot be read: {e}", path.display())))?;
+    builder_from_toml(&text, &path.display().to_string(), get)
+}
+
+/// Parses the TOML configuration. `origin` names the file in messages.
+pub(crate) fn builder_from_toml(
+    text: &str,
+    origin: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<VerifierBuilder, ConfigError> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
+        let line_no = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = line_no.and_then(|l| text.lines().nth(l - 1)).unwrap_or("");
+        // The key on the offending line, to name it even when toml's message does not.
+        let key = line
+            .split_once('=')
+            .map(|(k, _)| k.trim().trim_matches('"'))
+            .filter(|k| !k.is_empty() && !k.starts_with('['));
+        let at = match (line_no, key) {
+            (Some(l), Some(k)) => format!(" line {l} ({k}):"),
+            (Some(l), None) => format!(" line {l}:"),
+            _ => String::new(),
+        };
+        // toml's messages may quote the offending value; never do that on a secret's line.
+        let msg = if line.contains("secret") {
+            "invalid secret setting (expected a string)".to_owned()
+        } else {
+            e.message().to_owned()
+        };
+        invalid(format!("config file {origin}:{at} {msg}"))
+    })?;
+    let audiences = match file.audience {
+        OneOrMany::One(a) => vec![a],
+        OneOrMany::Many(l) => l,
+    };
+    if file.issuers.is_empty() {
+        return Err(missing(format!("config file {origin}: at least one [[issuer]] is required")));
+    }
+    let mut builder = Verifier::builder(audiences);
+    for (i, fi) in file.issuers.into_iter().enumerate() {
+        let what = format!("config file {origin}: issuer[{i}]");
+        let mut sources = Vec::new();
+        if let Some(s) = fi.secret {
+            sources.push(("secret", KeyChoice::Secret(s)));
+        }
+        if let Some(name) = fi.secret_env {
+            let value = get(&name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| missing(format!("{what}: secret_env names {name}, which is not set")))?;
+            sources.push(("secret_env", KeyChoice::Secret(value)));
+        }
+        if let Some(u) = fi.jwks_url {
+            sources.push(("jwks_url", KeyChoice::JwksUrl(u)));
+        }
+        if let Some(u) = fi.discovery_url {
+            sources.push(("discovery_url", KeyChoice::Discovery(u)));
+        }
+        if sources.len() > 1 {
+            let names: Vec<_> = sources.iter().map(|(n, _)| *n).collect();
+            return Err(ConfigError::new(
+                ConfigErrorKind::Conflict,
+                format!("{what}: only one key source may be set, but {} are", names.join(" and ")),
+            ));
+        }
+        let keys = sources.pop().map(|(_, k)| k).ok_or_else(|| {
+            missing(format!(
+                "{what}: one key source is required: secret, secret_env, jwks_url or discovery_url"
+            ))
+        })?;
+        let service_token = match fi.service_token {
+            None => None,
+            Some(RuleSpec::Text(t)) => Some(parse_service_rule(&t).ok_or_else(|| {
+                invalid(format!(
+                    "{what}: service_token: expected any, permiso, CLAIM=VALUE or CLAIM==CLAIM, got {t:?}"
+                ))
+            })?),
+            Some(RuleSpec::Table(t)) => Some(match (t.equals, t.equals_claim) {
+                (Some(v), None) => ServiceTokenRule::claim_equals(t.claim, v),
+                (None, Some(other)) => ServiceTokenRule::claims_match(t.claim, other),
+                _ => {
+                    return Err(invalid(format!(
+                        "{what}: service_token needs exactly one of equals or equals_claim"
+                    )));
+                }
+            }),
+        };
+        let algorithms =
+            fi.algorithms.map(|a| parse_algorithms(&format!("{what}: algorithms"), &a)).transpose()?;
+        let secs = |v: Option<u64>| v.map(Duration::from_secs);
+        builder = builder.issuer(
+            IssuerSpec {
+                iss: fi.iss,
+                keys,
+                algorithms,
+                service_token,
+                require_at_jwt: fi.require_at_jwt.unwrap_or(false),
+                allow_http: fi.allow_http.unwrap_or(false),
+                fetch_timeout: secs(fi.fetch_timeout_secs),
+                stale_window: secs(fi.stale_window_secs),
+                refetch_cooldown: secs(fi.refetch_cooldown_secs),
+            }
+            .into_issuer(),
+        );
+    }
+    if let Some(l) = file.leeway_secs {
+        builder = builder.leeway(Duration::from_secs(l));
+    }
+    if let Some(m) = file.max_token_bytes {
+        builder = builder.max_token_bytes(m);
+    }
+    if let Some(r) = file.scope_rules {
+        builder = builder.scope_rules(parse_scope_rules(&format!("config file {origin}: scope_rules"), &r)?);
+    }
+    if let Some(t) = file.trusted_clients {
+        builder = builder.trusted_clients(t);
+    }
+    Ok(builder)
+}
+
+impl Verifier {
+    /// Builds a verifier from the process environment.
+    ///
+    /// `PERMISO_CONFIG=path` reads that TOML file (see [`Verifier::from_file`]). Otherwise one
+    /// issuer from: `PERMISO_ISSUER` and `PERMISO_AUDIENCE` (comma-separated), required; one
+    /// of `PERMISO_HS256_SECRET`, `PERMISO_JWKS_URL`, `PERMISO_DISCOVERY_URL`; and optionally
+    /// `PERMISO_ALGORITHMS` (comma-separated), `PERMISO_LEEWAY_SECS`,
+    /// `PERMISO_TRUSTED_CLIENTS` (comma-separated), `PERMISO_SERVICE_TOKEN` (`any`,
+    /// `permiso`, `CLAIM=VALUE` or `CLAIM==CLAIM`), `PERMISO_REQUIRE_AT_JWT`,
+    /// `PERMISO_ALLOW_HTTP` (plain-HTTP key URLs beyond loopback; development only),
+    /// `PERMISO_MAX_TOKEN_BYTES`, `PERMISO_SCOPE_RULES` (`permiso` or `none`).
+    ///
+    /// # Errors
+    ///
+    /// A missing or bad variable, named in the message.
+    pub fn from_env() -> Result<Verifier, ConfigError> {
+        builder_from_vars(&|name| std::env::var(name).ok())?.build()
+    }
+
+    /// [`Verifier::from_env`] over the given variables instead of the process environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::from_env`].
+    pub fn from_env_vars<I, K, V>(vars: I) -> Result<Verifier, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        builder_from_vars(&|name| vars.get(name).cloned())?.build()
+    }
+
+    /// Builds a verifier from a TOML file (the format is in the README). `secret_env` keys
+    /// read the process environment.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, is not valid TOML, has an unknown key, or a bad value; the
+    /// message names the key.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Verifier, ConfigError> {
+        builder_from_file(path.as_ref(), &|name| std::env::var(name).ok())?.build()
+    }
+
+    /// Builds a verifier from TOML text.
+    ///
+    /// ```
+    /// let verifier = permiso::Verifier::from_toml_str(r#"
+    ///     audience = ["keystone-auth"]
+    ///     [[issuer]]
+    ///     iss = "keystone-auth"
+    ///     secret = "a-shared-secret-of-at-least-32-bytes!!"
+    /// "#).unwrap();
+    /// # let _ = verifier;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::from_file`].
+    pub fn from_toml_str(toml: &str) -> Result<Verifier, ConfigError> {
+        builder_from_toml(toml, "<string>", &|name| std::env::var(name).ok())?.build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Result<Verifier, ConfigError> {
+        Verifier::from_env_vars(vars.iter().copied())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn minimal_env_configuration() {
+        let v = env(&[
+            ("PERMISO_ISSUER", "keystone-auth"),
+            ("PERMISO_AUDIENCE", "keystone-auth, billing"),
+            ("PERMISO_HS256_SECRET", SECRET),
+        ])
+        .unwrap();
+        let text = format!("{v:?}");
+        assert!(text.contains("billing") && !text.contains(SECRET), "{text}");
+    }
+
+    #[test]
+    fn every_bad_env_value_names_its_variable() {
+        let base = [
+            ("PERMISO_ISSUER", "keystone-auth"),
+            ("PERMISO_AUDIENCE", "keystone-auth"),
+            ("PERMISO_HS256_SECRET", SECRET),
+        ];
+        let cases: &[(&str, &str, &str)] = &[
+            ("PERMISO_LEEWAY_SECS", "soon", "PERMISO_LEEWAY_SECS"),
+            ("PERMISO_LEEWAY_SECS", "601", "PERMISO_LEEWAY_SECS"),
+            ("PERMISO_ALGORITHMS", "HS256,none", "PERMISO_ALGORITHMS"),
+            ("PERMISO_ALGORITHMS", "RS256", "RS256"),
+            ("PERMISO_SERVICE_TOKEN", "whatever", "PERMISO_SERVICE_TOKEN"),
+            ("PERMISO_REQUIRE_AT_JWT", "maybe", "PERMISO_REQUIRE_AT_JWT"),
+            ("PERMISO_ALLOW_HTTP", "2", "PERMISO_ALLOW_HTTP"),
+            ("PERMISO_JWKS_URL", "https://a/jwks", "PERMISO_HS256_SECRET and PERMISO_JWKS_URL"),
+            ("PERMISO_MAX_TOKEN_BYTES", "-1", "PERMISO_MAX_TOKEN_BYTES"),
+            ("PERMISO_SCOPE_RULES", "all", "PERMISO_SCOPE_RULES"),
+        ];
+        for (name, value, expect) in cases {
+            let mut vars = base.to_vec();
+            vars.push((name, value));
+            let err = env(&vars).unwrap_err();
+            assert!(err.to_string().contains(expect), "{name}={value}: {err}");
+            assert!(!err.to_string().contains(SECRET));
+        }
+        for (drop, expect) in [
+            ("PERMISO_ISSUER", "PERMISO_ISSUER"),
+            ("PERMISO_AUDIENCE", "PERMISO_AUDIENCE"),
+            ("PERMISO_HS256_SECRET", "PERMISO_HS256_SECRET"),
+        ] {
+            let vars: Vec<_> = base.iter().copied().filter(|(n, _)| *n != drop).collect();
+            let err = env(&vars).unwrap_err();
+            assert_eq!(err.kind(), ConfigErrorKind::Missing);
+            assert!(err.to_string().contains(expect), "{err}");
+        }
+    }
+
+    #[test]
+    fn service_token_rule_syntax() {
+        assert_eq!(parse_service_rule("any"), Some(ServiceTokenRule::any()));
+        assert_eq!(parse_service_rule("permiso"), Some(ServiceTokenRule::permiso()));
+        assert_eq!(
+            parse_service_rule("gty=client-credentials"),
+            Some(ServiceTokenRule::claim_equals("gty", "client-credentials"))
+        );
+        assert_eq!(
+            parse_service_rule(" sub == client_id "),
+            Some(ServiceTokenRule::claims_match("sub", "client_id"))
+        );
+        for bad in ["", "=x", "x=", "==", "a==", "nonsense"] {
+            assert_eq!(parse_service_rule(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_readme_toml_example_builds() {
+        let get = |name: &str| (name == "PERMISO_HS256_SECRET").then(|| SECRET.to_owned());
+        let text = include_str!("../README.md");
+        let start = text.find("```toml\n").expect("README has a TOML example") + 8;
+        let end = start + text[start..].find("```").unwrap();
+        builder_from_toml(&text[start..end], "README.md", &get).unwrap().build().unwrap();
+    }
+
+    #[test]
+    fn toml_errors_name_the_key_and_never_the_secret() {
+        let get = |_: &str| None;
+        let cases = [
+            ("audience = 5\n[[issuer]]\niss = \"a\"\nsecret = \"x\"", "audience"),
+            ("audience = \"a\"\n[[issuer]]\niss = \"a\"\nsecrett = \"x\"", "secrett"),
+            ("audience = \"a\"\n[[issuer]]\niss = \"a\"", "key source"),
+            ("audience = \"a\"", "[[issuer]]"),
+            ("audience = \"a\"\n[[issuer]]\niss = \"a\"\nsecret_env = \"NOPE\"", "NOPE"),
+            (
+                "audience = \"a\"\n[[issuer]]\niss = \"a\"\nsecret = \"x\"\njwks_url = \"https://a/j\"",
+                "only one",
+            ),
+            ("audience = \"a\"\n[[issuer]]\niss = \"a\"\nsecret = \"x\"\nalgorithms = [\"HS999\"]", "HS999"),
+            (
+                "audience = \"a\"\n[[issuer]]\niss = \"a\"\nsecret = \"x\"\nservice_token = { claim = \"sub\" }",
+                "equals",
+            ),
+            (
+                "audience = \"a\"\nscope_rules = \"all\"\n[[issuer]]\niss = \"a\"\nsecret = \"x\"",
+                "scope_rules",
+            ),
+        ];
+        for (text, expect) in cases {
+            let err = builder_from_toml(text, "t.toml", &get).map(|_| ()).unwrap_err();
+            assert!(err.to_string().contains(expect), "{text}: {err}");
+        }
+        let err = builder_from_toml(
+            "audience = \"a\"\n[[issuer]]\niss = \"a\"\nsecret = 1234567890987654321",
+            "t.toml",
+            &get,
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(!err.to_string().contains("1234567890987654321"), "{err}");
+        assert!(err.to_string().contains("line 4"), "{err}");
+    }
+}

@@ -1,0 +1,340 @@
+//! axum extractors that read what [`AuthLayer`](crate::AuthLayer) proved (feature `axum`).
+//!
+//! They never verify anything themselves: the layer verified the token once and left
+//! `Arc<Claims>` in the request extensions. An extractor decides 403 or pass; used on a route
+//! without the layer it answers 500, because that is a bug in the server, never a silent
+//! pass.
+//!
+//! ```
+//! use axum::{Router, routing::{get, post}};
+//! use permiso::extract::{RequireScopes, ServiceClient, TrustedClient};
+//! use permiso::{AuthLayer, Issuer, Verifier, scopes};
+//!
+//! scopes! {
+//!     pub ReadTransactions = "read:transactions";
+//!     pub WriteTransactions = "write:transactions";
+//! }
+//!
+//! async fn list(_: RequireScopes<ReadTransactions>, client: ServiceClient) -> String {
+//!     format!("transactions for {}", client.client_id())
+//! }
+//! async fn create(_: RequireScopes<WriteTransactions>) -> &'static str {
+//!     "created"
+//! }
+//! async fn billing(admin: TrustedClient) -> String {
+//!     format!("billing, for trusted {}", admin.client_id())
+//! }
+//!
+//! # let verifier = Verifier::builder(["keystone-auth"]).issuer(Issuer::permiso("keystone-auth", "0123456789abcdef0123456789abcdef")).build().unwrap();
+//! let app: Router = Router::new()
+//!     .route("/api/v1/transactions", get(list).post(create))
+//!     .route("/api/v1/admin/billing", get(billing))
+//!     .layer(AuthLayer::new(verifier));
+//! # let _ = app;
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum_core::body::Body;
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::layer::AuthContext;
+use crate::require;
+use crate::scope::{ScopeSet, Scopes};
+
+/// The token did not meet the route's requirement (401 or 403, RFC 6750).
+#[derive(Debug, Clone)]
+pub struct AccessDenied {
+    error: AuthError,
+    realm: Arc<str>,
+}
+
+impl AccessDenied {
+    /// Why.
+    pub fn error(&self) -> &AuthError {
+        &self.error
+    }
+
+    /// The HTTP status (401 or 403).
+    pub fn status(&self) -> StatusCode {
+        self.error.status()
+    }
+
+    /// The JSON body sent.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.error.body()).into_owned()
+    }
+}
+
+/// An extractor ran on a route without [`AuthLayer`](crate::AuthLayer): a server bug,
+/// answered 500 and logged once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MissingAuthLayer;
+
+impl MissingAuthLayer {
+    /// Always 500.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    /// The JSON body sent.
+    pub fn body_text(&self) -> String {
+        let res = crate::layer::missing_layer_response();
+        String::from_utf8_lossy(res.body()).into_owned()
+    }
+}
+
+/// Why a permiso extractor refused a request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AuthRejection {
+    /// 401/403: the token does not meet the requirement, or there is none.
+    AccessDenied(AccessDenied),
+    /// 500: no `AuthLayer` ran for this request.
+    MissingAuthLayer(MissingAuthLayer),
+}
+
+impl AuthRejection {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::AccessDenied(r) => r.status(),
+            Self::MissingAuthLayer(r) => r.status(),
+        }
+    }
+
+    /// The JSON body sent.
+    pub fn body_text(&self) -> String {
+        match self {
+            Self::AccessDenied(r) => r.body_text(),
+            Self::MissingAuthLayer(r) => r.body_text(),
+        }
+    }
+}
+
+impl fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AccessDenied(r) => write!(f, "{}", r.error),
+            Self::MissingAuthLayer(_) => {
+                f.write_str("permiso AuthLayer was not found; is `AuthLayer` applied?")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AuthRejection {}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let res = match self {
+            Self::AccessDenied(r) => r.error.to_response(&r.realm),
+            Self::MissingAuthLayer(_) => {
+                static LOGGED: AtomicBool = AtomicBool::new(false);
+                if !LOGGED.swap(true, Ordering::Relaxed) {
+                    crate::log::warn!("a permiso extractor was used on a route without AuthLayer");
+                }
+                crate::layer::missing_layer_response()
+            }
+        };
+        res.map(Body::from)
+    }
+}
+
+/// The layer's context and the verified claims, if any.
+fn verified(parts: &Parts) -> Result<(Option<&Arc<Claims>>, &Arc<str>), AuthRejection> {
+    let ctx =
+        parts.extensions.get::<AuthContext>().ok_or(AuthRejection::MissingAuthLayer(MissingAuthLayer))?;
+    Ok((parts.extensions.get::<Arc<Claims>>(), &ctx.realm))
+}
+
+/// Runs `check` on the verified claims: the extractor's whole decision.
+fn decide(
+    parts: &Parts,
+    check: impl FnOnce(&Claims) -> Result<(), AuthError>,
+) -> Result<Arc<Claims>, AuthRejection> {
+    let (claims, realm) = verified(parts)?;
+    let denied = |error| AuthRejection::AccessDenied(AccessDenied { error, realm: Arc::clone(realm) });
+    let claims = claims.ok_or_else(|| denied(AuthError::new(AuthErrorKind::MissingToken)))?;
+    check(claims).map_err(denied)?;
+    Ok(Arc::clone(claims))
+}
+
+/// The same decision for `Option<…>`: `None` when there is no token or it does not meet the
+/// requirement; only a missing layer is an error.
+fn decide_optional(
+    parts: &Parts,
+    check: impl FnOnce(&Claims) -> Result<(), AuthError>,
+) -> Result<Option<Arc<Claims>>, AuthRejection> {
+    match decide(parts, check) {
+        Ok(claims) => Ok(Some(claims)),
+        Err(AuthRejection::AccessDenied(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+macro_rules! extractor_impls {
+    ($ty:ident $(<$g:ident>)?, $check:expr, $build:expr) => {
+        impl<St: Send + Sync $(, $g: Scopes)?> FromRequestParts<St> for $ty$(<$g>)? {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
+                decide(parts, $check).map($build)
+            }
+        }
+
+        impl<St: Send + Sync $(, $g: Scopes)?> OptionalFromRequestParts<St> for $ty$(<$g>)? {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Option<Self>, Self::Rejection> {
+                decide_optional(parts, $check).map(|c| c.map($build))
+            }
+        }
+    };
+}
+
+/// Requires every scope of `S` (a [`scopes!`](crate::scopes) marker or a tuple of them),
+/// implication rules applied; 403 `insufficient_scope` with `scope="…"` naming them
+/// otherwise. Derefs to the [`Claims`].
+///
+/// ```
+/// use permiso::{extract::RequireScopes, scopes};
+///
+/// scopes! { pub ReadUsers = "read:users"; pub WriteTransactions = "write:transactions"; }
+///
+/// async fn handler(auth: RequireScopes<(ReadUsers, WriteTransactions)>) -> String {
+///     auth.subject().unwrap_or_default().to_owned()
+/// }
+/// ```
+pub struct RequireScopes<S> {
+    claims: Arc<Claims>,
+    _scopes: PhantomData<fn() -> S>,
+}
+
+/// Requires at least one scope of `S`; 403 `insufficient_scope` naming all of them otherwise.
+///
+/// ```
+/// use permiso::{extract::RequireAnyScope, scopes};
+///
+/// scopes! { pub ReadBilling = "read:billing"; pub AdminBilling = "admin:billing"; }
+///
+/// async fn handler(_: RequireAnyScope<(ReadBilling, AdminBilling)>) -> &'static str { "ok" }
+/// ```
+pub struct RequireAnyScope<S> {
+    claims: Arc<Claims>,
+    _scopes: PhantomData<fn() -> S>,
+}
+
+extractor_impls!(RequireScopes<S>, |c: &Claims| require::all_scopes(c, S::SCOPES), |claims| RequireScopes {
+    claims,
+    _scopes: PhantomData
+});
+extractor_impls!(RequireAnyScope<S>, |c: &Claims| require::any_scope(c, S::SCOPES), |claims| {
+    RequireAnyScope { claims, _scopes: PhantomData }
+});
+
+macro_rules! scope_extractor_common {
+    ($ty:ident) => {
+        impl<S> $ty<S> {
+            /// The verified claims.
+            pub fn claims(&self) -> &Arc<Claims> {
+                &self.claims
+            }
+        }
+
+        impl<S> Deref for $ty<S> {
+            type Target = Claims;
+            fn deref(&self) -> &Claims {
+                &self.claims
+            }
+        }
+
+        impl<S> Clone for $ty<S> {
+            fn clone(&self) -> Self {
+                Self { claims: Arc::clone(&self.claims), _scopes: PhantomData }
+            }
+        }
+
+        impl<S: Scopes> fmt::Debug for $ty<S> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("required", &S::SCOPES)
+                    .field("claims", &self.claims)
+                    .finish()
+            }
+        }
+    };
+}
+
+scope_extractor_common!(RequireScopes);
+scope_extractor_common!(RequireAnyScope);
+
+/// The calling service: a service token (per its issuer's rule) naming its client; 403
+/// otherwise.
+///
+/// ```
+/// use permiso::extract::ServiceClient;
+///
+/// async fn whoami(client: ServiceClient) -> String {
+///     format!("{} (trusted: {})", client.client_id(), client.is_trusted())
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServiceClient {
+    claims: Arc<Claims>,
+}
+
+impl ServiceClient {
+    /// The client id (`client_id`, else `azp`).
+    pub fn client_id(&self) -> &str {
+        self.claims.client_id().unwrap_or_default()
+    }
+
+    /// The scopes granted.
+    pub fn scopes(&self) -> &ScopeSet {
+        self.claims.scopes()
+    }
+
+    /// Whether the client is trusted.
+    pub fn is_trusted(&self) -> bool {
+        self.claims.is_trusted()
+    }
+
+    /// All the verified claims.
+    pub fn claims(&self) -> &Arc<Claims> {
+        &self.claims
+    }
+}
+
+extractor_impls!(ServiceClient, require::service, |claims| ServiceClient { claims });
+
+/// A [`ServiceClient`] that is trusted (`is_trusted: true`, or on the verifier's trusted
+/// list); 403 otherwise. For admin routes.
+///
+/// ```
+/// use permiso::extract::TrustedClient;
+///
+/// async fn billing(admin: TrustedClient) -> String {
+///     format!("billing report for {}", admin.client_id())
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct TrustedClient(ServiceClient);
+
+impl Deref for TrustedClient {
+    type Target = ServiceClient;
+    fn deref(&self) -> &ServiceClient {
+        &self.0
+    }
+}
+
+extractor_impls!(TrustedClient, require::trusted, |claims| TrustedClient(ServiceClient { claims }));
