@@ -28,6 +28,9 @@
 mod algorithm;
 pub mod bearer;
 pub mod claims;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 mod clock;
 mod config;
 pub mod error;

@@ -226,7 +226,7 @@ impl fmt::Debug for RemoteKeys {
 }
 
 /// Whether `url` may be fetched: HTTPS, or HTTP to a loopback host, or HTTP when allowed.
-fn check_url(url: &str, allow_http: bool) -> Result<Url, &'static str> {
+pub(crate) fn check_url(url: &str, allow_http: bool) -> Result<Url, &'static str> {
     let parsed = Url::parse(url).map_err(|_| "is not a valid URL")?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("must not contain credentials");
@@ -681,7 +681,7 @@ impl Remote {
 }
 
 /// OpenID Connect first, then RFC 8414 (the well-known segment goes before the issuer's path).
-fn discovery_urls(issuer: &Url) -> Vec<Url> {
+pub(crate) fn discovery_urls(issuer: &Url) -> Vec<Url> {
     let path = issuer.path().trim_end_matches('/');
     let mut oidc = issuer.clone();
     oidc.set_path(&format!("{path}/.well-known/openid-configuration"));
@@ -695,7 +695,7 @@ fn discovery_urls(issuer: &Url) -> Vec<Url> {
 }
 
 /// A random duration in [0, max), from the system's random source.
-fn jitter(max: Duration) -> Duration {
+pub(crate) fn jitter(max: Duration) -> Duration {
     let mut b = [0u8; 8];
     if aws_lc_rs::rand::fill(&mut b).is_err() || max.is_zero() {
         return Duration::ZERO;

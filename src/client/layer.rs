@@ -1,0 +1,148 @@
+//! The outgoing side as a tower layer: a bearer token on every request, one retry after a 401.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::source::{AccessToken, TokenError, TokenSource};
+
+/// Adds `Authorization: Bearer …` from a [`TokenSource`] to every outgoing request. On a 401
+/// from the target it drops the cached token, gets a new one and sends the request once more;
+/// a second 401 is returned as it is. The body type must be `Clone` so the request can be
+/// replayed (`Full<Bytes>`, `String`, `Empty`…).
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response};
+/// use http_body_util::Full;
+/// use permiso::client::{BearerLayer, ServiceCredentials, TokenEndpoint, TokenSource};
+/// use tower::{ServiceBuilder, service_fn};
+///
+/// let creds = ServiceCredentials::new("payment-service", "secret",
+///     TokenEndpoint::Permiso("http://127.0.0.1:8000/api/v1".into()));
+/// let source = TokenSource::new(creds).unwrap();
+/// let client = ServiceBuilder::new()
+///     .layer(BearerLayer::new(source))
+///     .service(service_fn(|req: Request<Full<Bytes>>| async move {
+///         // Send `req` with your HTTP client here.
+///         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+///     }));
+/// # let _ = client;
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct BearerLayer {
+    source: TokenSource,
+}
+
+impl BearerLayer {
+    /// Tokens from `source`.
+    pub fn new(source: TokenSource) -> Self {
+        Self { source }
+    }
+}
+
+impl<S> Layer<S> for BearerLayer {
+    type Service = Bearer<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Bearer { inner, source: self.source.clone() }
+    }
+}
+
+/// The service made by [`BearerLayer`].
+#[derive(Clone, Debug)]
+pub struct Bearer<S> {
+    inner: S,
+    source: TokenSource,
+}
+
+/// A failed outgoing request: no token could be had, or the inner service failed.
+#[derive(Debug)]
+pub enum BearerError<E> {
+    /// The token endpoint refused or was unreachable.
+    Token(TokenError),
+    /// The inner service failed.
+    Service(E),
+}
+
+impl<E: fmt::Display> fmt::Display for BearerError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Token(e) => write!(f, "no access token: {e}"),
+            Self::Service(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for BearerError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Token(e) => Some(e),
+            Self::Service(e) => Some(e),
+        }
+    }
+}
+
+fn authorize<B>(req: &mut Request<B>, token: &AccessToken) -> Result<(), TokenError> {
+    let mut value = HeaderValue::try_from(format!("Bearer {}", token.secret()))
+        .map_err(|_| TokenError::malformed_token())?;
+    value.set_sensitive(true);
+    req.headers_mut().insert(header::AUTHORIZATION, value);
+    Ok(())
+}
+
+fn replay<B: Clone>(req: &Request<B>) -> Request<B> {
+    let mut copy = Request::new(req.body().clone());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy
+}
+
+impl<S, B, RB> Service<Request<B>> for Bearer<S>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: Clone + Send + 'static,
+    RB: Send + 'static,
+{
+    type Response = Response<RB>;
+    type Error = BearerError<S::Error>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<RB>, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(BearerError::Service)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let source = self.source.clone();
+        Box::pin(async move {
+            let token = source.token().await.map_err(BearerError::Token)?;
+            let mut retry = replay(&req);
+            authorize(&mut req, &token).map_err(BearerError::Token)?;
+            let res = inner.call(req).await.map_err(BearerError::Service)?;
+            if res.status() != StatusCode::UNAUTHORIZED {
+                return Ok(res);
+            }
+            source.invalidate(&token);
+            let fresh = match source.token().await {
+                Ok(t) if t != token => t,
+                // No new token: the target's 401 is the answer.
+                _ => return Ok(res),
+            };
+            authorize(&mut retry, &fresh).map_err(BearerError::Token)?;
+            poll_fn(|cx| inner.poll_ready(cx)).await.map_err(BearerError::Service)?;
+            inner.call(retry).await.map_err(BearerError::Service)
+        })
+    }
+}

@@ -1,0 +1,22 @@
+//! The calling side (feature `client`): client-credentials tokens on every outgoing request.
+//!
+//! - [`ServiceCredentials`]: who the caller is, from the environment in the seed tutorial's
+//!   naming (`AUTH_SERVICE_URL`, `{NAME}_CLIENT_ID`, `{NAME}_CLIENT_SECRET`, `{NAME}_SCOPES`).
+//! - [`TokenSource`]: gets tokens (permiso's endpoint, any token URL, or discovery), caches one
+//!   until 60 s before expiry (never more than half its life), one fetch however many tasks
+//!   ask, bounded exponential backoff honouring `Retry-After` on 5xx/429, typed RFC 6749
+//!   errors.
+//! - [`BearerLayer`] (tower) and [`BearerMiddleware`] (`reqwest-middleware`): add the header;
+//!   on a 401, drop the token, get a new one, retry once.
+//!
+//! Secrets and tokens never appear in `Debug` output or logs.
+
+mod credentials;
+mod layer;
+mod middleware;
+mod source;
+
+pub use credentials::{ClientAuth, ClientSecret, ServiceCredentials, TokenEndpoint};
+pub use layer::{Bearer, BearerError, BearerLayer};
+pub use middleware::BearerMiddleware;
+pub use source::{AccessToken, TokenError, TokenErrorKind, TokenSource, TokenSourceBuilder};
