@@ -1,9 +1,11 @@
 //! `Verifier::verify` against a bare `jsonwebtoken::decode` of the same token, same run.
 //!
-//! The baseline is what a hand-written middleware does: decode with a `Validation` that checks
-//! the algorithm, `exp`, `iss` and `aud`, into a typed claims struct. permiso additionally
-//! checks structure strictly, duplicate members, `typ`, the key's algorithm binding,
-//! `nbf`/`iat`, normalizes scopes and evaluates the service-token and trust rules.
+//! - `cold_<alg>`: every check and the signature, cache off, for HS256, RS256, ES256 and
+//!   EdDSA. The baseline is what a hand-written middleware does: `decode` with a `Validation`
+//!   checking the algorithm, `exp`, `iss` and `aud`, into a typed claims struct. permiso also
+//!   checks structure strictly, duplicate members, `typ`, the key's algorithm binding,
+//!   `nbf`/`iat`, normalizes scopes and evaluates the service-token and trust rules.
+//! - `warm`: the same token again, answered by the verified-token cache.
 //!
 //! Run: `cargo bench --bench verify`
 
@@ -14,7 +16,7 @@ use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use permiso::testing::SigningKey;
-use permiso::{Algorithm, Issuer, Key, KeySet, ServiceTokenRule, Verifier};
+use permiso::{Algorithm, Issuer, Key, KeySet, ServiceTokenRule, Verifier, VerifierBuilder};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -59,6 +61,47 @@ fn claims() -> serde_json::Value {
     })
 }
 
+struct Case {
+    token: String,
+    permiso: VerifierBuilder,
+    key: jsonwebtoken::DecodingKey,
+    alg: jsonwebtoken::Algorithm,
+}
+
+fn case(alg: Algorithm) -> Case {
+    let jwt_alg = match alg {
+        Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
+        Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+        Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+        _ => jsonwebtoken::Algorithm::EdDSA,
+    };
+    if alg == Algorithm::HS256 {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        return Case {
+            token: SigningKey::hmac(alg, secret).sign(&claims()),
+            permiso: Verifier::builder([ISS]).issuer(Issuer::permiso(ISS, secret)),
+            key: jsonwebtoken::DecodingKey::from_secret(secret).unwrap(),
+            alg: jwt_alg,
+        };
+    }
+    let signer = SigningKey::generate(alg).with_kid("k1");
+    let pem = signer.public_pem().unwrap();
+    let key = match alg {
+        Algorithm::RS256 => jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()),
+        Algorithm::ES256 => jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()),
+        _ => jsonwebtoken::DecodingKey::from_ed_pem(pem.as_bytes()),
+    }
+    .unwrap();
+    let keys = KeySet::new([Key::from_pem(&pem).unwrap().with_kid("k1")]);
+    Case {
+        token: signer.sign(&claims()),
+        permiso: Verifier::builder([ISS])
+            .issuer(Issuer::keys(ISS, keys).service_tokens(ServiceTokenRule::permiso())),
+        key,
+        alg: jwt_alg,
+    }
+}
+
 fn validation(alg: jsonwebtoken::Algorithm) -> jsonwebtoken::Validation {
     let mut v = jsonwebtoken::Validation::new(alg);
     v.set_issuer(&[ISS]);
@@ -67,48 +110,39 @@ fn validation(alg: jsonwebtoken::Algorithm) -> jsonwebtoken::Validation {
     v
 }
 
-fn bench_pair(
-    c: &mut Criterion,
-    name: &str,
-    token: &str,
-    verifier: &Verifier,
-    key: &jsonwebtoken::DecodingKey,
-    validation: &jsonwebtoken::Validation,
-) {
-    // Both must accept the token, or the comparison means nothing.
-    now(verifier.verify(token)).expect("permiso accepts the token");
-    jsonwebtoken::decode::<PermisoClaims>(token, key, validation).expect("jsonwebtoken accepts");
+fn cold(c: &mut Criterion) {
+    for alg in [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let Case { token, permiso, key, alg: jwt_alg } = case(alg);
+        let verifier = permiso.no_token_cache().build().unwrap();
+        let validation = validation(jwt_alg);
+        // Both must accept the token, or the comparison means nothing.
+        now(verifier.verify(&token)).expect("permiso accepts the token");
+        jsonwebtoken::decode::<PermisoClaims>(&token, &key, &validation).expect("jsonwebtoken accepts it");
 
-    let mut group = c.benchmark_group(name);
-    group.bench_function("jsonwebtoken_decode", |b| {
-        b.iter(|| jsonwebtoken::decode::<PermisoClaims>(black_box(token), key, validation).unwrap())
-    });
-    group.bench_function("permiso_verify", |b| b.iter(|| now(verifier.verify(black_box(token))).unwrap()));
+        let mut group = c.benchmark_group(format!("cold_{}", alg.as_str().to_lowercase()));
+        group.bench_function("jsonwebtoken_decode", |b| {
+            b.iter(|| jsonwebtoken::decode::<PermisoClaims>(black_box(&token), &key, &validation).unwrap())
+        });
+        group.bench_function("permiso_verify", |b| {
+            b.iter(|| now(verifier.verify(black_box(&token))).unwrap())
+        });
+        group.finish();
+    }
+}
+
+fn warm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("warm");
+    for alg in [Algorithm::HS256, Algorithm::RS256] {
+        let Case { token, permiso, .. } = case(alg);
+        let verifier = permiso.build().unwrap();
+        now(verifier.verify(&token)).unwrap();
+        group.bench_function(format!("permiso_cache_hit_{}", alg.as_str().to_lowercase()), |b| {
+            b.iter(|| now(verifier.verify(black_box(&token))).unwrap())
+        });
+        assert!(verifier.cache_stats().unwrap().hits > 0);
+    }
     group.finish();
 }
 
-fn hs256(c: &mut Criterion) {
-    let secret = b"0123456789abcdef0123456789abcdef";
-    let token = SigningKey::hmac(Algorithm::HS256, secret).sign(&claims());
-    let verifier = Verifier::builder([ISS]).issuer(Issuer::permiso(ISS, secret)).build().unwrap();
-    let key = jsonwebtoken::DecodingKey::from_secret(secret).unwrap();
-    bench_pair(c, "verify_hs256", &token, &verifier, &key, &validation(jsonwebtoken::Algorithm::HS256));
-}
-
-fn rs256(c: &mut Criterion) {
-    let signer = SigningKey::generate(Algorithm::RS256).with_kid("rsa-1");
-    let token = signer.sign(&claims());
-    let pem = signer.public_pem().unwrap();
-    let verifier = Verifier::builder([ISS])
-        .issuer(
-            Issuer::keys(ISS, KeySet::new([Key::from_pem(&pem).unwrap().with_kid("rsa-1")]))
-                .service_tokens(ServiceTokenRule::permiso()),
-        )
-        .build()
-        .unwrap();
-    let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-    bench_pair(c, "verify_rs256", &token, &verifier, &key, &validation(jsonwebtoken::Algorithm::RS256));
-}
-
-criterion_group!(benches, hs256, rs256);
+criterion_group!(benches, cold, warm);
 criterion_main!(benches);

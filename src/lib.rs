@@ -27,6 +27,7 @@
 
 mod algorithm;
 pub mod bearer;
+mod cache;
 pub mod claims;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
@@ -50,6 +51,7 @@ pub mod verifier;
 pub mod testing;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
+pub use cache::CacheStats;
 pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};

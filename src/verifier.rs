@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::algorithm::Algorithm;
+use crate::cache::{CacheStats, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, TokenCache};
 use crate::claims::Claims;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
@@ -275,6 +276,7 @@ struct Inner {
     scope_rules: Option<Arc<ScopeRules>>,
     trusted_clients: HashSet<String>,
     clock: Arc<dyn Clock>,
+    cache: Option<TokenCache>,
 }
 
 impl Verifier {
@@ -293,6 +295,7 @@ impl Verifier {
             scope_rules: ScopeRules::permiso(),
             trusted_clients: Vec::new(),
             clock: Arc::new(SystemClock),
+            cache: Some((DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)),
         }
     }
 
@@ -358,12 +361,34 @@ impl Verifier {
     /// An [`AuthError`] saying why; see [`AuthErrorKind`].
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
         let inner = &*self.inner;
+        let Some(cache) = &inner.cache else {
+            return self.verify_in_full(token).await.map(|v| v.claims);
+        };
+        if let Some(entry) = cache.get(token) {
+            let issuer = &inner.issuers[entry.issuer];
+            if inner.check_times(&entry.claims).is_ok() && issuer.keys.holds(&entry.key) {
+                cache.hit();
+                return Ok(Arc::clone(&entry.claims));
+            }
+            cache.remove(token);
+        }
+        cache.miss();
+        let v = self.verify_in_full(token).await?;
+        let expired = |c: &Claims| inner.check_times(c).is_err();
+        cache.insert(token, Arc::clone(&v.claims), v.key, v.issuer, v.payload_len, expired);
+        Ok(v.claims)
+    }
+
+    /// Every check, no cache.
+    async fn verify_in_full(&self, token: &str) -> Result<Verified, AuthError> {
+        let inner = &*self.inner;
         let parts = token::split(token, inner.max_token_bytes)?;
         let mut claims = Claims::parse(&parts.payload)?;
-        let issuer = inner
+        let (issuer_index, issuer) = inner
             .issuers
             .iter()
-            .find(|i| i.iss == claims.issuer())
+            .enumerate()
+            .find(|(_, i)| i.iss == claims.issuer())
             .ok_or_else(|| AuthError::new(AuthErrorKind::UnknownIssuer))?;
         let alg = parts.header.alg.ok_or_else(|| AuthError::new(AuthErrorKind::MalformedToken))?;
         if !issuer.algorithms.contains(&alg) {
@@ -387,21 +412,37 @@ impl Verifier {
                 AuthError::new(AuthErrorKind::UnknownKey)
             });
         }
-        let verified = candidates
+        let key = candidates
             .keys
             .iter()
             .take(MAX_CANDIDATE_KEYS)
-            .any(|key| key.verify(alg, parts.signing_input, &parts.signature));
-        if !verified {
-            return Err(AuthError::new(AuthErrorKind::InvalidSignature));
-        }
+            .find(|key| key.verify(alg, parts.signing_input, &parts.signature))
+            .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidSignature))?;
 
         claims.scopes_mut().set_rules(inner.scope_rules.as_ref());
         claims.trusted =
             claims.trusted_claim() || claims.client_id().is_some_and(|id| inner.trusted_clients.contains(id));
         claims.service = issuer.service_rule.matches(&claims);
-        Ok(Arc::new(claims))
+        Ok(Verified {
+            claims: Arc::new(claims),
+            key: (*key).clone(),
+            issuer: issuer_index,
+            payload_len: parts.payload.len(),
+        })
     }
+
+    /// The verified-token cache's counters, or `None` when the cache is off.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.inner.cache.as_ref().map(TokenCache::stats)
+    }
+}
+
+/// A token that passed every check, and what the cache needs to know of it.
+struct Verified {
+    claims: Arc<Claims>,
+    key: Key,
+    issuer: usize,
+    payload_len: usize,
 }
 
 impl Inner {
@@ -493,6 +534,7 @@ pub struct VerifierBuilder {
     scope_rules: ScopeRules,
     trusted_clients: Vec<String>,
     clock: Arc<dyn Clock>,
+    cache: Option<(usize, usize)>,
 }
 
 impl VerifierBuilder {
@@ -534,6 +576,21 @@ impl VerifierBuilder {
     /// The clock (default: the system clock). Tests pass a [`ManualClock`](crate::ManualClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Bounds of the verified-token cache (on by default: 10,000 entries, 16 MiB).
+    ///
+    /// A token seen again is answered from the cache after re-checking `exp`/`nbf` and that
+    /// the key which verified it is still in its issuer's set.
+    pub fn token_cache(mut self, max_entries: usize, max_bytes: usize) -> Self {
+        self.cache = Some((max_entries, max_bytes));
+        self
+    }
+
+    /// Turns the verified-token cache off: every request verifies the signature.
+    pub fn no_token_cache(mut self) -> Self {
+        self.cache = None;
         self
     }
 
@@ -601,6 +658,7 @@ impl VerifierBuilder {
                 scope_rules,
                 trusted_clients: self.trusted_clients.into_iter().collect(),
                 clock: self.clock,
+                cache: self.cache.filter(|(e, b)| *e > 0 && *b > 0).map(|(e, b)| TokenCache::new(e, b)),
             }),
         })
     }

@@ -417,6 +417,27 @@ impl Remote {
         s.keys.is_some() && now < s.stale_until
     }
 
+    /// Whether `key` is in the usable (fresh or stale) key set, without waiting for a fetch.
+    /// Past the set's lifetime this counts a stale use and starts a background refresh, as a
+    /// full verification would.
+    pub(crate) fn holds(self: &Arc<Self>, key: &super::Key) -> bool {
+        let now = self.clock.now_unix();
+        let (held, stale, seen, backoff_over) = {
+            let s = self.read();
+            let held = now < s.stale_until && s.keys.as_ref().is_some_and(|set| set.holds(key));
+            let backoff_over = !s.last_attempt_failed
+                || s.last_attempt.is_none_or(|at| now >= at + secs(self.cfg.failure_backoff));
+            (held, now >= s.fresh_until, s.attempts, backoff_over)
+        };
+        if held && stale {
+            self.stale_uses.fetch_add(1, Ordering::Relaxed);
+            if backoff_over {
+                self.refresh_in_background(seen);
+            }
+        }
+        held
+    }
+
     /// The keys to verify a token with `kid`: fetched if there are none, refetched (at most
     /// once per cooldown) if the kid is unknown, stale ones while refreshes fail.
     pub(crate) async fn keys_for(self: &Arc<Self>, kid: Option<&str>) -> Result<Arc<KeySet>, AuthError> {
@@ -500,6 +521,10 @@ impl Remote {
         match result {
             Ok((uri, set, ttl)) => {
                 s.jwks_uri = Some(uri);
+                let set = match &s.keys {
+                    Some(previous) => set.reusing(previous),
+                    None => set,
+                };
                 s.keys = Some(Arc::new(set));
                 s.fresh_until = now + ttl;
                 s.stale_until = s.fresh_until + self.cfg.stale_window.as_secs();

@@ -136,6 +136,25 @@ impl Key {
         Self { kid, alg, material: Arc::new(material) }
     }
 
+    /// Whether `other` is this very key (the same loaded material), not merely an equal one.
+    pub(crate) fn same(&self, other: &Key) -> bool {
+        Arc::ptr_eq(&self.material, &other.material)
+    }
+
+    /// Whether `other` has the same id, binding and public material: a refetched JWKS keeps
+    /// the loaded key for it, so entries verified by it stay valid.
+    pub(crate) fn same_material(&self, other: &Key) -> bool {
+        if self.kid != other.kid || self.alg != other.alg {
+            return false;
+        }
+        match (&*self.material, &*other.material) {
+            (Material::Rsa { der: a, .. }, Material::Rsa { der: b, .. }) => a == b,
+            (Material::Ec { parsed: a, .. }, Material::Ec { parsed: b, .. })
+            | (Material::Ed25519(a), Material::Ed25519(b)) => a.as_ref() == b.as_ref(),
+            _ => false,
+        }
+    }
+
     /// Whether the key's type can do `alg`, ignoring any binding.
     fn fits(&self, alg: Algorithm) -> bool {
         match (&*self.material, alg.family()) {
@@ -305,6 +324,21 @@ impl KeySet {
         Ok(set)
     }
 
+    /// This set, with every key that `previous` already held replaced by the loaded one.
+    pub(crate) fn reusing(mut self, previous: &KeySet) -> KeySet {
+        for key in &mut self.keys {
+            if let Some(old) = previous.keys.iter().find(|old| old.same_material(key)) {
+                *key = old.clone();
+            }
+        }
+        self
+    }
+
+    /// Whether `key` itself is in this set.
+    pub(crate) fn holds(&self, key: &Key) -> bool {
+        self.keys.iter().any(|k| k.same(key))
+    }
+
     pub(crate) fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid() == Some(kid))
     }
@@ -381,6 +415,14 @@ impl KeySource {
         match self {
             Self::Static(set) => Ok(set.clone()),
             Self::Remote(remote) => remote.keys_for(kid).await,
+        }
+    }
+
+    /// Whether `key` is still one of this source's usable keys (without fetching).
+    pub(crate) fn holds(&self, key: &Key) -> bool {
+        match self {
+            Self::Static(set) => set.holds(key),
+            Self::Remote(remote) => remote.holds(key),
         }
     }
 

@@ -206,23 +206,22 @@ where
                     let res = layer.rejection.on_rejection(&err, &layer.realm);
                     Ok(res.map(AuthBody::rejection))
                 };
-                let token = match crate::bearer::extract(req.headers(), req.uri()) {
-                    Ok(token) => token.map(str::to_owned),
+                let verdict = match crate::bearer::extract(req.headers(), req.uri()) {
                     Err(err) => return reject(err),
+                    Ok(Some(token)) => Some(layer.verifier.verify(token).await),
+                    Ok(None) => None,
                 };
-                req.extensions_mut().insert(AuthContext { realm: Arc::clone(&layer.realm) });
-                match token {
-                    Some(token) => match layer.verifier.verify(&token).await {
-                        Ok(claims) => {
-                            req.extensions_mut().insert(claims);
-                        }
-                        Err(err) => return reject(err),
-                    },
+                match verdict {
+                    Some(Ok(claims)) => {
+                        req.extensions_mut().insert(claims);
+                    }
+                    Some(Err(err)) => return reject(err),
                     None if layer.mode == Mode::Required => {
                         return reject(AuthError::new(crate::AuthErrorKind::MissingToken));
                     }
                     None => {}
                 }
+                req.extensions_mut().insert(AuthContext { realm: Arc::clone(&layer.realm) });
                 inner.call(req).await.map(|res| res.map(AuthBody::inner))
             }),
         }

@@ -1,0 +1,80 @@
+//! The full `AuthLayer` through `tower::ServiceExt::oneshot` on a trivial handler, against the
+//! same handler without the layer, same run. The token is reused (a verified-token cache hit),
+//! as service tokens are in practice; `layer_cold` turns the cache off.
+//!
+//! Run: `cargo bench --bench layer`
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use http_body_util::Full;
+use permiso::testing::SigningKey;
+use permiso::{Algorithm, AuthLayer, Issuer, Key, KeySet, ServiceTokenRule, Verifier};
+use serde_json::json;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+const ISS: &str = "keystone-auth";
+
+fn now<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+async fn handler(_: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(b"[]"))))
+}
+
+fn request(token: &str) -> Request<Full<Bytes>> {
+    Request::get("/api/v1/transactions")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+fn layer(c: &mut Criterion) {
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let signer = SigningKey::generate(Algorithm::RS256).with_kid("k1");
+    let token = signer.sign(&json!({
+        "iss": ISS, "aud": [ISS], "sub": "payment-service", "exp": unix + 3600, "iat": unix,
+        "nbf": unix, "jti": "j", "type": "service", "client_id": "payment-service",
+        "scopes": ["read:transactions"], "is_trusted": false,
+    }));
+    let keys = KeySet::new([Key::from_pem(signer.public_pem().unwrap()).unwrap().with_kid("k1")]);
+    let builder = || {
+        Verifier::builder([ISS])
+            .issuer(Issuer::keys(ISS, keys.clone()).service_tokens(ServiceTokenRule::permiso()))
+    };
+
+    let bare = ServiceBuilder::new().service(service_fn(handler));
+    let warm =
+        ServiceBuilder::new().layer(AuthLayer::new(builder().build().unwrap())).service(service_fn(handler));
+    let cold = ServiceBuilder::new()
+        .layer(AuthLayer::new(builder().no_token_cache().build().unwrap()))
+        .service(service_fn(handler));
+    assert_eq!(now(warm.clone().oneshot(request(&token))).unwrap().status(), 200);
+    assert_eq!(now(cold.clone().oneshot(request(&token))).unwrap().status(), 200);
+
+    let mut group = c.benchmark_group("layer_rs256");
+    group.bench_function("no_layer", |b| b.iter(|| now(bare.oneshot(request(black_box(&token))))));
+    group.bench_function("auth_layer_cache_hit", |b| {
+        b.iter(|| now(warm.clone().oneshot(request(black_box(&token)))))
+    });
+    group.bench_function("auth_layer_cold", |b| {
+        b.iter(|| now(cold.clone().oneshot(request(black_box(&token)))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, layer);
+criterion_main!(benches);
