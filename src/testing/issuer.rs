@@ -335,6 +335,11 @@ impl TestIssuer {
         st.keys[st.active].key.clone()
     }
 
+    /// The key with this `kid`, published or not.
+    pub fn key(&self, kid: &str) -> Option<SigningKey> {
+        self.shared.state().keys.iter().find(|k| k.key.kid() == Some(kid)).map(|k| k.key.clone())
+    }
+
     /// Adds and publishes a new key (not yet signing). Returns its `kid`.
     pub fn add_key(&self, alg: Algorithm) -> String {
         let mut st = self.shared.state();

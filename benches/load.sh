@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Side-by-side load bench: the same axum route served
+#   (a) bare, (b) behind permiso, (c) behind tower-oauth2-resource-server,
+#   (d) behind jwt-authorizer (axum 0.7), (e) behind a hand-written jsonwebtoken middleware,
+# each with the same token (RS256 from a JWKS on loopback, then HS256 where the peer can),
+# loaded with wrk in interleaved rounds (a b c d e a b c d e ...).
+#
+# Usage: benches/load.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 10 s per variant)
+#
+# The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
+# the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than
+# requests/s on a shared machine. Medians over rounds; ratios against (a) from the same run.
+# Everything listens on 127.0.0.1 and every run is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${1:-3}
+SECONDS_PER_RUN=${2:-10}
+CONNECTIONS=64
+export CARGO_TARGET_DIR="$PWD/target/load"
+BIN="$CARGO_TARGET_DIR/release"
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk..."
+  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
+fi
+command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
+
+echo "building release servers..."
+(cd benches/load/servers && cargo build --release --quiet)
+(cd benches/load/jwt-authorizer && cargo build --release --quiet)
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# The key server, on core 1 with wrk (it is idle during the runs: every variant caches keys).
+issuer_out=$(mktemp)
+taskset -c 1 "$BIN/load-issuer" >"$issuer_out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q '^hs256=' "$issuer_out" && break; sleep 0.1; done
+val() { sed -n "s/^$1=//p" "$issuer_out"; }
+ISS=$(val iss); JWKS=$(val jwks); SECRET=$(val secret)
+AUD=keystone-auth
+
+cpu_ns() { # total CPU time of every thread of $1, in ns
+  local total=0 t
+  for t in /proc/"$1"/task/*/schedstat; do total=$((total + $(cut -d' ' -f1 "$t"))); done
+  echo "$total"
+}
+
+start_server() { # variant alg -> prints "PID URL"
+  local variant=$1 alg=$2 out pid
+  out=$(mktemp)
+  if [ "$variant" = jwt-authorizer ]; then
+    taskset -c 0 "$BIN/permiso-load-jwt-authorizer" "$alg" "$ISS" "$AUD" "$JWKS" "$SECRET" 127.0.0.1:0 >"$out" 2>&1 &
+  else
+    taskset -c 0 "$BIN/permiso-load-servers" "$variant" "$alg" "$ISS" "$AUD" "$JWKS" "$SECRET" 127.0.0.1:0 >"$out" 2>&1 &
+  fi
+  pid=$!
+  for _ in $(seq 100); do grep -q '^listening on' "$out" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  if ! grep -q '^listening on' "$out"; then
+    kill "$pid" 2>/dev/null || true
+    return 1
+  fi
+  echo "$pid $(sed -n 's/^listening on //p' "$out")"
+}
+
+to_ms() { # wrk duration (850.00us, 1.20ms, 2.00s) -> ms
+  awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /ms$/) v = v; else if (d ~ /s$/) v *= 1000; printf "%.3f", v }'
+}
+
+results=$(mktemp)
+variants=(bare permiso tower-oauth2 jwt-authorizer handwritten)
+for alg in rs256 hs256; do
+  TOKEN=$(val "$alg")
+  for round in $(seq "$ROUNDS"); do
+    for variant in "${variants[@]}"; do
+      if ! started=$(start_server "$variant" "$alg"); then
+        [ "$round" = 1 ] && echo "  $variant: does not support $alg, skipped"
+        continue
+      fi
+      read -r pid url <<<"$started"
+      pids+=("$pid")
+      target="$url/api/v1/transactions"
+      # Sanity: the token is accepted, and (for protected variants) its absence is not.
+      ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$target")
+      anon=$(curl -s -o /dev/null -w '%{http_code}' "$target")
+      if [ "$ok" != 200 ] || { [ "$variant" != bare ] && [ "$anon" = 200 ]; }; then
+        echo "  $variant/$alg: token answered $ok, no token answered $anon; skipped" >&2
+        kill "$pid"; continue
+      fi
+      taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s -H "Authorization: Bearer $TOKEN" "$target" >/dev/null
+      before=$(cpu_ns "$pid")
+      out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
+        -H "Authorization: Bearer $TOKEN" "$target")
+      after=$(cpu_ns "$pid")
+      rss_kb=$(awk '/^VmRSS/ {print $2}' /proc/"$pid"/status)
+      kill "$pid"; wait "$pid" 2>/dev/null || true
+      if grep -q 'Non-2xx' <<<"$out"; then
+        echo "  $variant/$alg: wrk saw non-2xx answers; the run is not counted" >&2
+        continue
+      fi
+      requests=$(awk '/requests in/ {print $1}' <<<"$out")
+      rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+      p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+      p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+      cpu_us=$(awk -v a="$after" -v b="$before" -v n="$requests" 'BEGIN { printf "%.2f", (a - b) / n / 1000 }')
+      echo "$alg $variant $round $rps $p50 $p99 $cpu_us $rss_kb" >>"$results"
+      printf '  %-6s round %d %-15s %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  %6.2f us CPU/req  RSS %6d kB\n' \
+        "$alg" "$round" "$variant" "$rps" "$p50" "$p99" "$cpu_us" "$rss_kb"
+    done
+  done
+done
+
+echo
+echo "Medians over $ROUNDS rounds of ${SECONDS_PER_RUN}s, $CONNECTIONS connections; ratios against bare from the same run."
+for alg in rs256 hs256; do
+  echo
+  printf '%-6s %-15s %10s %9s %9s %12s %9s %10s %10s\n' alg variant req/s p50_ms p99_ms cpu_us/req rss_kB 'req/s÷a' 'cpu÷a'
+  awk -v alg="$alg" '
+    function median(list,   n, a, i, j, t) {
+      n = split(list, a, " ")
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    $1 == alg {
+      if (!($2 in seen)) { seen[$2] = 1; order[++count] = $2 }
+      rps[$2] = rps[$2] " " $4; p50[$2] = p50[$2] " " $5; p99[$2] = p99[$2] " " $6
+      cpu[$2] = cpu[$2] " " $7; rss[$2] = rss[$2] " " $8
+    }
+    END {
+      if (!("bare" in seen)) exit
+      base_rps = median(rps["bare"]); base_cpu = median(cpu["bare"])
+      for (i = 1; i <= count; i++) {
+        v = order[i]
+        printf "%-6s %-15s %10.0f %9.3f %9.3f %12.2f %9d %10.2f %10.2f\n", alg, v, median(rps[v]),
+          median(p50[v]), median(p99[v]), median(cpu[v]), median(rss[v]),
+          median(rps[v]) / base_rps, median(cpu[v]) / base_cpu
+      }
+    }' "$results"
+done

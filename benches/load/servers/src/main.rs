@@ -1,0 +1,112 @@
+//! One axum 0.8 route, `GET /api/v1/transactions`, served on one thread:
+//!
+//! `load-server VARIANT ALG ISS AUD JWKS_URL SECRET BIND`
+//!
+//! - `bare`: no authentication;
+//! - `permiso`: permiso's `AuthLayer` (JWKS for rs256, shared secret for hs256);
+//! - `tower-oauth2`: tower-oauth2-resource-server (JWKS; rs256 only);
+//! - `handwritten`: a middleware calling `jsonwebtoken::decode` with the key fetched once.
+//!
+//! Prints `listening on http://ADDR` when ready.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use jsonwebtoken::{DecodingKey, Validation};
+
+async fn handler() -> &'static str {
+    "[]"
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Claims {
+    iss: String,
+    sub: String,
+    exp: u64,
+    aud: Vec<String>,
+    client_id: String,
+    scopes: Vec<String>,
+}
+
+struct Handwritten {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+async fn handwritten(State(auth): State<Arc<Handwritten>>, req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token.map(|t| jsonwebtoken::decode::<Claims>(t, &auth.key, &auth.validation)) {
+        Some(Ok(_)) => next.run(req).await,
+        _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, variant, alg, iss, aud, jwks_url, secret, bind] = &args[..] else {
+        eprintln!("usage: load-server VARIANT ALG ISS AUD JWKS_URL SECRET BIND");
+        std::process::exit(2);
+    };
+    let hs = alg == "hs256";
+    let route = Router::new().route("/api/v1/transactions", get(handler));
+    let app = match variant.as_str() {
+        "bare" => route,
+        "permiso" => {
+            let issuer = if hs {
+                permiso::Issuer::permiso(iss.clone(), secret)
+            } else {
+                permiso::Issuer::jwks_url(iss.clone(), jwks_url.clone())
+            };
+            let verifier = permiso::Verifier::builder([aud.clone()]).issuer(issuer).build().expect("config");
+            verifier.warm_up().await.expect("keys");
+            route.layer(permiso::AuthLayer::new(verifier))
+        }
+        "tower-oauth2" if !hs => {
+            use tower_oauth2_resource_server::{
+                server::OAuth2ResourceServer, tenant::TenantConfiguration, validation::ClaimsValidationSpec,
+            };
+            let spec = ClaimsValidationSpec::new().exp(true).iss(iss).aud(&vec![aud.clone()]);
+            let tenant = TenantConfiguration::builder(iss.clone())
+                .jwks_url(jwks_url.clone())
+                .audiences(&[aud.clone()])
+                .claims_validation(spec)
+                .build()
+                .await
+                .expect("tenant");
+            let server = <OAuth2ResourceServer>::builder().add_tenant(tenant).build().await.expect("server");
+            route.layer(server.into_layer())
+        }
+        "handwritten" => {
+            let (key, algorithm) = if hs {
+                (DecodingKey::from_secret(secret.as_bytes()).expect("secret"), jsonwebtoken::Algorithm::HS256)
+            } else {
+                let jwks: jsonwebtoken::jwk::JwkSet =
+                    reqwest::get(jwks_url).await.expect("jwks").json().await.expect("jwks json");
+                (DecodingKey::from_jwk(&jwks.keys[0]).expect("jwk"), jsonwebtoken::Algorithm::RS256)
+            };
+            let mut validation = Validation::new(algorithm);
+            validation.set_issuer(&[iss]);
+            validation.set_audience(&[aud]);
+            let state = Arc::new(Handwritten { key, validation });
+            route.layer(middleware::from_fn_with_state(state, handwritten))
+        }
+        other => {
+            eprintln!("load-server: variant {other} does not support {alg}");
+            std::process::exit(3);
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
+    println!("listening on http://{}", listener.local_addr().expect("addr"));
+    axum::serve(listener, app).await.expect("serve");
+}
