@@ -15,7 +15,8 @@ mkdir -p logs
 run() {
   local t=$1
   mkdir -p "corpus/$t"
-  cargo fuzz run --release "$t" "corpus/$t" -- -max_total_time="$SECS" -rss_limit_mb=2048 >"logs/$t.log" 2>&1 || true
+  cargo fuzz run --release "$t" "corpus/$t" -- -max_total_time="$SECS" -rss_limit_mb=2048 \
+    -print_final_stats=1 >"logs/$t.log" 2>&1 || true
 }
 for ((i = 0; i < ${#targets[@]}; i += 2)); do
   run "${targets[i]}" &
@@ -24,8 +25,8 @@ for ((i = 0; i < ${#targets[@]}; i += 2)); do
 done
 printf '%-22s %12s %8s %8s\n' target executions corpus crashes
 for t in "${targets[@]}"; do
-  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "logs/$t.log" | grep -oE '[0-9]+$' | tail -1)
-  [ -z "$execs" ] && execs=$(grep -oE '^#[0-9]+' "logs/$t.log" | tail -1 | tr -d '#')
+  execs=$( (grep -oE 'stat::number_of_executed_units: *[0-9]+' "logs/$t.log" || true) | grep -oE '[0-9]+$' | tail -1)
+  [ -z "$execs" ] && execs=$( (grep -oE '^#[0-9]+' "logs/$t.log" || true) | tail -1 | tr -d '#')
   corpus=$(find "corpus/$t" -type f | wc -l)
   crashes=$(find "artifacts/$t" -type f 2>/dev/null | wc -l)
   printf '%-22s %12s %8s %8s\n' "$t" "${execs:-?}" "$corpus" "$crashes"

@@ -161,30 +161,15 @@ impl Claims {
     /// Parses a payload. Type errors name the claim; nothing of the value is echoed.
     pub(crate) fn parse(payload: &[u8]) -> Result<Claims, AuthError> {
         let mut problem = None;
-        let raw = parse_object(payload, ClaimsSeed { problem: &mut problem })
+        let (claims, seen) = parse_object(payload, ClaimsSeed { problem: &mut problem })
             .map_err(|()| problem.take().unwrap_or_else(|| malformed("the payload is not a JSON object")))?;
-        let Some(iss) = raw.iss else {
+        if !seen.iss {
             return Err(invalid("the iss claim is missing"));
-        };
-        let Some(exp) = raw.exp else {
+        }
+        if !seen.exp {
             return Err(invalid("the exp claim is missing"));
-        };
-        Ok(Claims {
-            iss,
-            sub: raw.sub,
-            aud: raw.aud,
-            exp,
-            nbf: raw.nbf,
-            iat: raw.iat,
-            jti: raw.jti,
-            client_id: raw.client_id,
-            token_type: raw.token_type,
-            scopes: raw.scopes,
-            trusted_claim: raw.is_trusted,
-            trusted: raw.is_trusted,
-            service: false,
-            other: raw.other,
-        })
+        }
+        Ok(claims)
     }
 }
 
@@ -213,20 +198,33 @@ fn invalid(why: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidClaim).with_description(why)
 }
 
+/// Which required claims the payload had.
 #[derive(Default)]
-struct RawClaims {
-    iss: Option<String>,
-    sub: Option<String>,
-    aud: Vec<String>,
-    exp: Option<i64>,
-    nbf: Option<i64>,
-    iat: Option<i64>,
-    jti: Option<String>,
-    client_id: Option<String>,
-    token_type: Option<String>,
-    scopes: ScopeSet,
-    is_trusted: bool,
-    other: Map<String, Value>,
+struct Seen {
+    iss: bool,
+    exp: bool,
+}
+
+impl Claims {
+    /// Nothing granted, nothing trusted: the parser's starting point.
+    fn empty() -> Self {
+        Claims {
+            iss: String::new(),
+            sub: None,
+            aud: Vec::new(),
+            exp: 0,
+            nbf: None,
+            iat: None,
+            jti: None,
+            client_id: None,
+            token_type: None,
+            scopes: ScopeSet::new(),
+            trusted_claim: false,
+            trusted: false,
+            service: false,
+            other: Map::new(),
+        }
+    }
 }
 
 struct ClaimsSeed<'p> {
@@ -234,21 +232,22 @@ struct ClaimsSeed<'p> {
 }
 
 impl<'de> DeserializeSeed<'de> for ClaimsSeed<'_> {
-    type Value = RawClaims;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawClaims, D::Error> {
+    type Value = (Claims, Seen);
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(Claims, Seen), D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for ClaimsSeed<'_> {
-    type Value = RawClaims;
+    type Value = (Claims, Seen);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JWT claims object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims, A::Error> {
-        let mut raw = RawClaims::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(Claims, Seen), A::Error> {
+        let mut raw = Claims::empty();
+        let mut required = Seen::default();
         let mut seen = DupCheck::default();
         let problem = self.problem;
         let mut fail = |why: &'static str| -> A::Error {
@@ -262,7 +261,8 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
             }
             match &*name {
                 "iss" => {
-                    raw.iss = Some(map.next_value().map_err(|_| fail("the iss claim must be a string"))?);
+                    raw.iss = map.next_value().map_err(|_| fail("the iss claim must be a string"))?;
+                    required.iss = true;
                 }
                 "sub" => {
                     raw.sub = Some(map.next_value().map_err(|_| fail("the sub claim must be a string"))?);
@@ -285,11 +285,11 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                         .0;
                 }
                 "exp" => {
-                    raw.exp = Some(
-                        map.next_value::<NumericDate>()
-                            .map_err(|_| fail("the exp claim must be a NumericDate"))?
-                            .floor(),
-                    );
+                    raw.exp = map
+                        .next_value::<NumericDate>()
+                        .map_err(|_| fail("the exp claim must be a NumericDate"))?
+                        .floor();
+                    required.exp = true;
                 }
                 "nbf" => {
                     raw.nbf = Some(
@@ -314,7 +314,7 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                     }
                 }
                 "is_trusted" => {
-                    raw.is_trusted = matches!(map.next_value::<Value>()?, Value::Bool(true));
+                    raw.trusted_claim = matches!(map.next_value::<Value>()?, Value::Bool(true));
                 }
                 _ => {
                     let value = map.next_value::<Value>()?;
@@ -323,7 +323,8 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
             }
         }
         raw.scopes.finish();
-        Ok(raw)
+        raw.trusted = raw.trusted_claim;
+        Ok((raw, required))
     }
 }
 

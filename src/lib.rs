@@ -2,25 +2,52 @@
 //!
 //! Service-to-service authentication for tower and axum, correct by default and fast.
 //!
-//! A resource server builds one [`Verifier`] (issuers, audiences, keys, rules) and verifies
-//! each bearer token once; handlers read the resulting [`Claims`]. Every rejection is an
-//! [`AuthError`] that renders as an RFC 6750 response.
+//! A resource server adds one [`AuthLayer`]: it verifies each request's bearer token once
+//! with a [`Verifier`] (issuers, audiences, keys, rules) and answers every rejection itself
+//! (RFC 6750: 401/400/403/503, `WWW-Authenticate`, a JSON body). Handlers state what they
+//! need in their types with the [`extract`] extractors. A caller gets tokens with the
+//! [`client`] module (feature `client`); a service tests itself against a real issuer on
+//! loopback with [`testing::TestIssuer`] (feature `testing`).
 //!
 //! ```
-//! use permiso::{Issuer, Verifier};
+//! use axum::{Router, body::Body, http::Request, routing::get};
+//! use permiso::extract::{RequireScopes, ServiceClient};
+//! use permiso::testing::TestIssuer;
+//! use permiso::{AuthLayer, Verifier, scopes};
+//! use tower::ServiceExt;
 //!
-//! let verifier = Verifier::builder(["keystone-auth"])
-//!     .issuer(Issuer::permiso("keystone-auth", "a-shared-secret-of-at-least-32-bytes!!"))
-//!     .build()
-//!     .expect("valid configuration");
-//! # let _ = verifier;
+//! scopes! { pub ReadTransactions = "read:transactions"; }
+//!
+//! async fn list(_: RequireScopes<ReadTransactions>, client: ServiceClient) -> String {
+//!     format!("transactions for {}", client.client_id())
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! // In production: `Verifier::from_env()?`, or `Verifier::builder([...]).issuer(...)`.
+//! let idp = TestIssuer::start().await;
+//! let verifier = Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).build().unwrap();
+//! let app = Router::new().route("/transactions", get(list)).layer(AuthLayer::new(verifier));
+//!
+//! let token = idp.token("payment-service", &["read:transactions"]);
+//! let req = Request::get("/transactions").header("authorization", format!("Bearer {token}"));
+//! let res = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(res.status(), 200);
+//!
+//! let res = app.oneshot(Request::get("/transactions").body(Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(res.status(), 401);
+//! assert_eq!(res.headers()["www-authenticate"], r#"Bearer realm="keystone-auth""#);
+//! # });
 //! ```
 //!
 //! Modules:
 //! - [`verifier`]: the [`Verifier`] and its builder, [`Issuer`], [`ServiceTokenRule`];
-//! - [`keys`]: [`Key`] and [`KeySet`] (shared secrets, PEM, JWK, JWKS);
+//!   configuration from the environment or a TOML file ([`Verifier::from_env`]);
+//! - [`keys`]: [`Key`], [`KeySet`] (shared secrets, PEM, JWK, JWKS) and [`RemoteKeys`];
+//! - [`layer`]: [`AuthLayer`] and the tower-only [`RequireLayer`];
+//! - [`extract`]: axum extractors (feature `axum`, on by default);
 //! - [`claims`], [`scope`]: what a verified token says;
-//! - [`error`]: [`AuthError`] and how it is answered over HTTP.
+//! - [`error`]: [`AuthError`] and how it is answered over HTTP;
+//! - [`bearer`]: finding the token in a request.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -166,7 +166,8 @@ struct State {
     last_error: Option<TokenError>,
 }
 
-struct Inner {
+/// What a [`TokenSourceBuilder`] configures, kept as is by the source.
+struct Settings {
     creds: ServiceCredentials,
     auth: ClientAuth,
     resource: Option<String>,
@@ -175,8 +176,12 @@ struct Inner {
     attempts: u32,
     max_backoff: Duration,
     allow_http: bool,
-    http: reqwest::Client,
     clock: Arc<dyn Clock>,
+}
+
+struct Inner {
+    settings: Settings,
+    http: reqwest::Client,
     endpoint: tokio::sync::OnceCell<Url>,
     state: RwLock<State>,
     fetch_lock: tokio::sync::Mutex<()>,
@@ -210,52 +215,44 @@ pub struct TokenSource {
 /// Configures a [`TokenSource`].
 #[must_use]
 pub struct TokenSourceBuilder {
-    creds: ServiceCredentials,
-    auth: ClientAuth,
-    resource: Option<String>,
-    margin: Duration,
-    timeout: Duration,
-    attempts: u32,
-    max_backoff: Duration,
-    allow_http: bool,
+    settings: Settings,
     http: Option<reqwest::Client>,
-    clock: Arc<dyn Clock>,
 }
 
 impl TokenSourceBuilder {
     /// How the client authenticates (default: form fields, permiso's way).
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
-        self.auth = auth;
+        self.settings.auth = auth;
         self
     }
 
     /// An RFC 8707 `resource` indicator sent with each request.
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        self.resource = Some(resource.into());
+        self.settings.resource = Some(resource.into());
         self
     }
 
     /// Refresh this long before expiry (default 60 s; never more than half the lifetime).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.margin = margin;
+        self.settings.margin = margin;
         self
     }
 
     /// Timeout of one token request (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
     /// Attempts per fetch when the endpoint is unreachable or answers 5xx/429 (default 3).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts;
+        self.settings.attempts = attempts;
         self
     }
 
     /// The longest wait between attempts, whatever `Retry-After` says (default 10 s).
     pub fn max_backoff(mut self, backoff: Duration) -> Self {
-        self.max_backoff = backoff;
+        self.settings.max_backoff = backoff;
         self
     }
 
@@ -267,14 +264,14 @@ impl TokenSourceBuilder {
 
     /// The clock that decides expiry (default: the system clock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.settings.clock = Arc::new(clock);
         self
     }
 
     /// Allows sending the secret over plain HTTP to hosts other than loopback. Development
     /// networks only.
     pub fn dangerous_allow_http(mut self) -> Self {
-        self.allow_http = true;
+        self.settings.allow_http = true;
         self
     }
 
@@ -286,16 +283,17 @@ impl TokenSourceBuilder {
     /// attempts, or a zero timeout.
     pub fn build(self) -> Result<TokenSource, ConfigError> {
         let bad = |m: String| Err(ConfigError::new(ConfigErrorKind::Invalid, m));
-        if self.creds.client_id().is_empty() || self.creds.client_secret().expose().is_empty() {
+        let st = &self.settings;
+        if st.creds.client_id().is_empty() || st.creds.client_secret().expose().is_empty() {
             return bad("the client id and secret must not be empty".into());
         }
-        let url = match self.creds.endpoint() {
+        let url = match st.creds.endpoint() {
             TokenEndpoint::Url(u) | TokenEndpoint::Discovery(u) | TokenEndpoint::Permiso(u) => u,
         };
-        if let Err(why) = check_url(url, self.allow_http) {
+        if let Err(why) = check_url(url, st.allow_http) {
             return bad(format!("the token endpoint {why}"));
         }
-        if self.attempts == 0 || self.timeout.is_zero() {
+        if st.attempts == 0 || st.timeout.is_zero() {
             return bad("max_attempts and the timeout must be positive".into());
         }
         let http = match self.http {
@@ -310,16 +308,8 @@ impl TokenSourceBuilder {
         };
         Ok(TokenSource {
             inner: Arc::new(Inner {
-                creds: self.creds,
-                auth: self.auth,
-                resource: self.resource,
-                margin: self.margin,
-                timeout: self.timeout,
-                attempts: self.attempts,
-                max_backoff: self.max_backoff,
-                allow_http: self.allow_http,
+                settings: self.settings,
                 http,
-                clock: self.clock,
                 endpoint: tokio::sync::OnceCell::new(),
                 state: RwLock::new(State { cached: None, generation: 0, last_error: None }),
                 fetch_lock: tokio::sync::Mutex::new(()),
@@ -331,7 +321,9 @@ impl TokenSourceBuilder {
 
 impl fmt::Debug for TokenSourceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenSourceBuilder").field("credentials", &self.creds).finish_non_exhaustive()
+        f.debug_struct("TokenSourceBuilder")
+            .field("credentials", &self.settings.creds)
+            .finish_non_exhaustive()
     }
 }
 
@@ -362,16 +354,18 @@ impl TokenSource {
     /// A builder for non-default settings.
     pub fn builder(creds: ServiceCredentials) -> TokenSourceBuilder {
         TokenSourceBuilder {
-            creds,
-            auth: ClientAuth::default(),
-            resource: None,
-            margin: DEFAULT_MARGIN,
-            timeout: DEFAULT_TIMEOUT,
-            attempts: DEFAULT_ATTEMPTS,
-            max_backoff: DEFAULT_MAX_BACKOFF,
-            allow_http: false,
+            settings: Settings {
+                creds,
+                auth: ClientAuth::default(),
+                resource: None,
+                margin: DEFAULT_MARGIN,
+                timeout: DEFAULT_TIMEOUT,
+                attempts: DEFAULT_ATTEMPTS,
+                max_backoff: DEFAULT_MAX_BACKOFF,
+                allow_http: false,
+                clock: Arc::new(SystemClock),
+            },
             http: None,
-            clock: Arc::new(SystemClock),
         }
     }
 
@@ -387,7 +381,7 @@ impl TokenSource {
     /// The token endpoint refused (typed by its `error` code) or could not be reached after
     /// the retries, and no cached token is still valid.
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
-        let now = self.inner.clock.now_unix();
+        let now = self.inner.settings.clock.now_unix();
         let seen = {
             let s = self.read();
             if let Some(c) = s.cached.as_ref().filter(|c| now < c.refresh_at) {
@@ -400,7 +394,7 @@ impl TokenSource {
             let s = self.read();
             if s.generation != seen {
                 // Someone fetched while we waited: use what they got.
-                let now = self.inner.clock.now_unix();
+                let now = self.inner.settings.clock.now_unix();
                 if let Some(c) = s.cached.as_ref().filter(|c| now < c.token.expires_at) {
                     return Ok(c.token.clone());
                 }
@@ -410,13 +404,13 @@ impl TokenSource {
             }
         }
         let result = self.fetch_with_retries().await;
-        let now = self.inner.clock.now_unix();
+        let now = self.inner.settings.clock.now_unix();
         let mut s = self.write();
         s.generation += 1;
         match result {
             Ok(token) => {
                 let lifetime = token.expires_at.saturating_sub(now);
-                let margin = self.inner.margin.as_secs().min(lifetime / 2);
+                let margin = self.inner.settings.margin.as_secs().min(lifetime / 2);
                 s.cached = Some(Cached { refresh_at: token.expires_at - margin, token: token.clone() });
                 s.last_error = None;
                 Ok(token)
@@ -457,9 +451,9 @@ impl TokenSource {
             attempt += 1;
             let (result, retry_after) = self.fetch_once().await;
             match result {
-                Err(e) if e.retryable() && attempt < self.inner.attempts => {
+                Err(e) if e.retryable() && attempt < self.inner.settings.attempts => {
                     let exp = Duration::from_millis(200 * (1 << attempt.min(10)));
-                    let wait = retry_after.unwrap_or(exp).min(self.inner.max_backoff);
+                    let wait = retry_after.unwrap_or(exp).min(self.inner.settings.max_backoff);
                     tokio::time::sleep(wait + jitter(wait / 4 + Duration::from_millis(1))).await;
                 }
                 other => return other,
@@ -472,7 +466,7 @@ impl TokenSource {
             .endpoint
             .get_or_try_init(|| async {
                 let err = |d: &str| TokenError::new(TokenErrorKind::Endpoint).with(None, Some(d.to_owned()));
-                match self.inner.creds.endpoint() {
+                match self.inner.settings.creds.endpoint() {
                     TokenEndpoint::Url(u) => Url::parse(u).map_err(|_| err("invalid URL")),
                     TokenEndpoint::Permiso(base) => {
                         Url::parse(&format!("{}/auth/service-token", base.trim_end_matches('/')))
@@ -492,7 +486,7 @@ impl TokenSource {
                 .inner
                 .http
                 .get(url)
-                .timeout(self.inner.timeout)
+                .timeout(self.inner.settings.timeout)
                 .send()
                 .await
                 .map_err(|_| TokenError::new(TokenErrorKind::Unavailable))?;
@@ -516,7 +510,7 @@ impl TokenSource {
             }
             let endpoint =
                 meta.token_endpoint.ok_or_else(|| err("the discovery document has no token_endpoint"))?;
-            return check_url(&endpoint, self.inner.allow_http)
+            return check_url(&endpoint, self.inner.settings.allow_http)
                 .map_err(|_| err("the token_endpoint is not acceptable"));
         }
         Err(err("no discovery document"))
@@ -529,18 +523,18 @@ impl TokenSource {
             Err(e) => return (Err(e), None),
         };
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
-        let creds = &self.inner.creds;
+        let creds = &self.inner.settings.creds;
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         let scope = creds.scopes().join(" ");
         if !scope.is_empty() {
             form.push(("scope", &scope));
         }
-        if let Some(r) = &self.inner.resource {
+        if let Some(r) = &self.inner.settings.resource {
             form.push(("resource", r));
         }
         let mut req =
-            self.inner.http.post(url).header(ACCEPT, "application/json").timeout(self.inner.timeout);
-        match self.inner.auth {
+            self.inner.http.post(url).header(ACCEPT, "application/json").timeout(self.inner.settings.timeout);
+        match self.inner.settings.auth {
             ClientAuth::SecretPost => {
                 form.push(("client_id", creds.client_id()));
                 form.push(("client_secret", creds.client_secret().expose()));
@@ -593,10 +587,10 @@ impl TokenSource {
             Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
             _ => None,
         }
-        .or_else(|| jwt_lifetime(&res.access_token, self.inner.clock.now_unix()))
+        .or_else(|| jwt_lifetime(&res.access_token, self.inner.settings.clock.now_unix()))
         .unwrap_or(DEFAULT_LIFETIME);
         Ok(AccessToken {
-            expires_at: self.inner.clock.now_unix().saturating_add(expires_in),
+            expires_at: self.inner.settings.clock.now_unix().saturating_add(expires_in),
             token: res.access_token.into(),
             scope: res.scope.map(Into::into),
         })
@@ -657,8 +651,8 @@ fn jwt_lifetime(token: &str, now: u64) -> Option<u64> {
 impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSource")
-            .field("credentials", &self.inner.creds)
-            .field("client_auth", &self.inner.auth)
+            .field("credentials", &self.inner.settings.creds)
+            .field("client_auth", &self.inner.settings.auth)
             .field("fetches", &self.fetches())
             .finish_non_exhaustive()
     }
