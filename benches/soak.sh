@@ -53,8 +53,16 @@ for class in valid rotated expired forged random; do
     >"$work/wrk-$class.log" 2>&1 &
   pids+=($!)
 done
+# RSS every 5 s: after the first seconds (connections open, buffers allocated) it should stay
+# flat; growth from there to the end is what a leak would show.
+rss_series=()
+for _ in $(seq $((DURATION / 5))); do
+  sleep 5
+  rss_series+=("$(awk '/^VmRSS/ {print $2}' /proc/"$service"/status)")
+done
 wait "${pids[@]:2}" 2>/dev/null || true
 rss_end=$(awk '/^VmRSS/ {print $2}' /proc/"$service"/status)
+rss_loaded=${rss_series[0]}
 kill -INT "$issuer"
 wait "$issuer" 2>/dev/null || true
 
@@ -80,4 +88,8 @@ done
 echo
 echo "unexpected statuses: $unexpected_total"
 echo "JWKS $(sed -n 's/^jwks_fetches=/fetches: /p' "$work/issuer.log")"
-awk -v a="$rss_start" -v b="$rss_end" 'BEGIN { printf "service RSS: %d kB at start, %d kB at end (%+.1f%%)\n", a, b, (b - a) * 100 / a }'
+echo "service RSS every 5 s (kB): ${rss_series[*]}"
+awk -v idle="$rss_start" -v a="$rss_loaded" -v b="$rss_end" 'BEGIN {
+  printf "service RSS: %d kB idle before the load, %d kB after 5 s of load, %d kB at the end\n", idle, a, b
+  printf "growth under load (5 s to end): %+.1f%%\n", (b - a) * 100 / a
+}'

@@ -391,3 +391,32 @@ async fn wait_for(mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_rotation_during_an_outage_is_picked_up_once_the_key_server_is_back() {
+    let idp = TestIssuer::start().await;
+    let clock = now_clock();
+    let v = verifier_for(&idp, RemoteKeys::jwks_url(idp.jwks_url()), &clock);
+    v.warm_up().await.unwrap();
+    // Someone probes a random kid: the cooldown starts.
+    assert_eq!(v.verify(&token_with_kid(&idp, "probe")).await.unwrap_err().kind(), AuthErrorKind::UnknownKey);
+    assert_eq!(idp.jwks_fetches(), 2);
+
+    idp.shutdown();
+    idp.rotate(Algorithm::ES256);
+    let rotated = fresh_token(&idp, &clock);
+    clock.advance(Duration::from_secs(31));
+    // The refetch for the new kid fails: the old keys stay, the token is unknown for now.
+    assert_eq!(v.verify(&rotated).await.unwrap_err().kind(), AuthErrorKind::UnknownKey);
+    assert_eq!(v.key_stats(&idp.issuer()).unwrap().failures, 1);
+    // Within the failure backoff nothing is tried again.
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(v.verify(&rotated).await.unwrap_err().kind(), AuthErrorKind::UnknownKey);
+    assert_eq!(v.key_stats(&idp.issuer()).unwrap().refreshes, 3);
+
+    // Back up: after the 5 s backoff (not the 30 s cooldown) the new key is fetched.
+    idp.restart().await;
+    clock.advance(Duration::from_secs(4));
+    v.verify(&rotated).await.unwrap();
+    assert_eq!(idp.jwks_fetches(), 3);
+}

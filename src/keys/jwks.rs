@@ -462,14 +462,24 @@ impl Remote {
                     }
                 }
                 let Some(kid) = kid else { return Ok(keys) };
-                if keys.has_kid(kid) || self.unknown_kids.contains_key(kid) || !kid_refetch_allowed {
+                if keys.has_kid(kid)
+                    || self.unknown_kids.contains_key(kid)
+                    || !kid_refetch_allowed
+                    || backoff_left > 0
+                {
                     return Ok(keys);
                 }
                 // A kid we have never seen: perhaps the issuer rotated. One refetch per
-                // cooldown, shared by everyone asking now.
+                // cooldown, shared by everyone asking now. A refetch that fails does not use
+                // up the cooldown: the failure backoff spaces the next attempt instead, so a
+                // rotation during an outage is picked up soon after the key server is back.
                 let _ = self.refresh(seen, true).await;
-                let keys = self.read().keys.clone().unwrap_or(keys);
-                if !keys.has_kid(kid) {
+                let (keys, fetched) = {
+                    let s = self.read();
+                    (s.keys.clone().unwrap_or(keys), !s.last_attempt_failed)
+                };
+                // Remembered only when a successful fetch confirmed the kid is not there.
+                if fetched && !keys.has_kid(kid) {
                     self.unknown_kids.insert(kid.to_owned(), ());
                 }
                 Ok(keys)
@@ -506,6 +516,7 @@ impl Remote {
             }
         }
         let now = self.clock.now_unix();
+        let previous_kid_refetch = self.read().last_kid_refetch;
         if for_kid {
             self.write().last_kid_refetch = Some(now);
         }
@@ -535,6 +546,7 @@ impl Remote {
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 s.last_attempt_failed = true;
+                s.last_kid_refetch = previous_kid_refetch;
                 let have_keys = s.keys.is_some() && now < s.stale_until;
                 crate::log::warn!(
                     issuer = %self.iss,
