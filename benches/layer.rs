@@ -5,31 +5,18 @@
 //! Run: `cargo bench --bench layer`
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body_util::Full;
-use permiso::testing::SigningKey;
+use permiso::testing::{SigningKey, immediately};
 use permiso::{Algorithm, AuthLayer, Issuer, Key, KeySet, ServiceTokenRule, Verifier};
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
 const ISS: &str = "keystone-auth";
-
-fn now<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 
 async fn handler(_: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(b"[]"))))
@@ -62,16 +49,16 @@ fn layer(c: &mut Criterion) {
     let cold = ServiceBuilder::new()
         .layer(AuthLayer::new(builder().no_token_cache().build().unwrap()))
         .service(service_fn(handler));
-    assert_eq!(now(warm.clone().oneshot(request(&token))).unwrap().status(), 200);
-    assert_eq!(now(cold.clone().oneshot(request(&token))).unwrap().status(), 200);
+    assert_eq!(immediately(warm.clone().oneshot(request(&token))).unwrap().status(), 200);
+    assert_eq!(immediately(cold.clone().oneshot(request(&token))).unwrap().status(), 200);
 
     let mut group = c.benchmark_group("layer_rs256");
-    group.bench_function("no_layer", |b| b.iter(|| now(bare.oneshot(request(black_box(&token))))));
+    group.bench_function("no_layer", |b| b.iter(|| immediately(bare.oneshot(request(black_box(&token))))));
     group.bench_function("auth_layer_cache_hit", |b| {
-        b.iter(|| now(warm.clone().oneshot(request(black_box(&token)))))
+        b.iter(|| immediately(warm.clone().oneshot(request(black_box(&token)))))
     });
     group.bench_function("auth_layer_cold", |b| {
-        b.iter(|| now(cold.clone().oneshot(request(black_box(&token)))))
+        b.iter(|| immediately(cold.clone().oneshot(request(black_box(&token)))))
     });
     group.finish();
 }

@@ -9,13 +9,10 @@
 //!
 //! Run: `cargo bench --bench verify`
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use permiso::testing::SigningKey;
+use permiso::testing::{SigningKey, immediately};
 use permiso::{Algorithm, Issuer, Key, KeySet, ServiceTokenRule, Verifier, VerifierBuilder};
 use serde::Deserialize;
 use serde_json::json;
@@ -38,17 +35,6 @@ struct PermisoClaims {
     client_id: String,
     scopes: Vec<String>,
     is_trusted: bool,
-}
-
-/// Polls a future that never waits (static keys) to completion.
-fn now<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
 }
 
 fn claims() -> serde_json::Value {
@@ -116,7 +102,7 @@ fn cold(c: &mut Criterion) {
         let verifier = permiso.no_token_cache().build().unwrap();
         let validation = validation(jwt_alg);
         // Both must accept the token, or the comparison means nothing.
-        now(verifier.verify(&token)).expect("permiso accepts the token");
+        immediately(verifier.verify(&token)).expect("permiso accepts the token");
         jsonwebtoken::decode::<PermisoClaims>(&token, &key, &validation).expect("jsonwebtoken accepts it");
 
         let mut group = c.benchmark_group(format!("cold_{}", alg.as_str().to_lowercase()));
@@ -124,7 +110,7 @@ fn cold(c: &mut Criterion) {
             b.iter(|| jsonwebtoken::decode::<PermisoClaims>(black_box(&token), &key, &validation).unwrap())
         });
         group.bench_function("permiso_verify", |b| {
-            b.iter(|| now(verifier.verify(black_box(&token))).unwrap())
+            b.iter(|| immediately(verifier.verify(black_box(&token))).unwrap())
         });
         group.finish();
     }
@@ -135,9 +121,9 @@ fn warm(c: &mut Criterion) {
     for alg in [Algorithm::HS256, Algorithm::RS256] {
         let Case { token, permiso, .. } = case(alg);
         let verifier = permiso.build().unwrap();
-        now(verifier.verify(&token)).unwrap();
+        immediately(verifier.verify(&token)).unwrap();
         group.bench_function(format!("permiso_cache_hit_{}", alg.as_str().to_lowercase()), |b| {
-            b.iter(|| now(verifier.verify(black_box(&token))).unwrap())
+            b.iter(|| immediately(verifier.verify(black_box(&token))).unwrap())
         });
         assert!(verifier.cache_stats().unwrap().hits > 0);
     }

@@ -1,29 +1,15 @@
 //! Property tests: scope parsing and implication, and the token front end (never panics,
 //! round-trips what it accepts).
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use permiso::testing::SigningKey;
+use permiso::testing::{SigningKey, immediately};
 use permiso::{Algorithm, AuthErrorKind, Issuer, ManualClock, ScopeRules, ScopeSet, Verifier};
 use proptest::prelude::*;
 use serde_json::json;
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 const NOW: u64 = 1_700_000_000;
-
-fn now<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 
 fn verifier() -> Verifier {
     Verifier::builder(["keystone-auth"])
@@ -85,7 +71,7 @@ proptest! {
 
     #[test]
     fn arbitrary_strings_are_refused_without_panicking(token in any::<String>()) {
-        prop_assert!(now(verifier().verify(&token)).is_err());
+        prop_assert!(immediately(verifier().verify(&token)).is_err());
     }
 
     #[test]
@@ -95,7 +81,7 @@ proptest! {
         sig in prop::collection::vec(any::<u8>(), 0..64),
     ) {
         let token = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(sig));
-        let err = now(verifier().verify(&token)).unwrap_err();
+        let err = immediately(verifier().verify(&token)).unwrap_err();
         prop_assert_eq!(err.status(), 401);
     }
 
@@ -118,7 +104,7 @@ proptest! {
             claims[k] = json!(v);
         }
         let token = SigningKey::hmac(Algorithm::HS256, SECRET).sign(&claims);
-        let verified = now(verifier().verify(&token)).unwrap();
+        let verified = immediately(verifier().verify(&token)).unwrap();
         prop_assert_eq!(verified.subject(), Some(sub.as_str()));
         for s in &scopes {
             prop_assert!(verified.scopes().contains(s));
@@ -138,7 +124,7 @@ proptest! {
         let i = index.index(bytes.len());
         bytes[i] ^= 1 << bit;
         if let Ok(mutated) = String::from_utf8(bytes) {
-            let result = now(verifier().verify(&mutated));
+            let result = immediately(verifier().verify(&mutated));
             prop_assert!(result.is_err(), "a modified token was accepted");
             prop_assert!(result.unwrap_err().kind() != AuthErrorKind::KeysUnavailable);
         }

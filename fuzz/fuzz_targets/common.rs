@@ -1,26 +1,15 @@
-//! What the targets share: a verifier with keys of every kind, and a poller for its futures
+//! What the targets share: a verifier with keys of every kind, and `now` to run its futures
 //! (static keys never wait). Each target uses part of it.
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::OnceLock;
-use std::task::{Context, Poll, Waker};
 
 use permiso::testing::SigningKey;
 use permiso::{Algorithm, Issuer, Key, KeySet, ManualClock, ServiceTokenRule, Verifier};
 
 pub const SECRET: &[u8] = b"fuzz-shared-secret-0123456789abcdef";
 
-pub fn now<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
+pub use permiso::testing::immediately as now;
 
 /// Signing keys of every algorithm family, made once per process.
 pub fn signers() -> &'static [SigningKey] {

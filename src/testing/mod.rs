@@ -28,7 +28,10 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -43,6 +46,30 @@ use crate::algorithm::{Algorithm, Family};
 mod issuer;
 
 pub use issuer::{Fault, TestIssuer, TestIssuerBuilder, TokenShape};
+
+/// Runs a future that completes without waiting, such as verification with static keys or a
+/// cached token, without an async runtime: for benches, fuzzers and property tests.
+///
+/// ```
+/// use permiso::{Issuer, Verifier};
+///
+/// let verifier = Verifier::builder(["a"])
+///     .issuer(Issuer::permiso("a", "0123456789abcdef0123456789abcdef"))
+///     .build()
+///     .unwrap();
+/// let err = permiso::testing::immediately(verifier.verify("not-a-token")).unwrap_err();
+/// assert_eq!(err.status(), 401);
+/// ```
+///
+/// # Panics
+///
+/// If the future would wait (remote keys not yet fetched, for example).
+pub fn immediately<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("testing::immediately: the future would wait"),
+    }
+}
 
 /// A private key (or shared secret) that signs test tokens.
 ///
