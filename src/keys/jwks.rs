@@ -417,6 +417,14 @@ impl Remote {
         s.keys.is_some() && now < s.stale_until
     }
 
+    /// Seconds until a fetch may start again after a failed one; 0 when it may start now.
+    fn backoff_left(&self, s: &State, now: u64) -> u64 {
+        match (s.last_attempt_failed, s.last_attempt) {
+            (true, Some(at)) => (at + secs(self.cfg.failure_backoff)).saturating_sub(now),
+            _ => 0,
+        }
+    }
+
     /// Whether `key` is in the usable (fresh or stale) key set, without waiting for a fetch.
     /// Past the set's lifetime this counts a stale use and starts a background refresh, as a
     /// full verification would.
@@ -425,9 +433,7 @@ impl Remote {
         let (held, stale, seen, backoff_over) = {
             let s = self.read();
             let held = now < s.stale_until && s.keys.as_ref().is_some_and(|set| set.holds(key));
-            let backoff_over = !s.last_attempt_failed
-                || s.last_attempt.is_none_or(|at| now >= at + secs(self.cfg.failure_backoff));
-            (held, now >= s.fresh_until, s.attempts, backoff_over)
+            (held, now >= s.fresh_until, s.attempts, self.backoff_left(&s, now) == 0)
         };
         if held && stale {
             self.stale_uses.fetch_add(1, Ordering::Relaxed);
@@ -444,10 +450,7 @@ impl Remote {
         let now = self.clock.now_unix();
         let (keys, seen, fresh, usable, kid_refetch_allowed, backoff_left) = {
             let s = self.read();
-            let backoff_left = match (s.last_attempt_failed, s.last_attempt) {
-                (true, Some(at)) => (at + secs(self.cfg.failure_backoff)).saturating_sub(now),
-                _ => 0,
-            };
+            let backoff_left = self.backoff_left(&s, now);
             let kid_ok = s.last_kid_refetch.is_none_or(|at| now >= at + secs(self.cfg.cooldown));
             (s.keys.clone(), s.attempts, now < s.fresh_until, now < s.stale_until, kid_ok, backoff_left)
         };
