@@ -37,7 +37,6 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum_core::body::Body;
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -138,13 +137,7 @@ impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         let res = match self {
             Self::AccessDenied(r) => r.error.to_response(&r.realm),
-            Self::MissingAuthLayer(_) => {
-                static LOGGED: AtomicBool = AtomicBool::new(false);
-                if !LOGGED.swap(true, Ordering::Relaxed) {
-                    crate::log::warn!("a permiso extractor was used on a route without AuthLayer");
-                }
-                crate::layer::missing_layer_response()
-            }
+            Self::MissingAuthLayer(_) => crate::layer::missing_layer_response(),
         };
         res.map(Body::from)
     }

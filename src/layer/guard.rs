@@ -120,9 +120,15 @@ pub struct RequireService<S> {
     layer: RequireLayer,
 }
 
-/// The response for a request that reached a guarded route without an `AuthLayer`.
+/// The response for a request that reached a guarded route or extractor without an
+/// `AuthLayer`. The server bug is logged once per process, not once per request.
 pub(crate) fn missing_layer_response() -> Response<Bytes> {
-    crate::log::warn!("a permiso requirement was used on a route without AuthLayer; answering 500");
+    static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        crate::log::warn!(
+            "a permiso extractor or RequireLayer is used on a route without AuthLayer; answering 500"
+        );
+    }
     let body = serde_json::json!({
         "error": "server_error",
         "error_description": "authentication is not configured for this route (is AuthLayer applied?)",
