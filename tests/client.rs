@@ -15,7 +15,8 @@ use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use permiso::client::{
-    BearerLayer, BearerMiddleware, ClientAuth, ServiceCredentials, TokenEndpoint, TokenErrorKind, TokenSource,
+    AccessToken, BearerLayer, BearerMiddleware, ClientAuth, ServiceCredentials, TokenEndpoint,
+    TokenErrorKind, TokenSource,
 };
 use permiso::testing::{Fault, TestIssuer};
 use permiso::{ManualClock, Verifier};
@@ -56,6 +57,8 @@ async fn serve(app: Router) -> String {
 struct Target {
     first: Arc<Mutex<Option<String>>>,
     always_401: bool,
+    /// The `WWW-Authenticate` sent with each 401, if any.
+    challenge: Option<&'static str>,
     requests: Arc<AtomicU64>,
 }
 
@@ -71,7 +74,14 @@ async fn target(target: Target) -> String {
                     headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                 let mut first = t.first.lock().unwrap();
                 let reject = t.always_401 || first.get_or_insert_with(|| auth.clone()) == &auth;
-                if reject { StatusCode::UNAUTHORIZED } else { StatusCode::OK }
+                let mut res = axum::response::Response::new(axum::body::Body::empty());
+                if reject {
+                    *res.status_mut() = StatusCode::UNAUTHORIZED;
+                    if let Some(c) = t.challenge {
+                        res.headers_mut().insert("www-authenticate", c.parse().unwrap());
+                    }
+                }
+                res
             }
         }),
     );
@@ -108,8 +118,28 @@ async fn two_hundred_concurrent_callers_cause_one_fetch() {
     assert_eq!(idp.token_requests(), 1);
 }
 
+/// Waits (up to 5 s) for something a background task does.
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !done() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The token the source hands out once its background refresh has replaced `old`.
+async fn next_token(source: &TokenSource, old: &AccessToken) -> AccessToken {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let t = source.token().await.unwrap();
+        if &t != old || std::time::Instant::now() > deadline {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
-async fn a_token_inside_its_refresh_margin_is_refreshed_before_use() {
+async fn a_token_inside_its_refresh_margin_is_used_and_refreshed_behind() {
     let idp = issuer().await;
     let clock = ManualClock::now();
     let source = TokenSource::builder(permiso_creds(&idp, SECRET))
@@ -122,7 +152,9 @@ async fn a_token_inside_its_refresh_margin_is_refreshed_before_use() {
     assert_eq!(source.token().await.unwrap(), t1);
     assert_eq!(idp.token_requests(), 1);
     clock.advance(Duration::from_secs(2)); // 59 s before expiry: inside the 60 s margin
-    let t2 = source.token().await.unwrap();
+    // Still valid: handed out at once, while a refresh runs behind.
+    assert_eq!(source.token().await.unwrap(), t1);
+    let t2 = next_token(&source, &t1).await;
     assert_ne!(t2, t1);
     assert_eq!(idp.token_requests(), 2);
 
@@ -131,6 +163,7 @@ async fn a_token_inside_its_refresh_margin_is_refreshed_before_use() {
     clock.advance(Duration::from_secs(3600 - 30));
     let before = idp.token_requests();
     assert_eq!(source.token().await.unwrap(), t2);
+    wait_for(|| idp.token_requests() > before).await;
     assert!(idp.token_requests() > before);
     // Once it has expired, the failure is the answer.
     clock.advance(Duration::from_secs(31));
@@ -147,9 +180,38 @@ async fn the_margin_is_never_more_than_half_the_lifetime() {
     let t1 = source.token().await.unwrap();
     clock.advance(Duration::from_secs(29));
     assert_eq!(source.token().await.unwrap(), t1, "a 60 s token is used for 30 s");
+    assert_eq!(idp.token_requests(), 1);
     clock.advance(Duration::from_secs(1));
-    assert_ne!(source.token().await.unwrap(), t1);
+    assert_ne!(next_token(&source, &t1).await, t1);
     assert_eq!(idp.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn a_token_endpoint_outage_never_delays_a_call_while_the_token_is_valid() {
+    let idp = issuer().await;
+    let clock = ManualClock::now();
+    let source = TokenSource::builder(permiso_creds(&idp, SECRET))
+        .clock(clock.clone())
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let t1 = source.token().await.unwrap();
+    // The endpoint hangs; every call inside the margin still gets the valid token at once.
+    idp.set_token_fault(Some(Fault::Slow(Duration::from_secs(10))));
+    clock.advance(Duration::from_secs(3600 - 30));
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        assert_eq!(source.token().await.unwrap(), t1);
+    }
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    // One background refresh at a time, however many calls.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(idp.token_requests(), 2);
+    // Back up: the background refresh (after its backoff) replaces the token.
+    idp.set_token_fault(None);
+    wait_for(|| idp.token_requests() >= 3).await;
+    clock.advance(Duration::from_secs(5));
+    assert_ne!(next_token(&source, &t1).await, t1);
 }
 
 #[tokio::test]
@@ -306,4 +368,117 @@ async fn no_public_type_shows_the_secret_or_the_token() {
         assert!(!text.contains(SECRET), "{text}");
         assert!(!text.contains(token.secret()), "{text}");
     }
+}
+
+#[tokio::test]
+async fn a_target_that_refuses_every_token_costs_one_refetch_per_interval() {
+    let idp = issuer().await;
+    let t = Target {
+        always_401: true,
+        challenge: Some(r#"Bearer realm="x", error="invalid_token", error_description="revoked""#),
+        ..Target::default()
+    };
+    let base = target(t.clone()).await;
+    let clock = ManualClock::now();
+    let source = TokenSource::builder(permiso_creds(&idp, SECRET)).clock(clock.clone()).build().unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerMiddleware::new(source))
+        .build();
+    for _ in 0..20 {
+        assert_eq!(client.get(&base).send().await.unwrap().status(), 401);
+    }
+    // One fetch, one forced refetch; not 21.
+    assert_eq!(idp.token_requests(), 2);
+    assert_eq!(t.requests.load(Ordering::SeqCst), 21);
+    // After the interval, a 401 may force one more.
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(client.get(&base).send().await.unwrap().status(), 401);
+    assert_eq!(idp.token_requests(), 3);
+}
+
+#[tokio::test]
+async fn a_401_that_is_not_about_the_token_is_not_retried() {
+    let idp = issuer().await;
+    for challenge in [r#"Bearer realm="x", error="invalid_request""#, r#"Bearer error="insufficient_scope""#]
+    {
+        let t = Target { always_401: true, challenge: Some(challenge), ..Target::default() };
+        let base = target(t.clone()).await;
+        let source = TokenSource::new(permiso_creds(&idp, SECRET)).unwrap();
+        let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(BearerMiddleware::new(source.clone()))
+            .build();
+        let before = idp.token_requests();
+        assert_eq!(client.get(&base).send().await.unwrap().status(), 401);
+        assert_eq!(t.requests.load(Ordering::SeqCst), 1, "{challenge}");
+        assert_eq!(idp.token_requests(), before + 1, "{challenge}");
+    }
+}
+
+/// A token endpoint that redirects (307 keeps the method and the body) to a thief that
+/// records what it gets.
+async fn redirecting_endpoint() -> (String, Arc<AtomicU64>) {
+    let stolen = Arc::new(AtomicU64::new(0));
+    let s = Arc::clone(&stolen);
+    let thief = serve(Router::new().route(
+        "/steal",
+        axum::routing::any(move || {
+            s.fetch_add(1, Ordering::SeqCst);
+            async { axum::Json(serde_json::json!({"access_token": "x", "token_type": "Bearer"})) }
+        }),
+    ))
+    .await;
+    let endpoint = serve(Router::new().route(
+        "/token",
+        axum::routing::post(move || {
+            let to = format!("{thief}/steal");
+            async move { (StatusCode::TEMPORARY_REDIRECT, [("location", to)]) }
+        }),
+    ))
+    .await;
+    (format!("{endpoint}/token"), stolen)
+}
+
+#[tokio::test]
+async fn the_token_request_never_follows_a_redirect_even_with_the_users_client() {
+    let (url, stolen) = redirecting_endpoint().await;
+    for auth in [ClientAuth::SecretPost, ClientAuth::SecretBasic] {
+        let creds = ServiceCredentials::new("payment-service", SECRET, TokenEndpoint::Url(url.clone()));
+        // A builder that follows redirects, as reqwest's default does.
+        let source = TokenSource::builder(creds)
+            .client_auth(auth)
+            .http_client_builder(reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(5)))
+            .max_attempts(1)
+            .build()
+            .unwrap();
+        let err = source.token().await.unwrap_err();
+        assert_eq!(err.status(), Some(307));
+        assert!(!err.to_string().contains(SECRET));
+    }
+    assert_eq!(stolen.load(Ordering::SeqCst), 0, "the secret went to the redirect target");
+}
+
+#[tokio::test]
+async fn a_422_echoing_the_form_never_puts_the_secret_in_the_error() {
+    // FastAPI-style validation error listing the submitted form, secret included.
+    let endpoint = serve(Router::new().route(
+        "/token",
+        axum::routing::post(|body: String| async move {
+            let fields: Vec<(String, String)> =
+                url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(serde_json::json!({
+                    "error": "validation_error",
+                    "error_description": [{"loc": ["body"], "msg": "bad", "input": fields}],
+                })),
+            )
+        }),
+    ))
+    .await;
+    let creds =
+        ServiceCredentials::new("payment-service", SECRET, TokenEndpoint::Url(format!("{endpoint}/token")));
+    let err = TokenSource::new(creds).unwrap().token().await.unwrap_err();
+    assert_eq!((err.kind(), err.status()), (&TokenErrorKind::InvalidRequest, Some(422)));
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
 }

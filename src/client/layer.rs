@@ -9,11 +9,13 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::source::{AccessToken, TokenError, TokenSource};
+use super::source::{AccessToken, TokenError, TokenSource, wants_new_token};
 
 /// Adds `Authorization: Bearer …` from a [`TokenSource`] to every outgoing request. On a 401
-/// from the target it drops the cached token, gets a new one and sends the request once more;
-/// a second 401 is returned as it is. The body type must be `Clone` so the request can be
+/// from the target whose challenge says `invalid_token` (or names no error) it drops the
+/// cached token, gets a new one and sends the request once more (at most one forced refetch
+/// per [interval](super::TokenSourceBuilder::refetch_after_401_interval)); a second 401 is
+/// returned as it is. The body type must be `Clone` so the request can be
 /// replayed (`Full<Bytes>`, `String`, `Empty`…).
 ///
 /// ```
@@ -131,7 +133,7 @@ where
             let mut retry = replay(&req);
             authorize(&mut req, &token).map_err(BearerError::Token)?;
             let res = inner.call(req).await.map_err(BearerError::Service)?;
-            if res.status() != StatusCode::UNAUTHORIZED {
+            if res.status() != StatusCode::UNAUTHORIZED || !wants_new_token(res.headers()) {
                 return Ok(res);
             }
             source.invalidate(&token);

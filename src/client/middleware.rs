@@ -5,12 +5,14 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
-use super::source::{AccessToken, TokenSource};
+use super::source::{AccessToken, TokenSource, wants_new_token};
 
 /// Adds `Authorization: Bearer …` from a [`TokenSource`] to every request of a
-/// `reqwest_middleware::ClientWithMiddleware`. On a 401 it drops the cached token, gets a new
-/// one and sends the request once more if its body can be replayed (not a stream); a second
-/// 401 is returned as it is.
+/// `reqwest_middleware::ClientWithMiddleware`. On a 401 whose challenge says `invalid_token` (or
+/// names no error) it drops the cached token, gets a new one and sends the request once more
+/// if its body can be replayed (not a stream), at most one forced refetch per
+/// [interval](super::TokenSourceBuilder::refetch_after_401_interval); a second 401 is
+/// returned as it is.
 ///
 /// ```
 /// use permiso::client::{BearerMiddleware, ServiceCredentials, TokenEndpoint, TokenSource};
@@ -54,7 +56,7 @@ impl Middleware for BearerMiddleware {
         let retry = req.try_clone();
         authorize(&mut req, &token)?;
         let res = next.clone().run(req, extensions).await?;
-        if res.status() != StatusCode::UNAUTHORIZED {
+        if res.status() != StatusCode::UNAUTHORIZED || !wants_new_token(res.headers()) {
             return Ok(res);
         }
         let Some(mut retry) = retry else { return Ok(res) };

@@ -1,7 +1,7 @@
 //! Client-credentials tokens, fetched once and reused until shortly before they expire.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,6 +20,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_ATTEMPTS: u32 = 3;
 const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
 const DEFAULT_LIFETIME: u64 = 300;
+const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// The longest pause between background refreshes while the token endpoint fails.
+const MAX_REFRESH_PAUSE: u64 = 60;
 const MAX_BODY: usize = 64 * 1024;
 
 /// An access token. `Debug` never shows it; [`secret`](Self::secret) does.
@@ -164,6 +167,12 @@ struct State {
     /// Incremented by every fetch, so callers that waited for one use its result.
     generation: u64,
     last_error: Option<TokenError>,
+    /// Fetches failed in a row; spaces the background refreshes.
+    failures_in_a_row: u32,
+    /// No background refresh before this instant (unix seconds).
+    next_refresh_at: u64,
+    /// When a target's 401 last dropped the cached token.
+    last_forced_refetch: Option<u64>,
 }
 
 /// What a [`TokenSourceBuilder`] configures, kept as is by the source.
@@ -175,6 +184,7 @@ struct Settings {
     timeout: Duration,
     attempts: u32,
     max_backoff: Duration,
+    refetch_interval: Duration,
     allow_http: bool,
     clock: Arc<dyn Clock>,
 }
@@ -185,6 +195,8 @@ struct Inner {
     endpoint: tokio::sync::OnceCell<Url>,
     state: RwLock<State>,
     fetch_lock: tokio::sync::Mutex<()>,
+    /// A background refresh is under way.
+    refreshing: AtomicBool,
     fetches: AtomicU64,
 }
 
@@ -216,7 +228,7 @@ pub struct TokenSource {
 #[must_use]
 pub struct TokenSourceBuilder {
     settings: Settings,
-    http: Option<reqwest::Client>,
+    http: Option<reqwest::ClientBuilder>,
 }
 
 impl TokenSourceBuilder {
@@ -256,9 +268,21 @@ impl TokenSourceBuilder {
         self
     }
 
-    /// Your own `reqwest::Client` for token requests.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+    /// The least time between two refetches forced by a target's 401 (default 30 s). A
+    /// target that refuses every token costs one token request per interval, not one per
+    /// call.
+    pub fn refetch_after_401_interval(mut self, interval: Duration) -> Self {
+        self.settings.refetch_interval = interval;
+        self
+    }
+
+    /// Your own `reqwest::ClientBuilder` (proxy, roots, user agent) for token requests.
+    /// permiso builds it with redirects turned off, whatever the builder says: a token
+    /// request carries the client secret, and a redirect would hand it to another URL. (A
+    /// built `reqwest::Client` is not taken for that reason: its redirect policy cannot be
+    /// changed.)
+    pub fn http_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
+        self.http = Some(builder);
         self
     }
 
@@ -296,23 +320,30 @@ impl TokenSourceBuilder {
         if st.attempts == 0 || st.timeout.is_zero() {
             return bad("max_attempts and the timeout must be positive".into());
         }
-        let http = match self.http {
-            Some(c) => c,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("permiso/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|_| {
-                    ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built")
-                })?,
-        };
+        let http = self
+            .http
+            .unwrap_or_else(|| {
+                reqwest::Client::builder().user_agent(concat!("permiso/", env!("CARGO_PKG_VERSION")))
+            })
+            // Last, so no builder setting can turn redirects back on.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|_| ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built"))?;
         Ok(TokenSource {
             inner: Arc::new(Inner {
                 settings: self.settings,
                 http,
                 endpoint: tokio::sync::OnceCell::new(),
-                state: RwLock::new(State { cached: None, generation: 0, last_error: None }),
+                state: RwLock::new(State {
+                    cached: None,
+                    generation: 0,
+                    last_error: None,
+                    failures_in_a_row: 0,
+                    next_refresh_at: 0,
+                    last_forced_refetch: None,
+                }),
                 fetch_lock: tokio::sync::Mutex::new(()),
+                refreshing: AtomicBool::new(false),
                 fetches: AtomicU64::new(0),
             }),
         })
@@ -362,6 +393,7 @@ impl TokenSource {
                 timeout: DEFAULT_TIMEOUT,
                 attempts: DEFAULT_ATTEMPTS,
                 max_backoff: DEFAULT_MAX_BACKOFF,
+                refetch_interval: DEFAULT_REFETCH_INTERVAL,
                 allow_http: false,
                 clock: Arc::new(SystemClock),
             },
@@ -374,7 +406,12 @@ impl TokenSource {
         self.inner.fetches.load(Ordering::Relaxed)
     }
 
-    /// A token valid for at least the refresh margin: the cached one, or a fresh one.
+    /// A token to send now: the cached one while it is valid, or a fresh one.
+    ///
+    /// Inside the refresh margin the cached token is still valid: it is returned at once and
+    /// a refresh starts in the background (one at a time, spaced out while the token
+    /// endpoint fails), so an outage of the token endpoint never delays a call while a valid
+    /// token is held.
     ///
     /// # Errors
     ///
@@ -384,11 +421,35 @@ impl TokenSource {
         let now = self.inner.settings.clock.now_unix();
         let seen = {
             let s = self.read();
-            if let Some(c) = s.cached.as_ref().filter(|c| now < c.refresh_at) {
-                return Ok(c.token.clone());
+            match &s.cached {
+                Some(c) if now < c.refresh_at => return Ok(c.token.clone()),
+                Some(c) if now < c.token.expires_at && tokio::runtime::Handle::try_current().is_ok() => {
+                    if now >= s.next_refresh_at {
+                        self.refresh_in_background(s.generation);
+                    }
+                    return Ok(c.token.clone());
+                }
+                _ => s.generation,
             }
-            s.generation
         };
+        self.fetch_shared(seen).await
+    }
+
+    /// Starts one refresh without waiting for it; while it runs, further calls do nothing.
+    fn refresh_in_background(&self, seen: u64) {
+        if self.inner.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = this.fetch_shared(seen).await;
+            this.inner.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    /// One fetch for everyone asking: a caller that waited while another fetched takes that
+    /// result. A failure while the cached token is still valid answers with that token.
+    async fn fetch_shared(&self, seen: u64) -> Result<AccessToken, TokenError> {
         let _guard = self.inner.fetch_lock.lock().await;
         {
             let s = self.read();
@@ -413,10 +474,15 @@ impl TokenSource {
                 let margin = self.inner.settings.margin.as_secs().min(lifetime / 2);
                 s.cached = Some(Cached { refresh_at: token.expires_at - margin, token: token.clone() });
                 s.last_error = None;
+                s.failures_in_a_row = 0;
+                s.next_refresh_at = 0;
                 Ok(token)
             }
             Err(e) => {
                 s.last_error = Some(e.clone());
+                s.failures_in_a_row = s.failures_in_a_row.saturating_add(1);
+                let pause = 1u64.checked_shl(s.failures_in_a_row).unwrap_or(u64::MAX).min(MAX_REFRESH_PAUSE);
+                s.next_refresh_at = now.saturating_add(pause);
                 match s.cached.as_ref().filter(|c| now < c.token.expires_at) {
                     Some(c) => {
                         crate::log::warn!(error = %e, "token refresh failed; the cached token is still valid");
@@ -428,13 +494,24 @@ impl TokenSource {
         }
     }
 
-    /// Drops `token` from the cache if it is the cached one (after a 401 from a target), so
-    /// the next [`token`](Self::token) fetches a new one.
-    pub fn invalidate(&self, token: &AccessToken) {
+    /// Drops `token` from the cache after a target refused it with a 401, so the next
+    /// [`token`](Self::token) fetches a new one; returns whether it did.
+    ///
+    /// It does nothing when `token` is no longer the cached one (someone already replaced
+    /// it), or when a 401 already forced a refetch within the
+    /// [interval](TokenSourceBuilder::refetch_after_401_interval): a target that refuses
+    /// every token must not turn each call into a token request.
+    pub fn invalidate(&self, token: &AccessToken) -> bool {
+        let now = self.inner.settings.clock.now_unix();
+        let interval = self.inner.settings.refetch_interval.as_secs();
         let mut s = self.write();
-        if s.cached.as_ref().is_some_and(|c| c.token == *token) {
-            s.cached = None;
+        let recent = s.last_forced_refetch.is_some_and(|at| now < at.saturating_add(interval));
+        if recent || !s.cached.as_ref().is_some_and(|c| c.token == *token) {
+            return false;
         }
+        s.cached = None;
+        s.last_forced_refetch = Some(now);
+        true
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -566,7 +643,7 @@ impl TokenSource {
             return (Err(e), retry_after);
         }
         if !status.is_success() {
-            return (Err(parse_error(status.as_u16(), &body)), None);
+            return (Err(parse_error(status.as_u16(), &body, creds.client_secret().expose())), None);
         }
         (self.parse_token(&body), None)
     }
@@ -610,16 +687,12 @@ async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>, TokenError> 
 }
 
 /// RFC 6749 §5.2 errors (and permiso's `validation_error`/`client_disabled`).
-fn parse_error(status: u16, body: &[u8]) -> TokenError {
+fn parse_error(status: u16, body: &[u8], secret: &str) -> TokenError {
     let parsed: Option<ErrorResponse> = serde_json::from_slice(body).ok();
     let (code, description) = match parsed {
-        Some(e) => (
-            e.error,
-            e.error_description.map(|d| match d {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            }),
-        ),
+        // Only a string description is kept: a structured one (a 422 listing the submitted
+        // form, say) may carry the secret.
+        Some(e) => (e.error, e.error_description.and_then(|d| safe_description(d, secret))),
         None => (None, None),
     };
     let kind = match code.as_deref() {
@@ -634,9 +707,80 @@ fn parse_error(status: u16, body: &[u8]) -> TokenError {
         None if status == 401 => TokenErrorKind::InvalidClient,
         None => TokenErrorKind::MalformedResponse,
     };
-    // Keep descriptions short: they are for logs and errors, not a place to store a page.
-    let description = description.map(|d| d.chars().take(300).collect());
     TokenError::new(kind).with(Some(status), description)
+}
+
+/// The longest `error_description` kept, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// A token endpoint's `error_description` fit for errors and logs: a string, without control
+/// characters, at most 200 characters, and never holding the client secret (a description
+/// that echoes it is replaced whole).
+fn safe_description(value: serde_json::Value, secret: &str) -> Option<String> {
+    let serde_json::Value::String(text) = value else {
+        return None;
+    };
+    if !secret.is_empty() && text.contains(secret) {
+        return Some("(withheld: the description repeated the client secret)".to_owned());
+    }
+    // The whole text was checked above, so no cut here can keep part of the secret.
+    Some(text.chars().filter(|c| !c.is_control()).take(MAX_DESCRIPTION_CHARS).collect())
+}
+
+/// Whether a target's 401 calls for a new token: its challenge says `invalid_token`, or names
+/// no error at all (RFC 6750 §3.1). Any other error (`invalid_request`, …) is not cured by a
+/// new token.
+pub(crate) fn wants_new_token(headers: &http::HeaderMap) -> bool {
+    let mut challenges = headers.get_all(http::header::WWW_AUTHENTICATE).iter().peekable();
+    if challenges.peek().is_none() {
+        return true;
+    }
+    challenges.any(|value| match value.to_str().ok().and_then(error_param) {
+        Some(Some(error)) => error == "invalid_token",
+        Some(None) => true,
+        // A challenge that cannot be read asks for nothing.
+        None => false,
+    })
+}
+
+/// The `error` auth-param of a challenge (`Bearer realm="x", error="invalid_token"`), quoted
+/// or not: `Some(None)` when there is none, `None` when the challenge is malformed.
+fn error_param(challenge: &str) -> Option<Option<&str>> {
+    let mut rest = challenge.trim_start();
+    // Skip the scheme.
+    rest = rest.split_once(' ').map_or("", |(_, r)| r);
+    loop {
+        rest = rest.trim_start_matches([' ', ',', '\t']);
+        if rest.is_empty() {
+            return Some(None);
+        }
+        let (name, after) = rest.split_once('=')?;
+        let after = after.trim_start();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            // A quoted-string: up to the first unescaped quote.
+            let mut end = None;
+            let mut escaped = false;
+            for (i, c) in quoted.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let end = end?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            after.split_once(',').unwrap_or((after, ""))
+        };
+        if name.trim().eq_ignore_ascii_case("error") {
+            return Some(Some(value.trim()));
+        }
+        rest = tail;
+    }
 }
 
 /// The lifetime left on a JWT access token, read (unverified) from its `exp`, when the
@@ -667,21 +811,67 @@ mod tests {
         let e = parse_error(
             401,
             br#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
+            "s3cret-value",
         );
         assert_eq!(e.kind(), &TokenErrorKind::InvalidClient);
         assert_eq!(e.description(), Some("Invalid client credentials"));
         assert_eq!(e.to_string(), "invalid_client: Invalid client credentials");
-        let e = parse_error(422, br#"{"error":"validation_error","error_description":[{"loc":["body"]}]}"#);
+        let e =
+            parse_error(422, br#"{"error":"validation_error","error_description":[{"loc":["body"]}]}"#, "x");
         assert_eq!(e.kind(), &TokenErrorKind::InvalidRequest);
+        assert_eq!(e.description(), None);
         assert_eq!(
-            parse_error(403, br#"{"error":"client_disabled"}"#).kind(),
+            parse_error(403, br#"{"error":"client_disabled"}"#, "x").kind(),
             &TokenErrorKind::ClientDisabled
         );
         assert_eq!(
-            parse_error(400, br#"{"error":"slow_down"}"#).kind(),
+            parse_error(400, br#"{"error":"slow_down"}"#, "x").kind(),
             &TokenErrorKind::Other("slow_down".into())
         );
-        assert_eq!(parse_error(400, b"<html>").kind(), &TokenErrorKind::MalformedResponse);
+        assert_eq!(parse_error(400, b"<html>", "x").kind(), &TokenErrorKind::MalformedResponse);
+    }
+
+    #[test]
+    fn a_description_never_carries_the_secret() {
+        let secret = "Sup3r-s3cret-0123456789";
+        // permiso's 422 echoes the submitted form as a list of validation errors.
+        let echo = format!(
+            r#"{{"error":"validation_error","error_description":[{{"loc":["body","scope"],"input":{{"client_id":"payment-service","client_secret":"{secret}"}}}}]}}"#
+        );
+        let as_string = format!(
+            r#"{{"error":"invalid_request","error_description":"bad form: client_secret={secret}"}}"#
+        );
+        let long =
+            format!(r#"{{"error":"invalid_request","error_description":"{}{secret}"}}"#, "x".repeat(190));
+        for body in [echo, as_string, long] {
+            let e = parse_error(422, body.as_bytes(), secret);
+            let shown = format!("{e} {e:?} {:?}", e.description());
+            assert!(!shown.contains("Sup3r"), "{shown}");
+        }
+        let huge =
+            format!(r#"{{"error":"invalid_request","error_description":"{}\u0007"}}"#, "y".repeat(5000));
+        let e = parse_error(400, huge.as_bytes(), secret);
+        assert_eq!(e.description().unwrap().chars().count(), 200);
+    }
+
+    #[test]
+    fn only_invalid_token_or_no_error_asks_for_a_new_token() {
+        let wants = |values: &[&str]| {
+            let mut h = http::HeaderMap::new();
+            for v in values {
+                h.append(http::header::WWW_AUTHENTICATE, v.parse().unwrap());
+            }
+            wants_new_token(&h)
+        };
+        assert!(wants(&[]));
+        assert!(wants(&["Bearer"]));
+        assert!(wants(&[r#"Bearer realm="payments""#]));
+        assert!(wants(&[r#"Bearer realm="a, b", error="invalid_token", error_description="expired""#]));
+        assert!(wants(&["Bearer error=invalid_token"]));
+        assert!(!wants(&[r#"Bearer realm="p", error="invalid_request""#]));
+        assert!(!wants(&[r#"Bearer error_description="error=invalid_token", error="insufficient_scope""#]));
+        assert!(!wants(&[r#"Bearer realm="p\"q", error="invalid_request""#]));
+        assert!(!wants(&["Bearer error=\"unterminated"]));
     }
 
     #[test]
