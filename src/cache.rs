@@ -12,7 +12,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::claims::Claims;
+use crate::claims::{Claims, heap_block, heap_str};
 use crate::keys::Key;
 
 const SHARDS: usize = 16;
@@ -130,11 +130,15 @@ impl TokenCache {
         claims: Arc<Claims>,
         key: Key,
         issuer: usize,
-        payload_len: usize,
         expired: impl Fn(&Claims) -> bool,
     ) {
-        // The token, the claims (roughly twice their JSON) and the bookkeeping.
-        let bytes = token.len() + 2 * payload_len + 128;
+        // What the entry really holds: its block, the token's copy, the claims' every
+        // allocation, and its slot in the shard's map.
+        let bytes = heap_block(std::mem::size_of::<Entry>())
+            + heap_str(token.len())
+            + heap_block(2 * std::mem::size_of::<usize>() + std::mem::size_of::<Claims>())
+            + claims.heap_bytes()
+            + 2 * std::mem::size_of::<(u64, Arc<Entry>)>();
         if bytes > self.max_bytes {
             return;
         }

@@ -121,8 +121,11 @@ impl Claims {
         &self.scopes
     }
 
-    /// Whether the client is trusted: `is_trusted` is the JSON value `true` (a string
-    /// `"true"` or `1` is not), or the client id is on the verifier's trusted list.
+    /// Whether the client is trusted, as its issuer decides: a service token whose
+    /// `client_id` is on that issuer's trusted list, or whose `is_trusted` is the JSON value
+    /// `true` (a string `"true"` or `1` is not) where the issuer honours that claim (by
+    /// default only [`Issuer::permiso`](crate::Issuer::permiso)). `azp` never grants trust,
+    /// and a token that is not a service token is never trusted.
     pub fn is_trusted(&self) -> bool {
         self.trusted
     }
@@ -148,6 +151,29 @@ impl Claims {
             "type" => self.token_type.as_deref(),
             _ => self.other.get(name).and_then(Value::as_str),
         }
+    }
+
+    /// What this value holds on the heap, in bytes, allocator overhead included: every
+    /// string's buffer and every JSON node of the other claims (not the struct itself). An estimate from the
+    /// shapes' real sizes (not from the JSON text, which a list of small values undercounts
+    /// several times over); the verified-token cache bounds its bytes with it.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| heap_str(s.capacity()));
+        heap_str(self.iss.capacity())
+            + opt(&self.sub)
+            + opt(&self.jti)
+            + opt(&self.client_id)
+            + opt(&self.token_type)
+            + heap_vec::<String>(self.aud.capacity())
+            + self.aud.iter().map(|a| heap_str(a.capacity())).sum::<usize>()
+            + self.scopes.memory_bytes()
+            + map_bytes(&self.other)
+    }
+
+    /// Whether the token carries a key binding (`cnf`, RFC 7800: DPoP's `jkt`, mTLS's
+    /// `x5t#S256`, …).
+    pub(crate) fn is_sender_constrained(&self) -> bool {
+        self.other.contains_key("cnf")
     }
 
     pub(crate) fn trusted_claim(&self) -> bool {
@@ -188,6 +214,42 @@ impl fmt::Debug for Claims {
             .field("other_claims", &self.other.len())
             .finish_non_exhaustive()
     }
+}
+
+/// What the allocator really hands out for one block: rounded up to 16 bytes, plus 16 of
+/// bookkeeping (glibc malloc; other allocators are in the same range).
+pub(crate) const fn heap_block(bytes: usize) -> usize {
+    if bytes == 0 { 0 } else { bytes.div_ceil(16) * 16 + 16 }
+}
+
+pub(crate) const fn heap_str(capacity: usize) -> usize {
+    heap_block(capacity)
+}
+
+pub(crate) const fn heap_vec<T>(capacity: usize) -> usize {
+    heap_block(capacity * std::mem::size_of::<T>())
+}
+
+/// A JSON value's heap: strings, arrays and objects below it (the value itself is counted by
+/// whoever holds it).
+fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(s) => heap_str(s.capacity()),
+        Value::Array(items) => {
+            heap_vec::<Value>(items.capacity()) + items.iter().map(value_bytes).sum::<usize>()
+        }
+        Value::Object(map) => map_bytes(map),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
+/// A JSON object's heap. serde_json's map is a B-tree: about one node block per entry's
+/// key and value slots, plus a node header per eleven entries.
+fn map_bytes(map: &Map<String, Value>) -> usize {
+    let slot = std::mem::size_of::<String>() + std::mem::size_of::<Value>();
+    let nodes = map.len().div_ceil(11);
+    nodes * heap_block(11 * slot + 64)
+        + map.iter().map(|(k, v)| heap_str(k.capacity()) + value_bytes(v)).sum::<usize>()
 }
 
 fn malformed(why: &'static str) -> AuthError {
@@ -280,7 +342,7 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
                 }
                 "aud" => {
                     raw.aud = map
-                        .next_value::<StrOrList>()
+                        .next_value::<Audience>()
                         .map_err(|_| fail("the aud claim must be a string or a list of strings"))?
                         .0;
                 }
@@ -323,7 +385,6 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
             }
         }
         raw.scopes.finish();
-        raw.trusted = raw.trusted_claim;
         Ok((raw, required))
     }
 }
@@ -369,7 +430,38 @@ impl<'de> de::Deserialize<'de> for NumericDate {
     }
 }
 
-/// A string (split on spaces) or a list of strings.
+/// `aud` (RFC 7519 §4.1.3): a list of strings, or one string that is one value as a whole,
+/// spaces and all. Never split: `"attacker-api keystone-auth"` names one audience.
+struct Audience(Vec<String>);
+
+impl<'de> de::Deserialize<'de> for Audience {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Audience, A::Error> {
+                string_list(seq).map(Audience)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn string_list<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<String>, A::Error> {
+    let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+    while let Some(s) = seq.next_element::<String>()? {
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// A scope claim: a string (space-separated, RFC 6749 §3.3) or a list of strings.
 struct StrOrList(Vec<String>);
 
 impl<'de> de::Deserialize<'de> for StrOrList {
@@ -383,12 +475,8 @@ impl<'de> de::Deserialize<'de> for StrOrList {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<StrOrList, E> {
                 Ok(StrOrList(v.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrOrList, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-                while let Some(s) = seq.next_element::<String>()? {
-                    out.push(s);
-                }
-                Ok(StrOrList(out))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<StrOrList, A::Error> {
+                string_list(seq).map(StrOrList)
             }
         }
         d.deserialize_any(V)

@@ -27,6 +27,7 @@ use serde::Deserialize;
 use crate::algorithm::Algorithm;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::RemoteKeys;
+use crate::keys::jwks::{MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT};
 use crate::scope::ScopeRules;
 use crate::verifier::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};
 
@@ -56,6 +57,10 @@ struct IssuerSpec {
     fetch_timeout: Option<Duration>,
     stale_window: Option<Duration>,
     refetch_cooldown: Option<Duration>,
+    allow_short_secret: bool,
+    trusted_clients: Vec<String>,
+    /// `None`: the issuer kind's default (honoured for a permiso secret only).
+    trust_is_trusted: Option<bool>,
 }
 
 impl IssuerSpec {
@@ -90,7 +95,15 @@ impl IssuerSpec {
         if self.require_at_jwt {
             issuer = issuer.require_at_jwt();
         }
-        issuer
+        if self.allow_short_secret {
+            issuer = issuer.dangerous_allow_short_secret();
+        }
+        issuer = match self.trust_is_trusted {
+            Some(true) => issuer.trust_is_trusted_claim(),
+            Some(false) => issuer.ignore_is_trusted_claim(),
+            None => issuer,
+        };
+        issuer.trusted_clients(self.trusted_clients)
     }
 }
 
@@ -136,6 +149,14 @@ fn parse_scope_rules(what: &str, value: &str) -> Result<ScopeRules, ConfigError>
         "none" => Ok(ScopeRules::none()),
         other => Err(invalid(format!("{what}: expected \"permiso\" or \"none\", got {other:?}"))),
     }
+}
+
+/// An environment variable's name as operators write them: `[A-Za-z_][A-Za-z0-9_]*`, short.
+fn looks_like_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn comma_list(value: &str) -> Vec<String> {
@@ -216,6 +237,12 @@ pub(crate) fn builder_from_vars(
         fetch_timeout: None,
         stale_window: None,
         refetch_cooldown: None,
+        allow_short_secret: var("PERMISO_ALLOW_SHORT_SECRET")
+            .map(|v| parse_bool("PERMISO_ALLOW_SHORT_SECRET", &v))
+            .transpose()?
+            .unwrap_or(false),
+        trusted_clients: Vec::new(),
+        trust_is_trusted: None,
     };
     let mut builder = Verifier::builder(audiences).issuer(spec.into_issuer());
     if let Some(v) = var("PERMISO_LEEWAY_SECS") {
@@ -283,6 +310,9 @@ struct FileIssuer {
     fetch_timeout_secs: Option<u64>,
     stale_window_secs: Option<u64>,
     refetch_cooldown_secs: Option<u64>,
+    allow_short_secret: Option<bool>,
+    trusted_clients: Option<Vec<String>>,
+    trust_is_trusted_claim: Option<bool>,
 }
 
 fn builder_from_file(
@@ -336,9 +366,18 @@ pub(crate) fn builder_from_toml(
             sources.push(("secret", KeyChoice::Secret(s)));
         }
         if let Some(name) = fi.secret_env {
-            let value = get(&name)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| missing(format!("{what}: secret_env names {name}, which is not set")))?;
+            let value = get(&name).filter(|v| !v.is_empty()).ok_or_else(|| {
+                // A secret typed here by mistake must not be echoed: name it only when it
+                // looks like a variable name.
+                if looks_like_var_name(&name) {
+                    missing(format!("{what}: secret_env names {name}, which is not set"))
+                } else {
+                    invalid(format!(
+                        "{what}: secret_env must name an environment variable (letters, digits and _), \
+                         not hold the secret itself"
+                    ))
+                }
+            })?;
             sources.push(("secret_env", KeyChoice::Secret(value)));
         }
         if let Some(u) = fi.jwks_url {
@@ -378,7 +417,15 @@ pub(crate) fn builder_from_toml(
         };
         let algorithms =
             fi.algorithms.map(|a| parse_algorithms(&format!("{what}: algorithms"), &a)).transpose()?;
-        let secs = |v: Option<u64>| v.map(Duration::from_secs);
+        // Each duration is bounded here, naming its key, before it reaches any arithmetic.
+        let secs = |key: &str, v: Option<u64>, max: Duration| -> Result<Option<Duration>, ConfigError> {
+            match v {
+                Some(v) if v > max.as_secs() => {
+                    Err(invalid(format!("{what}: {key} must be at most {} seconds, got {v}", max.as_secs())))
+                }
+                v => Ok(v.map(Duration::from_secs)),
+            }
+        };
         builder = builder.issuer(
             IssuerSpec {
                 iss: fi.iss,
@@ -387,9 +434,12 @@ pub(crate) fn builder_from_toml(
                 service_token,
                 require_at_jwt: fi.require_at_jwt.unwrap_or(false),
                 allow_http: fi.allow_http.unwrap_or(false),
-                fetch_timeout: secs(fi.fetch_timeout_secs),
-                stale_window: secs(fi.stale_window_secs),
-                refetch_cooldown: secs(fi.refetch_cooldown_secs),
+                fetch_timeout: secs("fetch_timeout_secs", fi.fetch_timeout_secs, MAX_TIMEOUT)?,
+                stale_window: secs("stale_window_secs", fi.stale_window_secs, MAX_KEY_LIFETIME)?,
+                refetch_cooldown: secs("refetch_cooldown_secs", fi.refetch_cooldown_secs, MAX_COOLDOWN)?,
+                allow_short_secret: fi.allow_short_secret.unwrap_or(false),
+                trusted_clients: fi.trusted_clients.unwrap_or_default(),
+                trust_is_trusted: fi.trust_is_trusted_claim,
             }
             .into_issuer(),
         );
@@ -419,7 +469,8 @@ impl Verifier {
     /// `PERMISO_TRUSTED_CLIENTS` (comma-separated), `PERMISO_SERVICE_TOKEN` (`any`,
     /// `permiso`, `CLAIM=VALUE` or `CLAIM==CLAIM`), `PERMISO_REQUIRE_AT_JWT`,
     /// `PERMISO_ALLOW_HTTP` (plain-HTTP key URLs beyond loopback; development only),
-    /// `PERMISO_MAX_TOKEN_BYTES`, `PERMISO_SCOPE_RULES` (`permiso` or `none`).
+    /// `PERMISO_MAX_TOKEN_BYTES`, `PERMISO_SCOPE_RULES` (`permiso` or `none`),
+    /// `PERMISO_ALLOW_SHORT_SECRET` (accept an HMAC secret under 32 bytes; unsafe).
     ///
     /// # Errors
     ///
@@ -532,6 +583,79 @@ mod tests {
             assert_eq!(err.kind(), ConfigErrorKind::Missing);
             assert!(err.to_string().contains(expect), "{err}");
         }
+    }
+
+    #[test]
+    fn short_secrets_need_the_explicit_opt_in() {
+        let vars = [
+            ("PERMISO_ISSUER", "keystone-auth"),
+            ("PERMISO_AUDIENCE", "keystone-auth"),
+            ("PERMISO_HS256_SECRET", "short-secret"),
+        ];
+        let err = env(&vars).unwrap_err();
+        assert!(err.to_string().contains("32 bytes") && !err.to_string().contains("short-secret"), "{err}");
+        let mut allowed = vars.to_vec();
+        allowed.push(("PERMISO_ALLOW_SHORT_SECRET", "true"));
+        env(&allowed).unwrap();
+        let toml = "audience = \"a\"\n[[issuer]]\niss = \"a\"\nsecret = \"short\"\n";
+        assert!(Verifier::from_toml_str(toml).is_err());
+        Verifier::from_toml_str(&format!("{toml}allow_short_secret = true\n")).unwrap();
+    }
+
+    #[test]
+    fn a_secret_typed_into_secret_env_is_not_echoed() {
+        let get = |_: &str| None;
+        for (value, shown) in [("Sup3r-s3cret value!", false), ("MY_SECRET_VAR", true)] {
+            let text = format!("audience = \"a\"\n[[issuer]]\niss = \"a\"\nsecret_env = \"{value}\"");
+            let err = builder_from_toml(&text, "t.toml", &get).map(|_| ()).unwrap_err();
+            assert_eq!(err.to_string().contains(value), shown, "{err}");
+            assert!(err.to_string().contains("secret_env"), "{err}");
+        }
+    }
+
+    #[test]
+    fn huge_durations_are_errors_not_panics() {
+        let get = |_: &str| None;
+        for (key, value) in [
+            ("refetch_cooldown_secs", "100000000000"),
+            ("stale_window_secs", "18446744073709551615"),
+            ("fetch_timeout_secs", "100000"),
+        ] {
+            let text = format!(
+                "audience = \"a\"\n[[issuer]]\niss = \"https://a.example\"\njwks_url = \"https://a.example/jwks\"\n{key} = {value}"
+            );
+            let err = builder_from_toml(&text, "t.toml", &get).map(|_| ()).unwrap_err();
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
+        // In code, the same bounds hold at build().
+        for keys in [
+            RemoteKeys::jwks_url("https://a.example/jwks")
+                .refetch_cooldown(Duration::from_secs(100_000_000_000)),
+            RemoteKeys::jwks_url("https://a.example/jwks").stale_window(Duration::MAX),
+            RemoteKeys::jwks_url("https://a.example/jwks").ttl_bounds(Duration::from_secs(1), Duration::MAX),
+            RemoteKeys::jwks_url("https://a.example/jwks").failure_backoff(Duration::MAX),
+        ] {
+            let err = Verifier::builder(["a"])
+                .issuer(Issuer::remote("https://a.example", keys))
+                .build()
+                .unwrap_err();
+            assert!(err.to_string().contains("at most"), "{err}");
+        }
+    }
+
+    #[test]
+    fn trust_is_configured_per_issuer_in_toml() {
+        let get = |_: &str| None;
+        let two = "audience = \"a\"\ntrusted_clients = [\"billing\"]\n\
+                   [[issuer]]\niss = \"a\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n\
+                   [[issuer]]\niss = \"b\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n";
+        let err = builder_from_toml(two, "t.toml", &get).unwrap().build().unwrap_err();
+        assert!(err.to_string().contains("trusted_clients"), "{err}");
+        let per_issuer = "audience = \"a\"\n\
+                   [[issuer]]\niss = \"a\"\nsecret = \"0123456789abcdef0123456789abcdef\"\ntrusted_clients = [\"billing\"]\ntrust_is_trusted_claim = false\n\
+                   [[issuer]]\niss = \"b\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n";
+        let text = format!("{:?}", builder_from_toml(per_issuer, "t.toml", &get).unwrap().build().unwrap());
+        assert!(text.contains("honour_is_trusted: false"), "{text}");
     }
 
     #[test]

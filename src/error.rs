@@ -7,8 +7,8 @@
 //! |---|---|---|
 //! | 401 | *(none)* | no bearer token was sent |
 //! | 400 | `invalid_request` | the `Authorization` header is malformed or repeated |
-//! | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong |
-//! | 403 | `insufficient_scope` | the token lacks a required scope, is not a service token, or its client is not trusted |
+//! | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong; it is bound to a key (`cnf`) without a verified proof; or the route needs a service token and it is not one |
+//! | 403 | `insufficient_scope` | the token lacks a required scope, or its client is not trusted |
 //! | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable (with `Retry-After`) |
 //!
 //! Descriptions are fixed texts chosen here: they name the reason, never the token, a key or
@@ -72,9 +72,14 @@ pub enum AuthErrorKind {
     InvalidAudience,
     /// The token was revoked. 401.
     Revoked,
+    /// The token is bound to a key (`cnf`, RFC 7800) and no proof of possession was
+    /// verified, so it may be a stolen copy. 401.
+    SenderConstrained,
     /// A required scope is missing. 403 `insufficient_scope` with `scope="…"`.
     InsufficientScope,
-    /// The route wants a service token and this is not one. 403 `insufficient_scope`.
+    /// The route wants a service token and this is not one (a user's token, a refresh
+    /// token, `type` missing or not `"service"`), or it names no client. 401 `invalid_token`,
+    /// as the permiso server answers it.
     NotServiceToken,
     /// The route is for trusted clients and this client is not trusted. 403 `insufficient_scope`.
     UntrustedClient,
@@ -88,7 +93,7 @@ impl AuthErrorKind {
         use AuthErrorKind::*;
         match self {
             InvalidRequest => StatusCode::BAD_REQUEST,
-            InsufficientScope | NotServiceToken | UntrustedClient => StatusCode::FORBIDDEN,
+            InsufficientScope | UntrustedClient => StatusCode::FORBIDDEN,
             KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -100,7 +105,7 @@ impl AuthErrorKind {
         Some(match self {
             MissingToken => return None,
             InvalidRequest => "invalid_request",
-            InsufficientScope | NotServiceToken | UntrustedClient => "insufficient_scope",
+            InsufficientScope | UntrustedClient => "insufficient_scope",
             KeysUnavailable => "temporarily_unavailable",
             _ => "invalid_token",
         })
@@ -125,7 +130,8 @@ impl AuthErrorKind {
             InvalidAudience => "the token is not meant for this audience",
             Revoked => "the token has been revoked",
             InsufficientScope => "the token lacks a required scope",
-            NotServiceToken => "a service token is required",
+            SenderConstrained => "the token is bound to a key and no proof of possession was verified",
+            NotServiceToken => "not a service token",
             UntrustedClient => "this route is for trusted clients only",
             KeysUnavailable => "the issuer's keys are temporarily unavailable",
         }
@@ -431,7 +437,8 @@ mod tests {
             (UnknownIssuer, 401, "invalid_token"),
             (InsufficientScope, 403, "insufficient_scope"),
             (UntrustedClient, 403, "insufficient_scope"),
-            (NotServiceToken, 403, "insufficient_scope"),
+            (NotServiceToken, 401, "invalid_token"),
+            (SenderConstrained, 401, "invalid_token"),
             (KeysUnavailable, 503, "temporarily_unavailable"),
         ];
         for (kind, status, code) in cases {

@@ -30,7 +30,7 @@ pub(crate) fn service(claims: &Claims) -> Result<(), AuthError> {
     }
     if claims.client_id().is_none() {
         return Err(AuthError::new(AuthErrorKind::NotServiceToken)
-            .with_description("the service token names no client"));
+            .with_description("not a service token: it names no client"));
     }
     Ok(())
 }

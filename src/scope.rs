@@ -150,6 +150,12 @@ impl ScopeSet {
         Self::default()
     }
 
+    /// The heap this set holds, allocator overhead included (the rules are shared).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        crate::claims::heap_vec::<Box<str>>(self.scopes.capacity())
+            + self.scopes.iter().map(|s| crate::claims::heap_str(s.len())).sum::<usize>()
+    }
+
     /// Parses an RFC 6749 space-separated scope string. Entries that are not valid scope
     /// tokens are dropped.
     ///

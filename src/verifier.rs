@@ -55,7 +55,12 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// The default largest token accepted, in bytes; larger ones are refused unread.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// How many keys one token may be tried against when its `kid` does not single one out.
+/// A kid-less token costs at most this many signature checks, however large the key set:
+/// issuers that publish more keys of one type must send `kid`.
 const MAX_CANDIDATE_KEYS: usize = 8;
+/// The shortest HMAC secret accepted without an explicit opt-in (RFC 7518 §3.2: at least the
+/// hash size, 256 bits for HS256).
+const MIN_HMAC_SECRET_BYTES: usize = 32;
 
 /// Which tokens of an issuer count as *service tokens* (as opposed to, say, a user's).
 ///
@@ -142,6 +147,9 @@ pub struct Issuer {
     algorithms: Option<Vec<Algorithm>>,
     service_rule: ServiceTokenRule,
     require_at_jwt: bool,
+    trusted_clients: Vec<String>,
+    honour_is_trusted: bool,
+    allow_short_secret: bool,
 }
 
 /// An issuer's keys as configured, before the verifier is built.
@@ -161,8 +169,10 @@ impl Issuer {
 
     /// The permiso auth server: HS256 with its shared secret, service tokens marked
     /// `"type": "service"`.
+    ///
+    /// Its tokens' `"is_trusted": true` is honoured (see [`trust_is_trusted_claim`](Self::trust_is_trusted_claim)).
     pub fn permiso(iss: impl Into<String>, secret: impl AsRef<[u8]>) -> Self {
-        Self::hmac(iss, secret).service_tokens(ServiceTokenRule::permiso())
+        Self::hmac(iss, secret).service_tokens(ServiceTokenRule::permiso()).trust_is_trusted_claim()
     }
 
     /// An issuer with fixed public keys (from PEM, JWK or a JWKS document). The allowed
@@ -200,7 +210,16 @@ impl Issuer {
     }
 
     fn with_source(iss: String, keys: Result<KeySpec, ConfigError>, rule: ServiceTokenRule) -> Self {
-        Self { iss, keys, algorithms: None, service_rule: rule, require_at_jwt: false }
+        Self {
+            iss,
+            keys,
+            algorithms: None,
+            service_rule: rule,
+            require_at_jwt: false,
+            trusted_clients: Vec::new(),
+            honour_is_trusted: false,
+            allow_short_secret: false,
+        }
     }
 
     /// The algorithms accepted from this issuer. Each must fit one of its keys.
@@ -215,6 +234,41 @@ impl Issuer {
     /// Which of this issuer's tokens count as service tokens.
     pub fn service_tokens(mut self, rule: ServiceTokenRule) -> Self {
         self.service_rule = rule;
+        self
+    }
+
+    /// Client ids of *this issuer* treated as trusted whatever their token says (matched
+    /// against the `client_id` claim only, never `azp`). Client ids are unique only within an
+    /// issuer, so trust is never shared between issuers.
+    pub fn trusted_clients<I, S>(mut self, clients: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trusted_clients.extend(clients.into_iter().map(Into::into));
+        self
+    }
+
+    /// Honours this issuer's `"is_trusted": true` claim (the JSON boolean). On by default
+    /// for [`Issuer::permiso`] only: any other issuer's tokens could carry the claim without
+    /// meaning it.
+    pub fn trust_is_trusted_claim(mut self) -> Self {
+        self.honour_is_trusted = true;
+        self
+    }
+
+    /// Ignores the `is_trusted` claim; only [`trusted_clients`](Self::trusted_clients) are
+    /// trusted.
+    pub fn ignore_is_trusted_claim(mut self) -> Self {
+        self.honour_is_trusted = false;
+        self
+    }
+
+    /// Accepts an HMAC secret shorter than 32 bytes. **Unsafe**: RFC 7518 §3.2 requires a
+    /// key at least as long as the hash, and a short secret can be brute-forced from one
+    /// token. Without this, `build()` refuses such a secret.
+    pub fn dangerous_allow_short_secret(mut self) -> Self {
+        self.allow_short_secret = true;
         self
     }
 
@@ -234,6 +288,8 @@ impl fmt::Debug for Issuer {
             .field("algorithms", &self.algorithms)
             .field("service_tokens", &self.service_rule)
             .field("require_at_jwt", &self.require_at_jwt)
+            .field("trusted_clients", &self.trusted_clients.len())
+            .field("honour_is_trusted", &self.honour_is_trusted)
             .finish()
     }
 }
@@ -245,6 +301,8 @@ struct IssuerPolicy {
     algorithms: Vec<Algorithm>,
     service_rule: ServiceTokenRule,
     require_at_jwt: bool,
+    trusted_clients: HashSet<String>,
+    honour_is_trusted: bool,
 }
 
 impl fmt::Debug for IssuerPolicy {
@@ -255,6 +313,8 @@ impl fmt::Debug for IssuerPolicy {
             .field("algorithms", &self.algorithms)
             .field("service_tokens", &self.service_rule)
             .field("require_at_jwt", &self.require_at_jwt)
+            .field("trusted_clients", &self.trusted_clients.len())
+            .field("honour_is_trusted", &self.honour_is_trusted)
             .finish()
     }
 }
@@ -274,7 +334,6 @@ struct Inner {
     leeway: i64,
     max_token_bytes: usize,
     scope_rules: Option<Arc<ScopeRules>>,
-    trusted_clients: HashSet<String>,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache>,
 }
@@ -375,7 +434,7 @@ impl Verifier {
         cache.miss();
         let v = self.verify_in_full(token).await?;
         let expired = |c: &Claims| inner.check_times(c).is_err();
-        cache.insert(token, Arc::clone(&v.claims), v.key, v.issuer, v.payload_len, expired);
+        cache.insert(token, Arc::clone(&v.claims), v.key, v.issuer, expired);
         Ok(v.claims)
     }
 
@@ -384,6 +443,11 @@ impl Verifier {
         let inner = &*self.inner;
         let parts = token::split(token, inner.max_token_bytes)?;
         let mut claims = Claims::parse(&parts.payload)?;
+        if claims.is_sender_constrained() {
+            // A token bound to a key (RFC 7800 `cnf`: DPoP, mTLS) is only as good as the proof
+            // of possession that goes with it; presented alone it is refused.
+            return Err(AuthError::new(AuthErrorKind::SenderConstrained));
+        }
         let (issuer_index, issuer) = inner
             .issuers
             .iter()
@@ -420,15 +484,12 @@ impl Verifier {
             .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidSignature))?;
 
         claims.scopes_mut().set_rules(inner.scope_rules.as_ref());
-        claims.trusted =
-            claims.trusted_claim() || claims.client_id().is_some_and(|id| inner.trusted_clients.contains(id));
         claims.service = issuer.service_rule.matches(&claims);
-        Ok(Verified {
-            claims: Arc::new(claims),
-            key: (*key).clone(),
-            issuer: issuer_index,
-            payload_len: parts.payload.len(),
-        })
+        // Trust belongs to the issuer: its own list (by `client_id`, never `azp`) or its
+        // honoured `is_trusted`, and only ever for a service token.
+        let listed = claims.str_claim("client_id").is_some_and(|id| issuer.trusted_clients.contains(id));
+        claims.trusted = claims.service && (listed || (issuer.honour_is_trusted && claims.trusted_claim()));
+        Ok(Verified { claims: Arc::new(claims), key: (*key).clone(), issuer: issuer_index })
     }
 
     /// The verified-token cache's counters, or `None` when the cache is off.
@@ -442,7 +503,6 @@ struct Verified {
     claims: Arc<Claims>,
     key: Key,
     issuer: usize,
-    payload_len: usize,
 }
 
 impl Inner {
@@ -519,7 +579,6 @@ impl fmt::Debug for Verifier {
             .field("leeway_secs", &inner.leeway)
             .field("max_token_bytes", &inner.max_token_bytes)
             .field("scope_rules", &inner.scope_rules)
-            .field("trusted_clients", &inner.trusted_clients.len())
             .finish_non_exhaustive()
     }
 }
@@ -563,7 +622,10 @@ impl VerifierBuilder {
         self
     }
 
-    /// Client ids treated as trusted whatever their token says.
+    /// Client ids treated as trusted whatever their token says, for a verifier with a
+    /// **single issuer** (the `PERMISO_TRUSTED_CLIENTS` case). With several issuers `build()`
+    /// refuses this: client ids are unique only within an issuer, so say which with
+    /// [`Issuer::trusted_clients`].
     pub fn trusted_clients<I, S>(mut self, clients: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -618,7 +680,14 @@ impl VerifierBuilder {
         if !(256..=1024 * 1024).contains(&self.max_token_bytes) {
             return Err(ConfigError::new(Invalid, "max_token_bytes must be between 256 and 1048576"));
         }
+        if !self.trusted_clients.is_empty() && self.issuers.len() > 1 {
+            return Err(ConfigError::new(
+                Conflict,
+                "trusted_clients at the top level is for a single issuer; with several, set each issuer's own trusted_clients",
+            ));
+        }
         let mut issuers = Vec::with_capacity(self.issuers.len());
+        let mut top_level_trusted = self.trusted_clients;
         for issuer in self.issuers {
             if issuer.iss.is_empty() {
                 return Err(ConfigError::new(Invalid, "an issuer's iss is empty"));
@@ -639,13 +708,30 @@ impl VerifierBuilder {
                     return Err(ConfigError::new(e.kind(), why));
                 }
             };
+            if !issuer.allow_short_secret
+                && let Some(set) = keys.known_keys()
+                && set.iter().any(|k| k.hmac_secret_len().is_some_and(|len| len < MIN_HMAC_SECRET_BYTES))
+            {
+                return Err(ConfigError::new(
+                    Key,
+                    format!(
+                        "issuer {:?}: the HMAC secret is shorter than {MIN_HMAC_SECRET_BYTES} bytes (RFC 7518 section 3.2); \
+                         use a longer secret, or allow_short_secret (unsafe)",
+                        issuer.iss
+                    ),
+                ));
+            }
             let algorithms = settle_algorithms(&issuer.iss, &keys, issuer.algorithms)?;
+            let mut trusted_clients: HashSet<String> = issuer.trusted_clients.into_iter().collect();
+            trusted_clients.extend(top_level_trusted.drain(..));
             issuers.push(IssuerPolicy {
                 iss: issuer.iss,
                 keys,
                 algorithms,
                 service_rule: issuer.service_rule,
                 require_at_jwt: issuer.require_at_jwt,
+                trusted_clients,
+                honour_is_trusted: issuer.honour_is_trusted,
             });
         }
         let scope_rules = (!self.scope_rules.is_empty()).then(|| Arc::new(self.scope_rules));
@@ -656,7 +742,6 @@ impl VerifierBuilder {
                 leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(600),
                 max_token_bytes: self.max_token_bytes,
                 scope_rules,
-                trusted_clients: self.trusted_clients.into_iter().collect(),
                 clock: self.clock,
                 cache: self.cache.filter(|(e, b)| *e > 0 && *b > 0).map(|(e, b)| TokenCache::new(e, b)),
             }),
@@ -1089,6 +1174,9 @@ mod tests {
             (json!(["x", "y"]), false),
             (json!("Orders"), false),
             (json!([]), false),
+            // RFC 7519 §4.1.3: a string aud is one value, never split on spaces.
+            (json!("attacker-api keystone-auth"), false),
+            (json!("keystone-auth orders"), false),
         ] {
             let c = with(&permiso_claims(), |c| {
                 c.insert("aud".into(), aud.clone());
@@ -1127,6 +1215,109 @@ mod tests {
             .build()
             .unwrap();
         assert!(block_on(v.verify(&hs(&untrusted))).unwrap().is_trusted());
+    }
+
+    #[test]
+    fn trust_belongs_to_the_issuer() {
+        const OTHER: &str = "https://idp.example.com";
+        let other_key = SigningKey::hmac(Algorithm::HS256, b"another-issuers-secret-0123456789");
+        let user = |iss: &str, extra: Value| {
+            let mut c = json!({
+                "iss": iss, "aud": [ISS], "sub": "alice", "exp": NOW + 3600, "iat": NOW,
+                "scopes": ["read:transactions"],
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            c
+        };
+        let v = Verifier::builder([ISS])
+            .issuer(Issuer::permiso(ISS, SECRET).trusted_clients(["billing-service"]))
+            .issuer(Issuer::hmac(OTHER, b"another-issuers-secret-0123456789"))
+            .clock(ManualClock::at_unix(NOW))
+            .build()
+            .unwrap();
+        // `azp` never grants trust, not even with a client id that is trusted elsewhere.
+        let azp = other_key.sign(&user(OTHER, json!({"azp": "billing-service", "is_trusted": true})));
+        let c = block_on(v.verify(&azp)).unwrap();
+        assert!(!c.is_trusted());
+        // Another issuer's service token for the same client id: not trusted by permiso's list,
+        // and its is_trusted claim is not honoured.
+        let other = other_key.sign(&user(
+            OTHER,
+            json!({"sub": "billing-service", "client_id": "billing-service", "is_trusted": true}),
+        ));
+        let c = block_on(v.verify(&other)).unwrap();
+        assert!(c.is_service_token() && !c.is_trusted());
+        // permiso's own: the list and the claim both count, for service tokens only.
+        let listed = with(&permiso_claims(), |c| {
+            c.insert("client_id".into(), json!("billing-service"));
+            c.insert("is_trusted".into(), json!(false));
+        });
+        assert!(block_on(v.verify(&hs(&listed))).unwrap().is_trusted());
+        assert!(block_on(v.verify(&hs(&permiso_claims()))).unwrap().is_trusted());
+        let not_service = with(&permiso_claims(), |c| {
+            c.insert("type".into(), json!("user"));
+        });
+        let c = block_on(v.verify(&hs(&not_service))).unwrap();
+        assert!(!c.is_service_token() && !c.is_trusted(), "trusted implies a service token");
+        // An issuer may be told to honour the claim, or permiso to ignore it.
+        let honour = Verifier::builder([ISS])
+            .issuer(Issuer::hmac(OTHER, b"another-issuers-secret-0123456789").trust_is_trusted_claim())
+            .clock(ManualClock::at_unix(NOW))
+            .build()
+            .unwrap();
+        assert!(block_on(honour.verify(&other)).unwrap().is_trusted());
+        let ignore = Verifier::builder([ISS])
+            .issuer(Issuer::permiso(ISS, SECRET).ignore_is_trusted_claim())
+            .clock(ManualClock::at_unix(NOW))
+            .build()
+            .unwrap();
+        assert!(!block_on(ignore.verify(&hs(&permiso_claims()))).unwrap().is_trusted());
+        // The top-level list is for one issuer; with two it does not build.
+        let err = Verifier::builder([ISS])
+            .issuer(Issuer::permiso(ISS, SECRET))
+            .issuer(Issuer::hmac(OTHER, b"another-issuers-secret-0123456789"))
+            .trusted_clients(["billing-service"])
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ConfigErrorKind::Conflict);
+        assert!(err.to_string().contains("trusted_clients"), "{err}");
+    }
+
+    #[test]
+    fn short_hmac_secrets_are_refused_unless_explicitly_allowed() {
+        for short in [&b"0123456789abcdef0123456789abcde"[..], b"secret"] {
+            let err = Verifier::builder([ISS]).issuer(Issuer::permiso(ISS, short)).build().unwrap_err();
+            assert_eq!(err.kind(), ConfigErrorKind::Key);
+            assert!(err.to_string().contains("32 bytes"), "{err}");
+            // Through a KeySet as well.
+            let set = KeySet::new([Key::hmac(short).unwrap()]);
+            assert!(Verifier::builder([ISS]).issuer(Issuer::keys(ISS, set)).build().is_err());
+            let v = Verifier::builder([ISS])
+                .issuer(Issuer::permiso(ISS, short).dangerous_allow_short_secret())
+                .clock(ManualClock::at_unix(NOW))
+                .build()
+                .unwrap();
+            let token = SigningKey::hmac(Algorithm::HS256, short).sign(&permiso_claims());
+            block_on(v.verify(&token)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_key_bound_token_without_its_proof_is_refused() {
+        for cnf in [
+            json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+            json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+            json!({}),
+        ] {
+            let c = with(&permiso_claims(), |c| {
+                c.insert("cnf".into(), cnf.clone());
+            });
+            let e = reject(&permiso_verifier(), &hs(&c));
+            assert_eq!(e.kind(), AuthErrorKind::SenderConstrained, "{cnf}");
+            assert_eq!(e.status(), 401);
+        }
     }
 
     #[test]

@@ -252,3 +252,15 @@ async fn the_tower_guard_protects_plain_hyper_routes() {
     let (status, _, body) = get_json(&format!("{base}/other"), Some(&format!("Bearer {trusted}"))).await;
     assert_eq!((status, body["error"].as_str()), (500, Some("server_error")));
 }
+
+#[test]
+#[should_panic(expected = "needs at least one scope")]
+fn an_empty_scope_requirement_is_refused_when_the_layer_is_built() {
+    let _ = permiso::RequireLayer::scopes(Vec::<String>::new());
+}
+
+#[test]
+#[should_panic(expected = "needs at least one scope")]
+fn an_empty_any_scope_requirement_is_refused_too() {
+    let _ = permiso::RequireLayer::any_scope([""]);
+}

@@ -163,8 +163,26 @@ async fn a_user_token_is_not_a_service_token() {
     let mut c = idp.claims_for("alice", &["read:transactions"]);
     c["type"] = json!("user");
     let a = svc.call(Method::GET, "/api/v1/transactions", Some(&format!("Bearer {}", idp.sign(&c)))).await;
-    check("user token", &a, Expect::Error(403, "insufficient_scope"));
-    assert!(a.body["error_description"].as_str().unwrap().contains("service token"));
+    // As the permiso server answers it: 401, the token is not one this route accepts.
+    check("user token", &a, Expect::Error(401, "invalid_token"));
+    assert_eq!(a.body["error_description"], "not a service token");
+    // A refresh token or a token with no type, likewise; on the trusted-only route too.
+    for (ty, path) in [
+        (Some("refresh"), "/api/v1/admin/billing"),
+        (None, "/api/v1/transactions"),
+        (Some("Service"), "/api/v1/admin/billing"),
+    ] {
+        let mut c = idp.claims_for("payment-service", &["read:transactions"]);
+        match ty {
+            Some(t) => c["type"] = json!(t),
+            None => {
+                c.as_object_mut().unwrap().remove("type");
+            }
+        }
+        let a = svc.call(Method::GET, path, Some(&format!("Bearer {}", idp.sign(&c)))).await;
+        check(&format!("type {ty:?}"), &a, Expect::Error(401, "invalid_token"));
+        assert_eq!(a.body["error_description"], "not a service token");
+    }
 }
 
 #[tokio::test]

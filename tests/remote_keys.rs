@@ -420,3 +420,76 @@ async fn a_rotation_during_an_outage_is_picked_up_once_the_key_server_is_back() 
     v.verify(&rotated).await.unwrap();
     assert_eq!(idp.jwks_fetches(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_past_the_stale_window_never_verify_on_any_path() {
+    let idp = TestIssuer::start().await;
+    let clock = now_clock();
+    let v = verifier_for(&idp, RemoteKeys::jwks_url(idp.jwks_url()), &clock);
+    v.warm_up().await.unwrap();
+    idp.set_jwks_fault(Some(Fault::Status(503)));
+    // 40 s past the 10-minute lifetime plus the one-hour stale window.
+    clock.advance(Duration::from_secs(600 + 3600 + 40));
+    let token = Arc::new(fresh_token(&idp, &clock));
+    // Concurrent requests wait on one failing fetch: none may fall back to the old keys.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let (v, token) = (v.clone(), Arc::clone(&token));
+        tasks.spawn(async move { v.verify(&token).await.map(|_| ()) });
+    }
+    while let Some(r) = tasks.join_next().await {
+        assert_eq!(r.unwrap().unwrap_err().kind(), AuthErrorKind::KeysUnavailable);
+    }
+    // The same with a key server that hangs (the fetch times out while others wait).
+    let idp = TestIssuer::start().await;
+    let clock = now_clock();
+    let keys = RemoteKeys::jwks_url(idp.jwks_url()).timeout(Duration::from_millis(500));
+    let v = verifier_for(&idp, keys, &clock);
+    v.warm_up().await.unwrap();
+    idp.set_jwks_fault(Some(Fault::Slow(Duration::from_secs(5))));
+    clock.advance(Duration::from_secs(600 + 3600 + 40));
+    let token = Arc::new(fresh_token(&idp, &clock));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (v, token) = (v.clone(), Arc::clone(&token));
+        tasks.spawn(async move { v.verify(&token).await.map(|_| ()) });
+    }
+    while let Some(r) = tasks.join_next().await {
+        assert_eq!(r.unwrap().unwrap_err().kind(), AuthErrorKind::KeysUnavailable);
+    }
+    // An unknown kid's refetch that fails past the window does not hand out the old keys
+    // either.
+    clock.advance(Duration::from_secs(10));
+    let key = idp.active_key();
+    let mut header = key.header("JWT");
+    header["kid"] = serde_json::json!("rotated-away");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD.decode(fresh_token(&idp, &clock).split('.').nth(1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let e = v.verify(&key.sign_with_header(&header, &claims)).await.unwrap_err();
+    assert_eq!(e.kind(), AuthErrorKind::KeysUnavailable);
+}
+
+#[tokio::test]
+async fn discovery_runs_again_after_a_day() {
+    let idp = TestIssuer::start().await;
+    let clock = now_clock();
+    let v = verifier_for(&idp, RemoteKeys::discovery(idp.issuer()), &clock);
+    v.warm_up().await.unwrap();
+    assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
+    // Refreshes within the day reuse the discovered jwks_uri.
+    clock.advance(Duration::from_secs(601));
+    v.verify(&fresh_token(&idp, &clock)).await.unwrap();
+    wait_for(|| idp.jwks_fetches() >= 2).await;
+    assert_eq!(idp.discovery_fetches(), 1);
+    // A day on, the next refresh reads the discovery document again.
+    clock.advance(Duration::from_secs(24 * 3600));
+    v.verify(&fresh_token(&idp, &clock)).await.unwrap();
+    assert_eq!(idp.discovery_fetches(), 2);
+    // And when it fails, the known jwks_uri keeps working.
+    idp.set_discovery_fault(Some(Fault::Status(500)));
+    clock.advance(Duration::from_secs(24 * 3600 + 10));
+    v.verify(&fresh_token(&idp, &clock)).await.unwrap();
+    assert_eq!(idp.discovery_fetches(), 3);
+}

@@ -46,6 +46,14 @@ const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
 const DEFAULT_STALE: Duration = Duration::from_secs(3600);
 const DEFAULT_FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 const UNKNOWN_KID_MEMORY: u64 = 10_000;
+/// How often discovery runs again, so a moved `jwks_uri` is followed.
+const REDISCOVER_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// The largest fetch timeout accepted.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+/// The largest key-set lifetime, TTL bound and stale window accepted: a week.
+pub(crate) const MAX_KEY_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The largest refetch cooldown and failure backoff accepted: a day.
+pub(crate) const MAX_COOLDOWN: Duration = Duration::from_secs(24 * 3600);
 
 /// Where and how to fetch an issuer's keys. Every setting has a sensible default; the
 /// constructors only need the URL.
@@ -197,6 +205,20 @@ impl RemoteKeys {
         if self.failure_backoff.is_zero() {
             return bad("the failure backoff must be positive");
         }
+        // Upper bounds keep every later sum of instants finite (and moka's TTL below its own
+        // limit); nothing sensible needs more.
+        for (what, value, max) in [
+            ("the fetch timeout", self.timeout, MAX_TIMEOUT),
+            ("the default TTL", self.default_ttl, MAX_KEY_LIFETIME),
+            ("the TTL bounds", self.max_ttl, MAX_KEY_LIFETIME),
+            ("the refetch cooldown", self.cooldown, MAX_COOLDOWN),
+            ("the stale window", self.stale_window, MAX_KEY_LIFETIME),
+            ("the failure backoff", self.failure_backoff, MAX_COOLDOWN),
+        ] {
+            if value > max {
+                return bad(&format!("{what} must be at most {} seconds", max.as_secs()));
+            }
+        }
         Ok(())
     }
 }
@@ -237,6 +259,17 @@ pub(crate) fn check_url(url: &str, allow_http: bool) -> Result<Url, &'static str
         "http" => Err("must use https (plain http only to loopback, or with dangerous_allow_http)"),
         _ => Err("must be an https URL"),
     }
+}
+
+/// Whether a URL named by a discovery document may be fetched. It must be HTTPS unless the
+/// discovery URL itself was plain HTTP (loopback, or allowed): an HTTPS issuer's document
+/// cannot send us to plain HTTP, not even on loopback.
+pub(crate) fn discovered_url(discovery: &Url, url: &str, allow_http: bool) -> Result<Url, &'static str> {
+    let parsed = check_url(url, allow_http)?;
+    if parsed.scheme() == "http" && discovery.scheme() == "https" && !allow_http {
+        return Err("must use https, as the discovery document did");
+    }
+    Ok(parsed)
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -309,6 +342,8 @@ struct State {
     last_kid_refetch: Option<u64>,
     last_error: Option<KeyFetchError>,
     jwks_uri: Option<Url>,
+    /// When discovery last ran (discovery sources only).
+    discovered_at: u64,
 }
 
 /// The live cache of one issuer's remote keys.
@@ -383,6 +418,7 @@ impl Remote {
                 last_kid_refetch: None,
                 last_error: None,
                 jwks_uri,
+                discovered_at: 0,
             }),
             fetch_lock: tokio::sync::Mutex::new(()),
             refreshes: AtomicU64::new(0),
@@ -420,7 +456,7 @@ impl Remote {
     /// Seconds until a fetch may start again after a failed one; 0 when it may start now.
     fn backoff_left(&self, s: &State, now: u64) -> u64 {
         match (s.last_attempt_failed, s.last_attempt) {
-            (true, Some(at)) => (at + secs(self.cfg.failure_backoff)).saturating_sub(now),
+            (true, Some(at)) => at.saturating_add(secs(self.cfg.failure_backoff)).saturating_sub(now),
             _ => 0,
         }
     }
@@ -451,7 +487,8 @@ impl Remote {
         let (keys, seen, fresh, usable, kid_refetch_allowed, backoff_left) = {
             let s = self.read();
             let backoff_left = self.backoff_left(&s, now);
-            let kid_ok = s.last_kid_refetch.is_none_or(|at| now >= at + secs(self.cfg.cooldown));
+            let kid_ok =
+                s.last_kid_refetch.is_none_or(|at| now >= at.saturating_add(secs(self.cfg.cooldown)));
             (s.keys.clone(), s.attempts, now < s.fresh_until, now < s.stale_until, kid_ok, backoff_left)
         };
 
@@ -477,10 +514,10 @@ impl Remote {
                 // up the cooldown: the failure backoff spaces the next attempt instead, so a
                 // rotation during an outage is picked up soon after the key server is back.
                 let _ = self.refresh(seen, true).await;
-                let (keys, fetched) = {
-                    let s = self.read();
-                    (s.keys.clone().unwrap_or(keys), !s.last_attempt_failed)
-                };
+                // The refetch may have taken a while: the keys must still be within their
+                // window now, whatever the refetch's outcome.
+                let keys = self.usable_now()?;
+                let fetched = !self.read().last_attempt_failed;
                 // Remembered only when a successful fetch confirmed the kid is not there.
                 if fetched && !keys.has_kid(kid) {
                     self.unknown_kids.insert(kid.to_owned(), ());
@@ -497,10 +534,7 @@ impl Remote {
                 }
                 self.refresh(seen, false).await?;
                 self.start_refresher();
-                self.read()
-                    .keys
-                    .clone()
-                    .ok_or_else(|| AuthError::keys_unavailable(secs(self.cfg.failure_backoff)))
+                self.usable_now()
             }
         }
     }
@@ -512,10 +546,10 @@ impl Remote {
         {
             let s = self.read();
             if s.attempts != seen_attempts {
-                return match (&s.keys, &s.last_error) {
-                    (Some(_), _) | (None, None) => Ok(()),
-                    (None, Some(e)) => Err(self.unavailable(e)),
-                };
+                drop(s);
+                // Someone else fetched while we waited: their outcome is ours, but only keys
+                // still inside their window count, never merely "some keys are held".
+                return self.usable_now().map(|_| ());
             }
         }
         let now = self.clock.now_unix();
@@ -524,14 +558,22 @@ impl Remote {
             self.write().last_kid_refetch = Some(now);
         }
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        let jwks_uri = self.read().jwks_uri.clone();
-        let result = tokio::time::timeout(self.cfg.timeout, self.fetch(jwks_uri))
+        let (jwks_uri, rediscover) = {
+            let s = self.read();
+            let due = matches!(self.cfg.source, Source::Discovery(_))
+                && now >= s.discovered_at.saturating_add(REDISCOVER_EVERY.as_secs());
+            (s.jwks_uri.clone(), due)
+        };
+        let result = tokio::time::timeout(self.cfg.timeout, self.fetch(jwks_uri, rediscover))
             .await
             .unwrap_or(Err(KeyFetchError::Unreachable));
         let now = self.clock.now_unix();
         let mut s = self.write();
         s.attempts += 1;
         s.last_attempt = Some(now);
+        if rediscover {
+            s.discovered_at = now;
+        }
         match result {
             Ok((uri, set, ttl)) => {
                 s.jwks_uri = Some(uri);
@@ -540,8 +582,8 @@ impl Remote {
                     None => set,
                 };
                 s.keys = Some(Arc::new(set));
-                s.fresh_until = now + ttl;
-                s.stale_until = s.fresh_until + self.cfg.stale_window.as_secs();
+                s.fresh_until = now.saturating_add(ttl);
+                s.stale_until = s.fresh_until.saturating_add(self.cfg.stale_window.as_secs());
                 s.last_attempt_failed = false;
                 s.last_error = None;
                 Ok(())
@@ -560,6 +602,18 @@ impl Remote {
                 s.last_error = Some(e.clone());
                 if have_keys { Ok(()) } else { Err(self.unavailable(&e)) }
             }
+        }
+    }
+
+    /// The held keys, if they are inside their stale window by the clock's now; otherwise the
+    /// 503 saying why. Every path that hands out keys ends here, so keys past the window never
+    /// verify, however a fetch went.
+    fn usable_now(&self) -> Result<Arc<KeySet>, AuthError> {
+        let now = self.clock.now_unix();
+        let s = self.read();
+        match &s.keys {
+            Some(keys) if now < s.stale_until => Ok(Arc::clone(keys)),
+            _ => Err(self.unavailable(s.last_error.as_ref().unwrap_or(&KeyFetchError::Unreachable))),
         }
     }
 
@@ -623,11 +677,19 @@ impl Remote {
         Duration::from_secs(left).saturating_sub(ahead).max(Duration::from_secs(1))
     }
 
-    /// Discovery (when configured and not done yet), then the JWKS.
-    async fn fetch(&self, jwks_uri: Option<Url>) -> Result<(Url, KeySet, u64), KeyFetchError> {
-        let uri = match jwks_uri {
-            Some(u) => u,
-            None => self.discover().await?,
+    /// Discovery (when configured and not done yet, or due again), then the JWKS. A
+    /// rediscovery that fails keeps the `jwks_uri` found before.
+    async fn fetch(&self, known: Option<Url>, rediscover: bool) -> Result<(Url, KeySet, u64), KeyFetchError> {
+        let uri = match (known, rediscover) {
+            (Some(u), false) => u,
+            (known, _) => match (self.discover().await, known) {
+                (Ok(u), _) => u,
+                (Err(e), Some(u)) => {
+                    crate::log::warn!(issuer = %self.iss, error = %e, "rediscovery failed; keeping the known jwks_uri");
+                    u
+                }
+                (Err(e), None) => return Err(e),
+            },
         };
         let (body, headers) = self.get(uri.clone()).await?;
         let set = super::jwk::parse_set(&body).map_err(|_| KeyFetchError::Malformed)?;
@@ -657,7 +719,7 @@ impl Remote {
                         return Err(KeyFetchError::Discovery("the document's issuer does not match"));
                     }
                     let uri = doc.jwks_uri.ok_or(KeyFetchError::Discovery("the document has no jwks_uri"))?;
-                    return check_url(&uri, self.cfg.allow_http)
+                    return discovered_url(&base, &uri, self.cfg.allow_http)
                         .map_err(|_| KeyFetchError::Discovery("the jwks_uri is not an acceptable URL"));
                 }
                 Err(KeyFetchError::Status(404)) => last = KeyFetchError::Status(404),
@@ -762,6 +824,20 @@ mod tests {
         assert!(check_url("file:///etc/passwd", true).is_err());
         assert!(check_url("https://user:pw@auth.example.com/jwks", false).is_err());
         assert!(check_url("not a url", false).is_err());
+    }
+
+    #[test]
+    fn an_https_discovery_never_leads_to_plain_http() {
+        let https = Url::parse("https://auth.example.com").unwrap();
+        let http = Url::parse("http://127.0.0.1:8080").unwrap();
+        assert!(discovered_url(&https, "https://keys.example.com/jwks", false).is_ok());
+        assert!(discovered_url(&https, "http://127.0.0.1:9/jwks", false).is_err());
+        assert!(discovered_url(&https, "http://localhost/jwks", false).is_err());
+        assert!(discovered_url(&https, "http://keys.example.com/jwks", true).is_ok());
+        assert!(discovered_url(&http, "http://127.0.0.1:8080/jwks", false).is_ok());
+        assert!(discovered_url(&http, "https://keys.example.com/jwks", false).is_ok());
+        // A loopback-HTTP discovery does not open plain HTTP to other hosts.
+        assert!(discovered_url(&http, "http://keys.example.com/jwks", false).is_err());
     }
 
     #[test]

@@ -175,6 +175,14 @@ impl Key {
         })
     }
 
+    /// For an HMAC key, the secret's length in bytes.
+    pub(crate) fn hmac_secret_len(&self) -> Option<usize> {
+        match &*self.material {
+            Material::Hmac(keys) => Some(keys.secret_len()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_symmetric(&self) -> bool {
         matches!(&*self.material, Material::Hmac(_))
     }

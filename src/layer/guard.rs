@@ -52,21 +52,32 @@ pub struct RequireLayer {
 
 impl RequireLayer {
     /// Every one of `scopes` (implication rules applied).
+    ///
+    /// # Panics
+    ///
+    /// When `scopes` is empty or holds an empty scope: a requirement of nothing would let
+    /// every token through, so it is refused where the layer is built, never at a request.
+    #[track_caller]
     pub fn scopes<I, S>(scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<Box<str>>,
     {
-        Self { requirement: Requirement::All(scopes.into_iter().map(Into::into).collect()) }
+        Self { requirement: Requirement::All(scope_list(scopes, "RequireLayer::scopes")) }
     }
 
     /// At least one of `scopes`.
+    ///
+    /// # Panics
+    ///
+    /// When `scopes` is empty or holds an empty scope, as [`scopes`](Self::scopes).
+    #[track_caller]
     pub fn any_scope<I, S>(scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<Box<str>>,
     {
-        Self { requirement: Requirement::Any(scopes.into_iter().map(Into::into).collect()) }
+        Self { requirement: Requirement::Any(scope_list(scopes, "RequireLayer::any_scope")) }
     }
 
     /// A service token (per its issuer's rule) naming its client.
@@ -90,6 +101,20 @@ impl RequireLayer {
             Requirement::Trusted => require::trusted(claims),
         }
     }
+}
+
+#[track_caller]
+fn scope_list<I, S>(scopes: I, what: &str) -> Arc<[Box<str>]>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<Box<str>>,
+{
+    let list: Arc<[Box<str>]> = scopes.into_iter().map(Into::into).collect();
+    assert!(
+        !list.is_empty() && list.iter().all(|s| !s.is_empty()),
+        "{what} needs at least one scope, and no empty one: an empty requirement would let every token through"
+    );
+    list
 }
 
 impl fmt::Debug for RequireLayer {

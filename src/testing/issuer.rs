@@ -286,7 +286,8 @@ impl TestIssuer {
     }
 
     /// A verifier [`Issuer`] for this test issuer: its JWKS URL (or its shared secret when
-    /// built with [`TestIssuerBuilder::hs256`]), and the service-token rule of its shape.
+    /// built with [`TestIssuerBuilder::hs256`]), and the service-token rule of its shape; in
+    /// permiso's shape its `is_trusted` is honoured, as the permiso server's is.
     pub fn issuer_config(&self) -> Issuer {
         let st = self.shared.state();
         let rule = match st.shape {
@@ -299,7 +300,11 @@ impl TestIssuer {
             Issuer::remote(st.iss.clone(), RemoteKeys::jwks_url(self.jwks_url()))
         };
         let issuer = issuer.service_tokens(rule);
-        if st.shape == TokenShape::Rfc9068 { issuer.require_at_jwt() } else { issuer }
+        match st.shape {
+            TokenShape::Rfc9068 => issuer.require_at_jwt(),
+            // It stands in for the permiso server, whose `is_trusted` is honoured.
+            TokenShape::Permiso => issuer.trust_is_trusted_claim(),
+        }
     }
 
     /// The claims a token for `client_id` with `scopes` would carry, to adjust before
