@@ -1,11 +1,24 @@
 //! The verified-token cache: a second request with the same token costs a hash lookup.
 //!
 //! Only tokens that passed every check are stored, keyed by the whole token (compared in full
-//! on every hit, so no other string can match an entry). On every hit the verifier re-checks
-//! `exp` and `nbf` against its clock and that the key which verified the token is still in
-//! its issuer's key set; an entry that fails is dropped and the token verified afresh.
-//! Bounded by entries and by bytes; when a shard is full, expired entries go first, then an
-//! arbitrary tenth of the shard.
+//! on every hit, so no other string can match an entry). Bounded by entries and by bytes
+//! (counted as the entries really hold them); when a shard is full, expired entries go first,
+//! then an arbitrary tenth of the shard.
+//!
+//! ## What a hit may skip, and what it must never skip
+//!
+//! A hit stands for the checks that depend on **the token alone** and cannot change while it
+//! is cached: its structure, header, `alg`, signature, `iss`, `aud`, `typ`, the RFC 9068
+//! claims, the absence of `cnf`, and the issuer's decisions (scopes, service token, trust).
+//!
+//! A hit is re-checked every time for what **time or the key set** can change: `exp`/`nbf`/
+//! `iat` against the clock, and that the key which verified the token is still in its
+//! issuer's usable set (`get_valid`'s `is_valid`, given by the verifier).
+//!
+//! A hit never stands for what **the request or shared state** decides, which therefore runs
+//! after the cache, on hits and misses alike, in the layer: revocation (a token can be
+//! revoked while cached), proof of possession (DPoP: each proof is for one request), request
+//! signatures, rate limits. None of those may ever be stored here.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -14,6 +27,15 @@ use std::sync::{Arc, RwLock};
 
 use crate::claims::{Claims, heap_block, heap_str};
 use crate::keys::Key;
+
+/// A token that passed every check, and what the cache needs to know of it.
+pub(crate) struct Verified {
+    pub(crate) claims: Arc<Claims>,
+    /// The key that verified it.
+    pub(crate) key: Key,
+    /// The index of its issuer in the verifier.
+    pub(crate) issuer: usize,
+}
 
 const SHARDS: usize = 16;
 
@@ -97,23 +119,35 @@ impl TokenCache {
         (hash, &self.shards[(hash >> 28) as usize % SHARDS])
     }
 
-    /// The entry for exactly this token, if any.
-    pub(crate) fn get(&self, token: &str) -> Option<Arc<Entry>> {
+    /// The claims of exactly this token if an entry holds it and `is_valid` still says yes;
+    /// an entry that fails `is_valid` is dropped. Counts a hit or a miss.
+    pub(crate) fn get_valid(
+        &self,
+        token: &str,
+        is_valid: impl FnOnce(&Entry) -> bool,
+    ) -> Option<Arc<Claims>> {
         let (hash, shard) = self.locate(token);
-        let shard = shard.read().unwrap_or_else(|e| e.into_inner());
-        shard.map.get(&hash).filter(|e| &*e.token == token).cloned()
-    }
-
-    pub(crate) fn hit(&self) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn miss(&self) {
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        let entry = {
+            let shard = shard.read().unwrap_or_else(|e| e.into_inner());
+            shard.map.get(&hash).filter(|e| &*e.token == token).cloned()
+        };
+        match entry {
+            Some(entry) if is_valid(&entry) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(Arc::clone(&entry.claims))
+            }
+            stale => {
+                if stale.is_some() {
+                    self.remove(token);
+                }
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
     }
 
     /// Drops the entry for this token (it expired, or its key is gone).
-    pub(crate) fn remove(&self, token: &str) {
+    fn remove(&self, token: &str) {
         let (hash, shard) = self.locate(token);
         let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
         if shard.map.get(&hash).is_some_and(|e| &*e.token == token)
@@ -123,15 +157,9 @@ impl TokenCache {
         }
     }
 
-    /// Stores a verified token. `exp_of` tells which entries have expired, for eviction.
-    pub(crate) fn insert(
-        &self,
-        token: &str,
-        claims: Arc<Claims>,
-        key: Key,
-        issuer: usize,
-        expired: impl Fn(&Claims) -> bool,
-    ) {
+    /// Stores a verified token. `expired` tells which entries have expired, for eviction.
+    pub(crate) fn insert(&self, token: &str, verified: &Verified, expired: impl Fn(&Claims) -> bool) {
+        let claims = &verified.claims;
         // What the entry really holds: its block, the token's copy, the claims' every
         // allocation, and its slot in the shard's map.
         let bytes = heap_block(std::mem::size_of::<Entry>())
@@ -163,7 +191,13 @@ impl TokenCache {
                 }
             }
         }
-        let entry = Arc::new(Entry { token: token.into(), claims, key, issuer, bytes });
+        let entry = Arc::new(Entry {
+            token: token.into(),
+            claims: Arc::clone(claims),
+            key: verified.key.clone(),
+            issuer: verified.issuer,
+            bytes,
+        });
         if let Some(old) = shard.map.insert(hash, entry) {
             shard.bytes -= old.bytes;
         }

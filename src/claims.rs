@@ -6,12 +6,13 @@
 //! name through [`Claims::get`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::{AuthError, AuthErrorKind};
-use crate::scope::ScopeSet;
+use crate::scope::{ScopeRules, ScopeSet};
 use crate::token::{DupCheck, Key, parse_object};
 
 /// The latest NumericDate accepted: 9999-12-31T23:59:59Z. Anything later is treated as
@@ -63,8 +64,8 @@ pub struct Claims {
     token_type: Option<String>,
     scopes: ScopeSet,
     trusted_claim: bool,
-    pub(crate) trusted: bool,
-    pub(crate) service: bool,
+    trusted: bool,
+    service: bool,
     other: Map<String, Value>,
 }
 
@@ -180,8 +181,13 @@ impl Claims {
         self.trusted_claim
     }
 
-    pub(crate) fn scopes_mut(&mut self) -> &mut ScopeSet {
-        &mut self.scopes
+    /// Completes verified claims with what their issuer decided: the scope implication rules,
+    /// whether this is a service token, whether its client is trusted. Called once, by the
+    /// verifier's `finish_claims`.
+    pub(crate) fn finish(&mut self, rules: Option<&Arc<ScopeRules>>, service: bool, trusted: bool) {
+        self.scopes.set_rules(rules);
+        self.service = service;
+        self.trusted = trusted;
     }
 
     /// Parses a payload. Type errors name the claim; nothing of the value is echoed.

@@ -60,11 +60,11 @@ pub mod claims;
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 mod clock;
-mod config;
 pub mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
+mod fetch;
 pub mod keys;
 pub mod layer;
 mod log;
@@ -85,4 +85,4 @@ pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use keys::{Key, KeyFetchError, KeySet, KeyStats, RemoteKeys};
 pub use layer::{AuthLayer, AuthService, DefaultRejection, OnRejection, RequireLayer};
 pub use scope::{ScopeRules, ScopeSet};
-pub use verifier::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};
+pub use verifier::{Issuer, ServiceTokenRule, TokenCacheLimits, Verifier, VerifierBuilder};

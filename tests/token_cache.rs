@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use permiso::testing::{SigningKey, TestIssuer};
-use permiso::{Algorithm, AuthErrorKind, Clock, Issuer, ManualClock, Verifier};
+use permiso::{Algorithm, AuthErrorKind, Clock, Issuer, ManualClock, TokenCacheLimits, Verifier};
 use serde_json::json;
 
 const AUD: &str = "keystone-auth";
@@ -125,7 +125,7 @@ async fn the_cache_is_bounded() {
     let v = Verifier::builder([AUD])
         .issuer(Issuer::permiso("keystone-auth", SECRET))
         .clock(clock.clone())
-        .token_cache(160, 1024 * 1024)
+        .token_cache(TokenCacheLimits { max_entries: 160, max_bytes: 1024 * 1024 })
         .build()
         .unwrap();
     let key = SigningKey::hmac(Algorithm::HS256, SECRET);

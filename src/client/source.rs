@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::credentials::{ClientAuth, ServiceCredentials, TokenEndpoint};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::keys::jwks::{check_url, discovery_urls, jitter};
+use crate::fetch::{self, FetchError, HttpPolicy, SingleFlight, check_url, jitter};
 
 const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -164,8 +164,6 @@ struct Cached {
 
 struct State {
     cached: Option<Cached>,
-    /// Incremented by every fetch, so callers that waited for one use its result.
-    generation: u64,
     last_error: Option<TokenError>,
     /// Fetches failed in a row; spaces the background refreshes.
     failures_in_a_row: u32,
@@ -185,7 +183,7 @@ struct Settings {
     attempts: u32,
     max_backoff: Duration,
     refetch_interval: Duration,
-    allow_http: bool,
+    http: HttpPolicy,
     clock: Arc<dyn Clock>,
 }
 
@@ -194,7 +192,7 @@ struct Inner {
     http: reqwest::Client,
     endpoint: tokio::sync::OnceCell<Url>,
     state: RwLock<State>,
-    fetch_lock: tokio::sync::Mutex<()>,
+    flight: SingleFlight,
     /// A background refresh is under way.
     refreshing: AtomicBool,
     fetches: AtomicU64,
@@ -295,7 +293,7 @@ impl TokenSourceBuilder {
     /// Allows sending the secret over plain HTTP to hosts other than loopback. Development
     /// networks only.
     pub fn dangerous_allow_http(mut self) -> Self {
-        self.settings.allow_http = true;
+        self.settings.http = HttpPolicy::AllowHttp;
         self
     }
 
@@ -314,20 +312,13 @@ impl TokenSourceBuilder {
         let url = match st.creds.endpoint() {
             TokenEndpoint::Url(u) | TokenEndpoint::Discovery(u) | TokenEndpoint::Permiso(u) => u,
         };
-        if let Err(why) = check_url(url, st.allow_http) {
+        if let Err(why) = check_url(url, st.http) {
             return bad(format!("the token endpoint {why}"));
         }
         if st.attempts == 0 || st.timeout.is_zero() {
             return bad("max_attempts and the timeout must be positive".into());
         }
-        let http = self
-            .http
-            .unwrap_or_else(|| {
-                reqwest::Client::builder().user_agent(concat!("permiso/", env!("CARGO_PKG_VERSION")))
-            })
-            // Last, so no builder setting can turn redirects back on.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let http = fetch::client(self.http)
             .map_err(|_| ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built"))?;
         Ok(TokenSource {
             inner: Arc::new(Inner {
@@ -336,13 +327,12 @@ impl TokenSourceBuilder {
                 endpoint: tokio::sync::OnceCell::new(),
                 state: RwLock::new(State {
                     cached: None,
-                    generation: 0,
                     last_error: None,
                     failures_in_a_row: 0,
                     next_refresh_at: 0,
                     last_forced_refetch: None,
                 }),
-                fetch_lock: tokio::sync::Mutex::new(()),
+                flight: SingleFlight::default(),
                 refreshing: AtomicBool::new(false),
                 fetches: AtomicU64::new(0),
             }),
@@ -394,7 +384,7 @@ impl TokenSource {
                 attempts: DEFAULT_ATTEMPTS,
                 max_backoff: DEFAULT_MAX_BACKOFF,
                 refetch_interval: DEFAULT_REFETCH_INTERVAL,
-                allow_http: false,
+                http: HttpPolicy::HttpsOrLoopback,
                 clock: Arc::new(SystemClock),
             },
             http: None,
@@ -419,19 +409,21 @@ impl TokenSource {
     /// the retries, and no cached token is still valid.
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
         let now = self.inner.settings.clock.now_unix();
-        let seen = {
+        // Read before the state: a fetch that completes in between is then joined, not repeated.
+        let seen = self.inner.flight.generation();
+        {
             let s = self.read();
             match &s.cached {
                 Some(c) if now < c.refresh_at => return Ok(c.token.clone()),
                 Some(c) if now < c.token.expires_at && tokio::runtime::Handle::try_current().is_ok() => {
                     if now >= s.next_refresh_at {
-                        self.refresh_in_background(s.generation);
+                        self.refresh_in_background(seen);
                     }
                     return Ok(c.token.clone());
                 }
-                _ => s.generation,
+                _ => {}
             }
-        };
+        }
         self.fetch_shared(seen).await
     }
 
@@ -450,24 +442,24 @@ impl TokenSource {
     /// One fetch for everyone asking: a caller that waited while another fetched takes that
     /// result. A failure while the cached token is still valid answers with that token.
     async fn fetch_shared(&self, seen: u64) -> Result<AccessToken, TokenError> {
-        let _guard = self.inner.fetch_lock.lock().await;
-        {
-            let s = self.read();
-            if s.generation != seen {
-                // Someone fetched while we waited: use what they got.
-                let now = self.inner.settings.clock.now_unix();
-                if let Some(c) = s.cached.as_ref().filter(|c| now < c.token.expires_at) {
-                    return Ok(c.token.clone());
-                }
-                if let Some(e) = &s.last_error {
-                    return Err(e.clone());
-                }
-            }
+        if let Some(outcome) = self.inner.flight.run(seen, self.fetch_and_store()).await {
+            return outcome;
         }
+        // Someone fetched while we waited: use what they got.
+        let now = self.inner.settings.clock.now_unix();
+        let s = self.read();
+        match (s.cached.as_ref().filter(|c| now < c.token.expires_at), &s.last_error) {
+            (Some(c), _) => Ok(c.token.clone()),
+            (None, Some(e)) => Err(e.clone()),
+            (None, None) => Err(TokenError::new(TokenErrorKind::Unavailable)),
+        }
+    }
+
+    /// One fetch with its retries, its outcome stored.
+    async fn fetch_and_store(&self) -> Result<AccessToken, TokenError> {
         let result = self.fetch_with_retries().await;
         let now = self.inner.settings.clock.now_unix();
         let mut s = self.write();
-        s.generation += 1;
         match result {
             Ok(token) => {
                 let lifetime = token.expires_at.saturating_sub(now);
@@ -558,39 +550,22 @@ impl TokenSource {
     async fn discover(&self, issuer: &str) -> Result<Url, TokenError> {
         let err = |d: &str| TokenError::new(TokenErrorKind::Endpoint).with(None, Some(d.to_owned()));
         let base = Url::parse(issuer).map_err(|_| err("invalid issuer URL"))?;
-        for url in discovery_urls(&base) {
-            let res = self
-                .inner
-                .http
-                .get(url)
-                .timeout(self.inner.settings.timeout)
-                .send()
-                .await
-                .map_err(|_| TokenError::new(TokenErrorKind::Unavailable))?;
-            if res.status() == reqwest::StatusCode::NOT_FOUND {
-                continue;
-            }
-            if !res.status().is_success() {
-                return Err(TokenError::new(TokenErrorKind::Unavailable)
-                    .with(Some(res.status().as_u16()), Some("discovery failed".into())));
-            }
-            #[derive(Deserialize)]
-            struct Meta {
-                issuer: Option<String>,
-                token_endpoint: Option<String>,
-            }
-            let body = read_capped(res).await?;
-            let meta: Meta =
-                serde_json::from_slice(&body).map_err(|_| err("the discovery document is malformed"))?;
-            if meta.issuer.as_deref() != Some(issuer) {
-                return Err(err("the discovery document names another issuer"));
-            }
-            let endpoint =
-                meta.token_endpoint.ok_or_else(|| err("the discovery document has no token_endpoint"))?;
-            return check_url(&endpoint, self.inner.settings.allow_http)
-                .map_err(|_| err("the token_endpoint is not acceptable"));
-        }
-        Err(err("no discovery document"))
+        let doc = fetch::discover(&self.inner.http, &base, issuer, self.inner.settings.timeout, MAX_BODY)
+            .await
+            .map_err(|e| match e {
+                FetchError::Unreachable => TokenError::new(TokenErrorKind::Unavailable),
+                FetchError::Status(404) => err("no discovery document"),
+                FetchError::Status(s) => TokenError::new(TokenErrorKind::Unavailable)
+                    .with(Some(s), Some("discovery failed".into())),
+                FetchError::IssuerMismatch => err("the discovery document names another issuer"),
+                FetchError::Redirected | FetchError::TooLarge | FetchError::Malformed => {
+                    err("the discovery document is malformed")
+                }
+            })?;
+        let endpoint =
+            doc.token_endpoint.ok_or_else(|| err("the discovery document has no token_endpoint"))?;
+        fetch::discovered_url(&base, &endpoint, self.inner.settings.http)
+            .map_err(|_| err("the token_endpoint is not acceptable"))
     }
 
     /// One token request. Also returns the `Retry-After` of a 503/429.
@@ -634,9 +609,17 @@ impl TokenSource {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = match read_capped(res).await {
+        let body = match fetch::read_capped(res, MAX_BODY).await {
             Ok(b) => b,
-            Err(e) => return (Err(e.with(Some(status.as_u16()), None)), retry_after),
+            Err(FetchError::TooLarge) => {
+                let e = TokenError::new(TokenErrorKind::MalformedResponse)
+                    .with(Some(status.as_u16()), Some("the response is too large".into()));
+                return (Err(e), retry_after);
+            }
+            Err(_) => {
+                let e = TokenError::new(TokenErrorKind::Unavailable).with(Some(status.as_u16()), None);
+                return (Err(e), retry_after);
+            }
         };
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             let e = TokenError::new(TokenErrorKind::Unavailable).with(Some(status.as_u16()), None);
@@ -672,18 +655,6 @@ impl TokenSource {
             scope: res.scope.map(Into::into),
         })
     }
-}
-
-async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>, TokenError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(|_| TokenError::new(TokenErrorKind::Unavailable))? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(TokenError::new(TokenErrorKind::MalformedResponse)
-                .with(None, Some("the response is too large".into())));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// RFC 6749 §5.2 errors (and permiso's `validation_error`/`client_disabled`).

@@ -9,10 +9,10 @@
 //! issuer *and* fit the key (and the JWK's own `alg`), and keys embedded in or pointed to by a
 //! token (`jwk`, `jku`, `x5u`, `x5c`) are never used.
 
+mod hmac;
 mod jwk;
-pub(crate) mod jwks;
-mod secret;
-mod static_keys;
+mod pem;
+mod remote;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -22,8 +22,9 @@ use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
 use crate::algorithm::{Algorithm, Family};
 use crate::error::{ConfigError, ConfigErrorKind};
 
-pub use jwks::{KeyFetchError, KeyStats, RemoteKeys};
-pub(crate) use secret::HmacKeys;
+pub(crate) use hmac::HmacKeys;
+pub(crate) use remote::{KeyError, MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT, Remote};
+pub use remote::{KeyFetchError, KeyStats, RemoteKeys};
 
 /// One key that can verify signatures.
 ///
@@ -79,7 +80,7 @@ impl Key {
     ///
     /// Not PEM, a private key, an unsupported curve, or RSA under 2048 bits.
     pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        static_keys::from_pem(pem.as_ref())
+        pem::from_pem(pem.as_ref())
     }
 
     /// A public key from one JWK (RFC 7517). Its `alg`, `use` and `key_ops` are honoured.
@@ -371,7 +372,8 @@ impl KeySet {
         self.keys.iter()
     }
 
-    /// Keys that may have signed a token with this `kid` and `alg`, at most `limit`.
+    /// The keys that may have signed a token with this `kid` and `alg` (the verifier tries at
+    /// most eight of them).
     ///
     /// With a `kid`: the keys with that id, else the keys without any id. Without a `kid`:
     /// every key. Either way only keys that support `alg`.
@@ -408,18 +410,20 @@ impl FromIterator<Key> for KeySet {
     }
 }
 
-/// Where an issuer's keys come from, as the verifier uses it.
+/// Where an issuer's keys come from: fixed keys, or remote ones (`RemoteKeys` while
+/// configured, the live `Remote` cache once the verifier is built).
 #[derive(Clone, Debug)]
-pub(crate) enum KeySource {
+pub(crate) enum KeySource<R = Arc<Remote>> {
     /// Fixed keys (a shared secret is a set of one HMAC key).
     Static(Arc<KeySet>),
-    /// Keys fetched over HTTP and cached.
-    Remote(Arc<jwks::Remote>),
+    /// Keys fetched over HTTP and cached: their settings before the verifier is built, the
+    /// live cache after.
+    Remote(R),
 }
 
 impl KeySource {
     /// The keys to verify a token with this `kid` now. Remote sources may fetch.
-    pub(crate) async fn current(&self, kid: Option<&str>) -> Result<Arc<KeySet>, crate::AuthError> {
+    pub(crate) async fn current(&self, kid: Option<&str>) -> Result<Arc<KeySet>, KeyError> {
         match self {
             Self::Static(set) => Ok(set.clone()),
             Self::Remote(remote) => remote.keys_for(kid).await,

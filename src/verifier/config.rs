@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};
 use crate::algorithm::Algorithm;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::RemoteKeys;
-use crate::keys::jwks::{MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT};
+use crate::keys::{MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT};
 use crate::scope::ScopeRules;
-use crate::verifier::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};
 
 fn invalid(msg: String) -> ConfigError {
     ConfigError::new(ConfigErrorKind::Invalid, msg)
@@ -678,7 +678,7 @@ mod tests {
     #[test]
     fn the_readme_toml_example_builds() {
         let get = |name: &str| (name == "PERMISO_HS256_SECRET").then(|| SECRET.to_owned());
-        let text = include_str!("../README.md");
+        let text = include_str!("../../README.md");
         let start = text.find("```toml\n").expect("README has a TOML example") + 8;
         let end = start + text[start..].find("```").unwrap();
         builder_from_toml(&text[start..end], "README.md", &get).unwrap().build().unwrap();

@@ -1,0 +1,224 @@
+//! One issuer as configured ([`Issuer`]) and as the verifier uses it (`IssuerPolicy`): the
+//! same rules, with the keys loaded and the algorithms settled.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use super::service_rule::ServiceTokenRule;
+use crate::algorithm::Algorithm;
+use crate::error::ConfigError;
+use crate::keys::{Key, KeySet, KeySource, RemoteKeys};
+
+/// Which `typ` an issuer's tokens must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenTyp {
+    /// Absent, `JWT` or `at+jwt` (ID, logout and event tokens are refused).
+    AnyAccessToken,
+    /// RFC 9068: `at+jwt`, with `sub`, `client_id`, `iat` and `jti` required.
+    AtJwt,
+}
+
+/// What an issuer decides about its tokens, the same before and after `build()`.
+#[derive(Clone)]
+pub(crate) struct IssuerRules {
+    pub(crate) iss: String,
+    pub(crate) service_rule: ServiceTokenRule,
+    pub(crate) typ: TokenTyp,
+    pub(crate) trusted_clients: HashSet<String>,
+    pub(crate) honour_is_trusted: bool,
+}
+
+impl IssuerRules {
+    /// The fields both `Debug`s show; the caller adds its keys and algorithms.
+    fn debug_fields<'x, 'a, 'b: 'a>(
+        &self,
+        d: &'x mut fmt::DebugStruct<'a, 'b>,
+    ) -> &'x mut fmt::DebugStruct<'a, 'b> {
+        d.field("iss", &self.iss)
+            .field("service_tokens", &self.service_rule)
+            .field("typ", &self.typ)
+            .field("trusted_clients", &self.trusted_clients.len())
+            .field("honour_is_trusted", &self.honour_is_trusted)
+    }
+}
+
+/// One token issuer: its exact `iss`, where its keys come from, which algorithms it signs
+/// with, what its service tokens look like, and whom it trusts.
+///
+/// ```
+/// use permiso::{Algorithm, Issuer, KeySet, ServiceTokenRule};
+///
+/// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+/// let oidc = Issuer::keys("https://auth.example.com", KeySet::from_jwks(jwks).unwrap())
+///     .algorithms([Algorithm::EdDSA])
+///     .service_tokens(ServiceTokenRule::claims_match("sub", "client_id"))
+///     .trusted_clients(["billing-service"])
+///     .require_at_jwt();
+/// # let _ = oidc;
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct Issuer {
+    pub(crate) rules: IssuerRules,
+    pub(crate) keys: Result<KeySource<RemoteKeys>, ConfigError>,
+    pub(crate) algorithms: Option<Vec<Algorithm>>,
+    pub(crate) allow_short_secret: bool,
+}
+
+impl Issuer {
+    /// An issuer that signs with a shared secret (HS256 unless
+    /// [`algorithms`](Self::algorithms) says otherwise). Service tokens: `sub == client_id`.
+    pub fn hmac(iss: impl Into<String>, secret: impl AsRef<[u8]>) -> Self {
+        let keys = Key::hmac(secret).map(|k| KeySource::Static(Arc::new(KeySet::new([k]))));
+        Self::with_source(iss.into(), keys, ServiceTokenRule::claims_match("sub", "client_id"))
+    }
+
+    /// The permiso auth server: HS256 with its shared secret, service tokens marked
+    /// `"type": "service"`.
+    ///
+    /// Its tokens' `"is_trusted": true` is honoured (see
+    /// [`trust_is_trusted_claim`](Self::trust_is_trusted_claim)).
+    pub fn permiso(iss: impl Into<String>, secret: impl AsRef<[u8]>) -> Self {
+        Self::hmac(iss, secret).service_tokens(ServiceTokenRule::permiso()).trust_is_trusted_claim()
+    }
+
+    /// An issuer with fixed public keys (from PEM, JWK or a JWKS document). The allowed
+    /// algorithms default to each key's own (`alg`, else RS256 / ES256 / ES384 / EdDSA by
+    /// type). Service tokens: `sub == client_id`.
+    pub fn keys(iss: impl Into<String>, keys: KeySet) -> Self {
+        Self::with_source(
+            iss.into(),
+            Ok(KeySource::Static(Arc::new(keys))),
+            ServiceTokenRule::claims_match("sub", "client_id"),
+        )
+    }
+
+    /// An issuer whose keys are fetched over HTTP (a JWKS URL, or discovery) and cached;
+    /// see [`RemoteKeys`]. The allowed algorithms default to every asymmetric one, each key
+    /// still bound to its own type and `alg`. Service tokens: `sub == client_id`.
+    pub fn remote(iss: impl Into<String>, keys: RemoteKeys) -> Self {
+        Self::with_source(
+            iss.into(),
+            Ok(KeySource::Remote(keys)),
+            ServiceTokenRule::claims_match("sub", "client_id"),
+        )
+    }
+
+    /// Shorthand for [`Issuer::remote`] with [`RemoteKeys::jwks_url`].
+    pub fn jwks_url(iss: impl Into<String>, url: impl Into<String>) -> Self {
+        Self::remote(iss, RemoteKeys::jwks_url(url))
+    }
+
+    /// Shorthand for [`Issuer::remote`] with [`RemoteKeys::discovery`] from the issuer
+    /// identifier itself (`iss` is the issuer URL).
+    pub fn discover(iss: impl Into<String>) -> Self {
+        let iss = iss.into();
+        Self::remote(iss.clone(), RemoteKeys::discovery(iss))
+    }
+
+    fn with_source(
+        iss: String,
+        keys: Result<KeySource<RemoteKeys>, ConfigError>,
+        rule: ServiceTokenRule,
+    ) -> Self {
+        Self {
+            rules: IssuerRules {
+                iss,
+                service_rule: rule,
+                typ: TokenTyp::AnyAccessToken,
+                trusted_clients: HashSet::new(),
+                honour_is_trusted: false,
+            },
+            keys,
+            algorithms: None,
+            allow_short_secret: false,
+        }
+    }
+
+    /// The algorithms accepted from this issuer. Each must fit one of its keys.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        let mut algs: Vec<_> = algorithms.into_iter().collect();
+        algs.sort_unstable();
+        algs.dedup();
+        self.algorithms = Some(algs);
+        self
+    }
+
+    /// Which of this issuer's tokens count as service tokens.
+    pub fn service_tokens(mut self, rule: ServiceTokenRule) -> Self {
+        self.rules.service_rule = rule;
+        self
+    }
+
+    /// Client ids of *this issuer* treated as trusted whatever their token says (matched
+    /// against the `client_id` claim only, never `azp`). Client ids are unique only within an
+    /// issuer, so trust is never shared between issuers.
+    pub fn trusted_clients<I, S>(mut self, clients: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rules.trusted_clients.extend(clients.into_iter().map(Into::into));
+        self
+    }
+
+    /// Honours this issuer's `"is_trusted": true` claim (the JSON boolean). On by default
+    /// for [`Issuer::permiso`] only: any other issuer's tokens could carry the claim without
+    /// meaning it.
+    pub fn trust_is_trusted_claim(mut self) -> Self {
+        self.rules.honour_is_trusted = true;
+        self
+    }
+
+    /// Ignores the `is_trusted` claim; only [`trusted_clients`](Self::trusted_clients) are
+    /// trusted.
+    pub fn ignore_is_trusted_claim(mut self) -> Self {
+        self.rules.honour_is_trusted = false;
+        self
+    }
+
+    /// Accepts an HMAC secret shorter than 32 bytes. **Unsafe**: RFC 7518 §3.2 requires a
+    /// key at least as long as the hash, and a short secret can be brute-forced from one
+    /// token. Without this, `build()` refuses such a secret.
+    pub fn dangerous_allow_short_secret(mut self) -> Self {
+        self.allow_short_secret = true;
+        self
+    }
+
+    /// RFC 9068 mode: `typ` must be `at+jwt` (or `application/at+jwt`) and `sub`,
+    /// `client_id`, `iat` and `jti` are required.
+    pub fn require_at_jwt(mut self) -> Self {
+        self.rules.typ = TokenTyp::AtJwt;
+        self
+    }
+}
+
+impl fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Issuer");
+        self.rules
+            .debug_fields(&mut d)
+            .field("keys", &self.keys.as_ref().ok())
+            .field("algorithms", &self.algorithms)
+            .finish()
+    }
+}
+
+/// An issuer as the verifier uses it: keys loaded, algorithms settled.
+pub(crate) struct IssuerPolicy {
+    pub(crate) rules: IssuerRules,
+    pub(crate) keys: KeySource,
+    pub(crate) algorithms: Vec<Algorithm>,
+}
+
+impl fmt::Debug for IssuerPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Issuer");
+        self.rules
+            .debug_fields(&mut d)
+            .field("keys", &self.keys)
+            .field("algorithms", &self.algorithms)
+            .finish()
+    }
+}

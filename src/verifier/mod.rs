@@ -1,0 +1,270 @@
+//! The one configuration object: which issuers, which audiences, which keys, which rules.
+//!
+//! ```
+//! use permiso::{Issuer, Verifier};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let secret = b"a-shared-secret-of-at-least-32-bytes!!";
+//! let verifier = Verifier::builder(["keystone-auth"])
+//!     .issuer(Issuer::permiso("keystone-auth", secret))
+//!     .build()?;
+//!
+//! // A token in permiso's exact shape, as its server mints them.
+//! let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+//! let claims = serde_json::json!({
+//!     "iss": "keystone-auth", "aud": ["keystone-auth"], "sub": "payment-service",
+//!     "exp": now + 3600, "iat": now, "nbf": now, "jti": "2b1f0c1e",
+//!     "type": "service", "client_id": "payment-service",
+//!     "scopes": ["write:transactions", "read:transactions"], "is_trusted": true,
+//! });
+//! let token = jsonwebtoken::encode(
+//!     &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+//!     &claims,
+//!     &jsonwebtoken::EncodingKey::from_secret(secret)?,
+//! )?;
+//!
+//! let verified = verifier.verify(&token).await?;
+//! assert_eq!(verified.client_id(), Some("payment-service"));
+//! assert!(verified.is_service_token());
+//! assert!(verified.scopes().satisfies("read:transactions"));
+//!
+//! let err = verifier.verify("not-a-token").await.unwrap_err();
+//! assert_eq!(err.status(), 401);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod builder;
+mod checks;
+pub(crate) mod config;
+mod issuer;
+mod service_rule;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use builder::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, TokenCacheLimits, VerifierBuilder};
+pub use issuer::Issuer;
+pub use service_rule::ServiceTokenRule;
+
+use crate::cache::{CacheStats, TokenCache, Verified};
+use crate::claims::Claims;
+use crate::clock::Clock;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::keys::{KeyError, KeyFetchError, KeySource, KeyStats};
+use crate::scope::ScopeRules;
+use crate::token;
+use issuer::{IssuerPolicy, TokenTyp};
+
+/// How many keys one token may be tried against when its `kid` does not single one out.
+/// A kid-less token costs at most this many signature checks, however large the key set:
+/// issuers that publish more keys of one type must send `kid`.
+const MAX_CANDIDATE_KEYS: usize = 8;
+
+/// Verifies bearer tokens. Cheap to clone (one `Arc`), `Send + Sync`.
+///
+/// ```
+/// use permiso::{Issuer, Verifier};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let verifier = Verifier::builder(["keystone-auth"])
+///     .issuer(Issuer::permiso("keystone-auth", "a-shared-secret-of-at-least-32-bytes!!"))
+///     .build()
+///     .unwrap();
+/// let err = verifier.verify("not-a-token").await.unwrap_err();
+/// assert_eq!(err.status(), 401);
+/// assert_eq!(verifier.cache_stats().unwrap().entries, 0);
+/// # });
+/// ```
+///
+/// See the [module docs](crate::verifier) for a token verified end to end.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuers: Vec<IssuerPolicy>,
+    audiences: Vec<String>,
+    leeway: i64,
+    max_token_bytes: usize,
+    scope_rules: Option<Arc<ScopeRules>>,
+    clock: Arc<dyn Clock>,
+    cache: Option<TokenCache>,
+}
+
+impl Verifier {
+    /// Starts a verifier for tokens meant for one of `audiences` (the `aud` claim must name
+    /// at least one).
+    pub fn builder<I, S>(audiences: I) -> VerifierBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        VerifierBuilder::new(audiences.into_iter().map(Into::into).collect())
+    }
+
+    /// The realm a layer answers with unless told otherwise: the first audience.
+    pub(crate) fn default_realm(&self) -> &str {
+        self.inner.audiences.first().map_or("api", String::as_str)
+    }
+
+    /// The largest token accepted, in bytes.
+    pub fn max_token_bytes(&self) -> usize {
+        self.inner.max_token_bytes
+    }
+
+    /// Fetches every remote issuer's keys now, instead of on the first request. Optional:
+    /// start-up never waits for the network unless you call this.
+    ///
+    /// # Errors
+    ///
+    /// The first issuer whose keys could not be had, with why.
+    pub async fn warm_up(&self) -> Result<(), KeyFetchError> {
+        for issuer in &self.inner.issuers {
+            if let KeySource::Remote(remote) = &issuer.keys {
+                remote.keys_for(None).await.map_err(|e| e.cause)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every issuer has usable keys now (static ones always do; remote ones once
+    /// fetched, and while within their stale window). For readiness probes.
+    pub fn is_ready(&self) -> bool {
+        self.inner.issuers.iter().all(|i| match &i.keys {
+            KeySource::Static(_) => true,
+            KeySource::Remote(r) => r.is_ready(),
+        })
+    }
+
+    /// The remote key cache's counters for the issuer `iss`, or `None` if it has no remote
+    /// keys.
+    pub fn key_stats(&self, iss: &str) -> Option<KeyStats> {
+        self.inner.issuers.iter().find(|i| i.rules.iss == iss).and_then(|i| match &i.keys {
+            KeySource::Remote(r) => Some(r.stats()),
+            KeySource::Static(_) => None,
+        })
+    }
+
+    /// Verifies a compact JWS bearer token and returns its claims.
+    ///
+    /// Checks, cheapest first: size; structure and base64url; header (`alg` allowed for the
+    /// issuer, no `crit`, `typ`); claims (types, `iss` exact, no `cnf`, `exp`/`nbf`/`iat`
+    /// with leeway, `aud`, RFC 9068 claims when required); then the signature with the
+    /// issuer's key for the token's `kid` and `alg` (without a `kid`, at most 8 keys that
+    /// fit the algorithm are tried). An unknown `iss` is refused before any key lookup.
+    ///
+    /// # Errors
+    ///
+    /// An [`AuthError`] saying why; see [`AuthErrorKind`].
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
+        if let Some(claims) = self.verify_cached(token) {
+            return Ok(claims);
+        }
+        self.verify_and_cache(token).await
+    }
+
+    /// The cache's answer for `token`, if it holds a still-valid entry (without waiting).
+    pub(crate) fn verify_cached(&self, token: &str) -> Option<Arc<Claims>> {
+        let inner = &*self.inner;
+        let cache = inner.cache.as_ref()?;
+        let now = inner.now();
+        cache.get_valid(token, |entry| {
+            checks::check_times(&entry.claims, now, inner.leeway).is_ok()
+                && inner.issuers[entry.issuer].keys.holds(&entry.key)
+        })
+    }
+
+    /// Every check, then the result is cached (when the cache is on).
+    pub(crate) async fn verify_and_cache(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
+        let inner = &*self.inner;
+        let verified = self.verify_in_full(token).await?;
+        if let Some(cache) = &inner.cache {
+            let (now, leeway) = (inner.now(), inner.leeway);
+            cache.insert(token, &verified, |c| checks::check_times(c, now, leeway).is_err());
+        }
+        Ok(verified.claims)
+    }
+
+    /// Every check, no cache.
+    async fn verify_in_full(&self, token: &str) -> Result<Verified, AuthError> {
+        let inner = &*self.inner;
+        let parts = token::split(token, inner.max_token_bytes)?;
+        let mut claims = Claims::parse(&parts.payload)?;
+        if claims.is_sender_constrained() {
+            // A token bound to a key (RFC 7800 `cnf`: DPoP, mTLS) is only as good as the proof
+            // of possession that goes with it; presented alone it is refused.
+            return Err(AuthError::new(AuthErrorKind::SenderConstrained));
+        }
+        let (issuer_index, issuer) = inner
+            .issuers
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.rules.iss == claims.issuer())
+            .ok_or_else(|| AuthError::new(AuthErrorKind::UnknownIssuer))?;
+        let alg = parts.header.alg.ok_or_else(|| AuthError::new(AuthErrorKind::MalformedToken))?;
+        if !issuer.algorithms.contains(&alg) {
+            return Err(AuthError::new(AuthErrorKind::UnsupportedAlgorithm)
+                .with_description("the token's algorithm is not allowed for its issuer"));
+        }
+        checks::check_typ(parts.header.typ.as_deref(), issuer.rules.typ)?;
+        checks::check_times(&claims, inner.now(), inner.leeway)?;
+        checks::check_audience(&claims, &inner.audiences)?;
+        if issuer.rules.typ == TokenTyp::AtJwt {
+            checks::check_at_jwt_claims(&claims)?;
+        }
+
+        let keys = issuer.keys.current(parts.header.kid.as_deref()).await.map_err(key_error)?;
+        let candidates = keys.candidates(parts.header.kid.as_deref(), alg);
+        if candidates.keys.is_empty() {
+            return Err(if candidates.any_kid_match {
+                AuthError::new(AuthErrorKind::UnsupportedAlgorithm)
+                    .with_description("the token's algorithm does not fit its key")
+            } else {
+                AuthError::new(AuthErrorKind::UnknownKey)
+            });
+        }
+        let key = candidates
+            .keys
+            .iter()
+            .take(MAX_CANDIDATE_KEYS)
+            .find(|key| key.verify(alg, parts.signing_input, &parts.signature))
+            .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidSignature))?;
+
+        checks::finish_claims(&mut claims, &issuer.rules, inner.scope_rules.as_ref());
+        Ok(Verified { claims: Arc::new(claims), key: (*key).clone(), issuer: issuer_index })
+    }
+
+    /// The verified-token cache's counters, or `None` when the cache is off.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.inner.cache.as_ref().map(TokenCache::stats)
+    }
+}
+
+/// Keys that cannot be had are a 503 saying when to try again; the cause is kept as the
+/// error's source, never sent.
+fn key_error(e: KeyError) -> AuthError {
+    AuthError::keys_unavailable(e.retry_after_secs).with_source(e.cause)
+}
+
+impl Inner {
+    fn now(&self) -> i64 {
+        i64::try_from(self.clock.now_unix()).unwrap_or(i64::MAX)
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("Verifier")
+            .field("issuers", &inner.issuers)
+            .field("audiences", &inner.audiences)
+            .field("leeway_secs", &inner.leeway)
+            .field("max_token_bytes", &inner.max_token_bytes)
+            .field("scope_rules", &inner.scope_rules)
+            .finish_non_exhaustive()
+    }
+}
