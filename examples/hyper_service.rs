@@ -25,8 +25,8 @@ type Body = Full<Bytes>;
 async fn handler(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let client = req
         .extensions()
-        .get::<std::sync::Arc<permiso::Claims>>()
-        .and_then(|c| c.client_id().map(str::to_owned))
+        .get::<permiso::layer::Authenticated>()
+        .and_then(|auth| auth.claims().client_id().map(str::to_owned))
         .unwrap_or_default();
     Ok(Response::new(Full::new(Bytes::from(json!({"caller": client}).to_string()))))
 }

@@ -10,6 +10,7 @@
 //! | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong; it is bound to a key (`cnf`) without a verified proof; or the route needs a service token and it is not one |
 //! | 403 | `insufficient_scope` | the token lacks a required scope, or its client is not trusted |
 //! | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable (with `Retry-After`) |
+//! | 500 | `server_error` (body only) | an extractor or `RequireLayer` without `AuthLayer`: a bug in the service |
 //!
 //! Descriptions are fixed texts chosen here: they name the reason, never the token, a key or
 //! a secret.
@@ -85,6 +86,9 @@ pub enum AuthErrorKind {
     UntrustedClient,
     /// No key can be had because the issuer's key server is unreachable. 503 with `Retry-After`.
     KeysUnavailable,
+    /// An extractor or `RequireLayer` ran without an `AuthLayer` before it: a bug in the
+    /// service, never a pass. 500 with `"error": "server_error"` and no `WWW-Authenticate`.
+    MissingAuthLayer,
 }
 
 impl AuthErrorKind {
@@ -95,15 +99,17 @@ impl AuthErrorKind {
             InvalidRequest => StatusCode::BAD_REQUEST,
             InsufficientScope | UntrustedClient => StatusCode::FORBIDDEN,
             KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            MissingAuthLayer => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// The RFC 6750 error code, or `None` for a missing token.
+    /// The RFC 6750 error code, or `None` for a missing token (and for a missing layer,
+    /// which is no authentication error).
     pub fn error_code(self) -> Option<&'static str> {
         use AuthErrorKind::*;
         Some(match self {
-            MissingToken => return None,
+            MissingToken | MissingAuthLayer => return None,
             InvalidRequest => "invalid_request",
             InsufficientScope | UntrustedClient => "insufficient_scope",
             KeysUnavailable => "temporarily_unavailable",
@@ -134,6 +140,7 @@ impl AuthErrorKind {
             NotServiceToken => "not a service token",
             UntrustedClient => "this route is for trusted clients only",
             KeysUnavailable => "the issuer's keys are temporarily unavailable",
+            MissingAuthLayer => "authentication is not configured for this route (is AuthLayer applied?)",
         }
     }
 }
@@ -281,22 +288,25 @@ impl AuthError {
             #[serde(skip_serializing_if = "Option::is_none")]
             scope: Option<&'a str>,
         }
-        let body = Body {
-            error: self.kind.error_code().unwrap_or("unauthorized"),
-            error_description: &self.description,
-            scope: self.scope.as_deref(),
+        let error = match self.kind {
+            AuthErrorKind::MissingAuthLayer => "server_error",
+            kind => kind.error_code().unwrap_or("unauthorized"),
         };
+        let body = Body { error, error_description: &self.description, scope: self.scope.as_deref() };
         // Serializing strings into a Vec cannot fail.
         serde_json::to_vec(&body).map(Bytes::from).unwrap_or_default()
     }
 
-    /// The whole response: status, `WWW-Authenticate`, `Retry-After` when set,
+    /// The whole response: status, `WWW-Authenticate` (not for a missing layer's 500),
+    /// `Retry-After` when set,
     /// `Content-Type: application/json`, `Cache-Control: no-store`, and the body.
     pub fn to_response(&self, realm: &str) -> Response<Bytes> {
         let mut res = Response::new(self.body());
         *res.status_mut() = self.status();
         let headers = res.headers_mut();
-        headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+        if self.kind != AuthErrorKind::MissingAuthLayer {
+            headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+        }
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after {

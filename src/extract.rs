@@ -46,15 +46,15 @@ use http::request::Parts;
 
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::AuthContext;
-use crate::require;
+use crate::layer::{AuthContext, Authenticated, DefaultRejection, OnRejection, missing_layer};
+use crate::require::{Requirement, ScopeList};
 use crate::scope::{ScopeSet, Scopes};
 
 /// The token did not meet the route's requirement (401 or 403, RFC 6750).
 #[derive(Debug, Clone)]
 pub struct AccessDenied {
     error: AuthError,
-    realm: Arc<str>,
+    context: AuthContext,
 }
 
 impl AccessDenied {
@@ -87,8 +87,7 @@ impl MissingAuthLayer {
 
     /// The JSON body sent.
     pub fn body_text(&self) -> String {
-        let res = crate::layer::missing_layer_response();
-        String::from_utf8_lossy(res.body()).into_owned()
+        String::from_utf8_lossy(&AuthError::new(AuthErrorKind::MissingAuthLayer).body()).into_owned()
     }
 }
 
@@ -136,39 +135,31 @@ impl std::error::Error for AuthRejection {}
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         let res = match self {
-            Self::AccessDenied(r) => r.error.to_response(&r.realm),
-            Self::MissingAuthLayer(_) => crate::layer::missing_layer_response(),
+            // Shaped by the AuthLayer's on_rejection, like the layer's own rejections.
+            Self::AccessDenied(r) => r.context.render(&r.error),
+            // No layer ran, so there is no on_rejection to ask.
+            Self::MissingAuthLayer(_) => DefaultRejection.on_rejection(&missing_layer(), ""),
         };
         res.map(Body::from)
     }
 }
 
-/// The layer's context and the verified claims, if any.
-fn verified(parts: &Parts) -> Result<(Option<&Arc<Claims>>, &Arc<str>), AuthRejection> {
-    let ctx =
+/// Checks `requirement` on the verified claims: the extractor's whole decision.
+fn decide(parts: &Parts, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
+    let context =
         parts.extensions.get::<AuthContext>().ok_or(AuthRejection::MissingAuthLayer(MissingAuthLayer))?;
-    Ok((parts.extensions.get::<Arc<Claims>>(), &ctx.realm))
-}
-
-/// Runs `check` on the verified claims: the extractor's whole decision.
-fn decide(
-    parts: &Parts,
-    check: impl FnOnce(&Claims) -> Result<(), AuthError>,
-) -> Result<Arc<Claims>, AuthRejection> {
-    let (claims, realm) = verified(parts)?;
-    let denied = |error| AuthRejection::AccessDenied(AccessDenied { error, realm: Arc::clone(realm) });
-    let claims = claims.ok_or_else(|| denied(AuthError::new(AuthErrorKind::MissingToken)))?;
-    check(claims).map_err(denied)?;
+    let denied = |error| AuthRejection::AccessDenied(AccessDenied { error, context: context.clone() });
+    let auth = parts.extensions.get::<Authenticated>();
+    let claims =
+        auth.map(Authenticated::claims).ok_or_else(|| denied(AuthError::new(AuthErrorKind::MissingToken)))?;
+    requirement.check(claims).map_err(denied)?;
     Ok(Arc::clone(claims))
 }
 
 /// The same decision for `Option<…>`: `None` when there is no token or it does not meet the
 /// requirement; only a missing layer is an error.
-fn decide_optional(
-    parts: &Parts,
-    check: impl FnOnce(&Claims) -> Result<(), AuthError>,
-) -> Result<Option<Arc<Claims>>, AuthRejection> {
-    match decide(parts, check) {
+fn decide_optional(parts: &Parts, requirement: &Requirement) -> Result<Option<Arc<Claims>>, AuthRejection> {
+    match decide(parts, requirement) {
         Ok(claims) => Ok(Some(claims)),
         Err(AuthRejection::AccessDenied(_)) => Ok(None),
         Err(other) => Err(other),
@@ -181,7 +172,7 @@ macro_rules! extractor_impls {
             type Rejection = AuthRejection;
 
             async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
-                decide(parts, $check).map($build)
+                decide(parts, &$check).map($build)
             }
         }
 
@@ -189,7 +180,7 @@ macro_rules! extractor_impls {
             type Rejection = AuthRejection;
 
             async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Option<Self>, Self::Rejection> {
-                decide_optional(parts, $check).map(|c| c.map($build))
+                decide_optional(parts, &$check).map(|c| c.map($build))
             }
         }
     };
@@ -227,11 +218,10 @@ pub struct RequireAnyScope<S> {
     _scopes: PhantomData<fn() -> S>,
 }
 
-extractor_impls!(RequireScopes<S>, |c: &Claims| require::all_scopes(c, S::SCOPES), |claims| RequireScopes {
-    claims,
-    _scopes: PhantomData
+extractor_impls!(RequireScopes<S>, Requirement::AllScopes(ScopeList::Static(S::SCOPES)), |claims| {
+    RequireScopes { claims, _scopes: PhantomData }
 });
-extractor_impls!(RequireAnyScope<S>, |c: &Claims| require::any_scope(c, S::SCOPES), |claims| {
+extractor_impls!(RequireAnyScope<S>, Requirement::AnyScope(ScopeList::Static(S::SCOPES)), |claims| {
     RequireAnyScope { claims, _scopes: PhantomData }
 });
 
@@ -271,8 +261,8 @@ macro_rules! scope_extractor_common {
 scope_extractor_common!(RequireScopes);
 scope_extractor_common!(RequireAnyScope);
 
-/// The calling service: a service token (per its issuer's rule) naming its client; 403
-/// otherwise.
+/// The calling service: a service token (per its issuer's rule) naming its client; 401
+/// `invalid_token` ("not a service token") otherwise, as the permiso server answers.
 ///
 /// ```
 /// use permiso::extract::ServiceClient;
@@ -308,10 +298,10 @@ impl ServiceClient {
     }
 }
 
-extractor_impls!(ServiceClient, require::service, |claims| ServiceClient { claims });
+extractor_impls!(ServiceClient, Requirement::ServiceClient, |claims| ServiceClient { claims });
 
-/// A [`ServiceClient`] that is trusted (`is_trusted: true`, or on the verifier's trusted
-/// list); 403 otherwise. For admin routes.
+/// A [`ServiceClient`] whose issuer trusts it (its honoured `is_trusted: true`, or its
+/// `client_id` on the issuer's trusted list); 403 otherwise. For admin routes.
 ///
 /// ```
 /// use permiso::extract::TrustedClient;
@@ -330,4 +320,4 @@ impl Deref for TrustedClient {
     }
 }
 
-extractor_impls!(TrustedClient, require::trusted, |claims| TrustedClient(ServiceClient { claims }));
+extractor_impls!(TrustedClient, Requirement::TrustedClient, |claims| TrustedClient(ServiceClient { claims }));

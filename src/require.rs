@@ -1,30 +1,77 @@
 //! What a route asks of a verified token, decided in one place for the extractors and the
 //! tower guard alike. Nothing here verifies: it reads what the layer proved.
 
+use std::fmt;
+use std::sync::Arc;
+
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 
-/// Every scope in `required` is satisfied (implication rules applied).
-pub(crate) fn all_scopes(claims: &Claims, required: &[&str]) -> Result<(), AuthError> {
-    if claims.scopes().satisfies_all(required.iter().copied()) {
-        Ok(())
-    } else {
-        Err(AuthError::insufficient_scope(required.iter().copied()))
+/// Scope names: from [`scopes!`](crate::scopes) markers (static) or given at run time.
+#[derive(Clone)]
+pub(crate) enum ScopeList {
+    Static(&'static [&'static str]),
+    Owned(Arc<[Box<str>]>),
+}
+
+impl ScopeList {
+    fn iter(&self) -> impl Iterator<Item = &str> + Clone {
+        let (a, b) = match self {
+            Self::Static(list) => (list.iter().copied(), [].iter()),
+            Self::Owned(list) => ([].iter().copied(), list.iter()),
+        };
+        a.chain(b.map(|s| &**s))
     }
 }
 
-/// At least one scope in `required` is satisfied.
-pub(crate) fn any_scope(claims: &Claims, required: &[&str]) -> Result<(), AuthError> {
-    if claims.scopes().satisfies_any(required.iter().copied()) {
-        Ok(())
-    } else {
-        Err(AuthError::insufficient_scope(required.iter().copied())
-            .with_description("the token has none of the accepted scopes"))
+impl fmt::Debug for ScopeList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
-/// A service token naming its client.
-pub(crate) fn service(claims: &Claims) -> Result<(), AuthError> {
+/// One route's requirement.
+#[derive(Clone, Debug)]
+pub(crate) enum Requirement {
+    /// Every scope (implication rules applied).
+    AllScopes(ScopeList),
+    /// At least one scope.
+    AnyScope(ScopeList),
+    /// A service token naming its client.
+    ServiceClient,
+    /// A service token of a trusted client.
+    TrustedClient,
+}
+
+impl Requirement {
+    /// Whether `claims` meet the requirement; the 401/403 saying why not.
+    pub(crate) fn check(&self, claims: &Claims) -> Result<(), AuthError> {
+        match self {
+            Self::AllScopes(list) => {
+                if claims.scopes().satisfies_all(list.iter()) {
+                    Ok(())
+                } else {
+                    Err(AuthError::insufficient_scope(list.iter()))
+                }
+            }
+            Self::AnyScope(list) => {
+                if claims.scopes().satisfies_any(list.iter()) {
+                    Ok(())
+                } else {
+                    Err(AuthError::insufficient_scope(list.iter())
+                        .with_description("the token has none of the accepted scopes"))
+                }
+            }
+            Self::ServiceClient => service(claims),
+            Self::TrustedClient => {
+                service(claims)?;
+                if claims.is_trusted() { Ok(()) } else { Err(AuthError::new(AuthErrorKind::UntrustedClient)) }
+            }
+        }
+    }
+}
+
+fn service(claims: &Claims) -> Result<(), AuthError> {
     if !claims.is_service_token() {
         return Err(AuthError::new(AuthErrorKind::NotServiceToken));
     }
@@ -33,10 +80,4 @@ pub(crate) fn service(claims: &Claims) -> Result<(), AuthError> {
             .with_description("not a service token: it names no client"));
     }
     Ok(())
-}
-
-/// A service token of a trusted client.
-pub(crate) fn trusted(claims: &Claims) -> Result<(), AuthError> {
-    service(claims)?;
-    if claims.is_trusted() { Ok(()) } else { Err(AuthError::new(AuthErrorKind::UntrustedClient)) }
 }

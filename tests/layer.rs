@@ -264,3 +264,96 @@ fn an_empty_scope_requirement_is_refused_when_the_layer_is_built() {
 fn an_empty_any_scope_requirement_is_refused_too() {
     let _ = permiso::RequireLayer::any_scope([""]);
 }
+
+/// A rejection shaped by the service: its own header, and the reason in its own JSON.
+fn shaped(err: &AuthError, realm: &str) -> http::Response<Bytes> {
+    let mut res = err.to_response(realm);
+    res.headers_mut().insert("x-shaped", "yes".parse().unwrap());
+    *res.body_mut() =
+        Bytes::from(json!({"denied": err.status().as_u16(), "why": err.description()}).to_string());
+    res
+}
+
+/// Serves one tower service (plain hyper) on a loopback port.
+async fn serve_tower<S, B>(svc: S) -> String
+where
+    S: tower::Service<Request<hyper::body::Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+            });
+        }
+    });
+    base
+}
+
+async fn ok(_: Request<hyper::body::Incoming>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    Ok(http::Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}"))))
+}
+
+#[tokio::test]
+async fn on_rejection_shapes_the_extractors_403() {
+    let idp = TestIssuer::start().await;
+    let app = Router::new()
+        .route("/users", get(|_: RequireScopes<ReadUsers>| async { "users" }))
+        .layer(AuthLayer::new(verifier(&idp).await).on_rejection(shaped));
+    let base = serve(app).await;
+    let token = idp.token("svc", &["read:billing"]);
+    let res = reqwest::Client::new().get(format!("{base}/users")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["x-shaped"], "yes");
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("error=\"insufficient_scope\""));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body, json!({"denied": 403, "why": "the token lacks a required scope"}));
+}
+
+#[tokio::test]
+async fn on_rejection_shapes_the_guards_403_and_typed_scopes_work_there() {
+    let idp = TestIssuer::start().await;
+    let guarded = ServiceBuilder::new()
+        .layer(AuthLayer::new(verifier(&idp).await).on_rejection(shaped))
+        .layer(RequireLayer::require_scopes::<(ReadBilling, ReadUsers)>())
+        .service_fn(ok);
+    let base = serve_tower(guarded).await;
+    let http = reqwest::Client::new();
+    let partial = idp.token("svc", &["read:billing"]);
+    let res = http.get(&base).bearer_auth(&partial).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["x-shaped"], "yes");
+    let www = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(www.contains(r#"scope="read:billing read:users""#), "{www}");
+    assert_eq!(res.json::<Value>().await.unwrap()["denied"], 403);
+    // admin:billing implies read:billing; with read:users both are met.
+    let both = idp.token("svc", &["admin:billing", "read:users"]);
+    let res = http.get(&base).bearer_auth(&both).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn on_rejection_shapes_the_missing_layer_500() {
+    let idp = TestIssuer::start().await;
+    // The guard with no AuthLayer before it: a server bug, answered 500 as it says.
+    let orphan =
+        ServiceBuilder::new().layer(RequireLayer::trusted_client().on_rejection(shaped)).service_fn(ok);
+    let base = serve_tower(orphan).await;
+    let res = reqwest::Client::new().get(&base).bearer_auth(idp.token("svc", &[])).send().await.unwrap();
+    assert_eq!(res.status(), 500);
+    assert_eq!(res.headers()["x-shaped"], "yes");
+    assert!(res.headers().get("www-authenticate").is_none());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["denied"], 500);
+    assert!(body["why"].as_str().unwrap().contains("AuthLayer"));
+}

@@ -7,38 +7,36 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{AuthBody, AuthContext};
-use crate::claims::Claims;
+use super::{AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, RenderFn, missing_layer};
 use crate::error::{AuthError, AuthErrorKind};
-use crate::require;
+use crate::require::{Requirement, ScopeList};
+use crate::scope::Scopes;
 
-#[derive(Clone)]
-enum Requirement {
-    All(Arc<[Box<str>]>),
-    Any(Arc<[Box<str>]>),
-    Service,
-    Trusted,
-}
+type Render = Arc<RenderFn>;
 
 /// Requires something of the token an [`AuthLayer`](super::AuthLayer) (applied outside it)
 /// verified: scopes, a service token, a trusted client. Answers 403 (or 401 when the
 /// `AuthLayer` is optional and no token came) itself, with the same RFC 6750 response as the
-/// axum extractors; answers 500 if no `AuthLayer` ran, since that is a server bug.
+/// axum extractors, shaped by the `AuthLayer`'s `on_rejection`; answers 500 if no `AuthLayer`
+/// ran, since that is a server bug.
 ///
 /// ```
 /// use http::{Request, Response};
-/// use permiso::{AuthLayer, Issuer, RequireLayer, Verifier};
+/// use permiso::{AuthLayer, Issuer, RequireLayer, Verifier, scopes};
 /// use tower::{ServiceBuilder, service_fn};
+///
+/// scopes! { pub ReadTransactions = "read:transactions"; }
 ///
 /// # let verifier = Verifier::builder(["a"]).issuer(Issuer::permiso("a", "0123456789abcdef0123456789abcdef")).build().unwrap();
 /// let list = ServiceBuilder::new()
 ///     .layer(AuthLayer::new(verifier))
-///     .layer(RequireLayer::scopes(["read:transactions"]))
+///     // A misspelt marker is a compile error; `RequireLayer::scopes(["…"])` takes strings.
+///     .layer(RequireLayer::require_scopes::<ReadTransactions>())
 ///     .service(service_fn(|_req: Request<String>| async {
 ///         Ok::<_, std::convert::Infallible>(Response::new(String::from("[]")))
 ///     }));
@@ -48,9 +46,25 @@ enum Requirement {
 #[must_use]
 pub struct RequireLayer {
     requirement: Requirement,
+    render: Option<Render>,
 }
 
 impl RequireLayer {
+    fn with(requirement: Requirement) -> Self {
+        Self { requirement, render: None }
+    }
+
+    /// Every scope of `S` (a [`scopes!`](crate::scopes) marker or a tuple of them),
+    /// implication rules applied: the twin of the `RequireScopes<S>` extractor.
+    pub fn require_scopes<S: Scopes>() -> Self {
+        Self::with(Requirement::AllScopes(ScopeList::Static(S::SCOPES)))
+    }
+
+    /// At least one scope of `S`: the twin of the `RequireAnyScope<S>` extractor.
+    pub fn require_any_scope<S: Scopes>() -> Self {
+        Self::with(Requirement::AnyScope(ScopeList::Static(S::SCOPES)))
+    }
+
     /// Every one of `scopes` (implication rules applied).
     ///
     /// # Panics
@@ -63,7 +77,7 @@ impl RequireLayer {
         I: IntoIterator<Item = S>,
         S: Into<Box<str>>,
     {
-        Self { requirement: Requirement::All(scope_list(scopes, "RequireLayer::scopes")) }
+        Self::with(Requirement::AllScopes(scope_list(scopes, "RequireLayer::scopes")))
     }
 
     /// At least one of `scopes`.
@@ -77,34 +91,29 @@ impl RequireLayer {
         I: IntoIterator<Item = S>,
         S: Into<Box<str>>,
     {
-        Self { requirement: Requirement::Any(scope_list(scopes, "RequireLayer::any_scope")) }
+        Self::with(Requirement::AnyScope(scope_list(scopes, "RequireLayer::any_scope")))
     }
 
     /// A service token (per its issuer's rule) naming its client.
     pub fn service_client() -> Self {
-        Self { requirement: Requirement::Service }
+        Self::with(Requirement::ServiceClient)
     }
 
     /// A service token of a trusted client.
     pub fn trusted_client() -> Self {
-        Self { requirement: Requirement::Trusted }
+        Self::with(Requirement::TrustedClient)
     }
 
-    fn check(&self, claims: &Claims) -> Result<(), AuthError> {
-        fn strs(list: &[Box<str>]) -> Vec<&str> {
-            list.iter().map(|s| &**s).collect()
-        }
-        match &self.requirement {
-            Requirement::All(list) => require::all_scopes(claims, &strs(list)),
-            Requirement::Any(list) => require::any_scope(claims, &strs(list)),
-            Requirement::Service => require::service(claims),
-            Requirement::Trusted => require::trusted(claims),
-        }
+    /// Shapes this guard's rejections itself, instead of the `AuthLayer`'s `on_rejection`;
+    /// also the only way to shape the 500 it answers when no `AuthLayer` ran.
+    pub fn on_rejection<R: OnRejection>(mut self, rejection: R) -> Self {
+        self.render = Some(Arc::new(move |e, realm| rejection.on_rejection(e, realm)));
+        self
     }
 }
 
 #[track_caller]
-fn scope_list<I, S>(scopes: I, what: &str) -> Arc<[Box<str>]>
+fn scope_list<I, S>(scopes: I, what: &str) -> ScopeList
 where
     I: IntoIterator<Item = S>,
     S: Into<Box<str>>,
@@ -114,19 +123,17 @@ where
         !list.is_empty() && list.iter().all(|s| !s.is_empty()),
         "{what} needs at least one scope, and no empty one: an empty requirement would let every token through"
     );
-    list
+    ScopeList::Owned(list)
 }
 
 impl fmt::Debug for RequireLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut t = f.debug_tuple("RequireLayer");
-        match &self.requirement {
-            Requirement::All(s) => t.field(&("all", s)),
-            Requirement::Any(s) => t.field(&("any", s)),
-            Requirement::Service => t.field(&"service_client"),
-            Requirement::Trusted => t.field(&"trusted_client"),
-        };
-        t.finish()
+        let mut d = f.debug_struct("RequireLayer");
+        d.field("requirement", &self.requirement);
+        if self.render.is_some() {
+            d.field("on_rejection", &"<fn>");
+        }
+        d.finish()
     }
 }
 
@@ -145,23 +152,15 @@ pub struct RequireService<S> {
     layer: RequireLayer,
 }
 
-/// The response for a request that reached a guarded route or extractor without an
-/// `AuthLayer`. The server bug is logged once per process, not once per request.
-pub(crate) fn missing_layer_response() -> Response<Bytes> {
-    static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        crate::log::warn!(
-            "a permiso extractor or RequireLayer is used on a route without AuthLayer; answering 500"
-        );
+impl<S> RequireService<S> {
+    fn render(&self, error: &AuthError, context: Option<&AuthContext>) -> Response<Bytes> {
+        match (&self.layer.render, context) {
+            (Some(render), Some(ctx)) => render(error, &ctx.0.realm),
+            (Some(render), None) => render(error, ""),
+            (None, Some(ctx)) => ctx.render(error),
+            (None, None) => DefaultRejection.on_rejection(error, ""),
+        }
     }
-    let body = serde_json::json!({
-        "error": "server_error",
-        "error_description": "authentication is not configured for this route (is AuthLayer applied?)",
-    });
-    let mut res = Response::new(Bytes::from(body.to_string()));
-    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireService<S>
@@ -178,25 +177,35 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let Some(ctx) = req.extensions().get::<AuthContext>() else {
-            return GuardFuture::reject(missing_layer_response());
+            return GuardFuture::reject(self.render(&missing_layer(), None));
         };
-        let verdict = match req.extensions().get::<Arc<Claims>>() {
-            Some(claims) => self.layer.check(claims),
+        let verdict = match req.extensions().get::<Authenticated>() {
+            Some(auth) => self.layer.requirement.check(&auth.0),
             None => Err(AuthError::new(AuthErrorKind::MissingToken)),
         };
         match verdict {
-            Ok(()) => GuardFuture::Inner { fut: self.inner.call(req) },
-            Err(err) => GuardFuture::reject(err.to_response(&ctx.realm)),
+            Ok(()) => GuardFuture { state: Guard::Inner { fut: self.inner.call(req) } },
+            Err(err) => {
+                let res = self.render(&err, Some(ctx));
+                GuardFuture::reject(res)
+            }
         }
     }
 }
 
 pin_project! {
     /// The response future of [`RequireService`].
-    #[project = GuardFutureProj]
-    #[allow(missing_docs)]
     #[derive(Debug)]
-    pub enum GuardFuture<F, B> {
+    pub struct GuardFuture<F, B> {
+        #[pin]
+        state: Guard<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = GuardProj]
+    #[derive(Debug)]
+    enum Guard<F, B> {
         Inner { #[pin] fut: F },
         Reject { res: Option<Response<Bytes>>, _body: std::marker::PhantomData<fn() -> B> },
     }
@@ -204,7 +213,7 @@ pin_project! {
 
 impl<F, B> GuardFuture<F, B> {
     fn reject(res: Response<Bytes>) -> Self {
-        GuardFuture::Reject { res: Some(res), _body: std::marker::PhantomData }
+        GuardFuture { state: Guard::Reject { res: Some(res), _body: std::marker::PhantomData } }
     }
 }
 
@@ -215,11 +224,11 @@ where
     type Output = Result<Response<AuthBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            GuardFutureProj::Inner { fut } => fut.poll(cx).map_ok(|res| res.map(AuthBody::inner)),
-            GuardFutureProj::Reject { res, .. } => match res.take() {
+        match self.project().state.project() {
+            GuardProj::Inner { fut } => fut.poll(cx).map_ok(|res| res.map(AuthBody::inner)),
+            GuardProj::Reject { res, .. } => match res.take() {
                 Some(res) => Poll::Ready(Ok(res.map(AuthBody::rejection))),
-                None => Poll::Pending,
+                None => panic!("permiso's GuardFuture was polled after it completed"),
             },
         }
     }

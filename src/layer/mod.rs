@@ -3,7 +3,7 @@
 //! [`AuthLayer`] wraps any tower service taking `http::Request<B>` (axum, plain hyper,
 //! tonic). For each request it finds the bearer token ([`crate::bearer::extract`]), verifies
 //! it with the [`Verifier`], and either puts the claims in the request extensions as
-//! `Arc<Claims>` and calls the inner service, or answers the rejection itself: 401/400/403/503
+//! [`Authenticated`] and calls the inner service, or answers the rejection itself: 401/400/403/503
 //! with an RFC 6750 `WWW-Authenticate` header and a JSON body. It never returns an error to the
 //! server.
 //!
@@ -35,22 +35,82 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 pub use body::AuthBody;
-#[cfg(feature = "axum")]
-pub(crate) use guard::missing_layer_response;
 pub use guard::{GuardFuture, RequireLayer, RequireService};
 
-use crate::error::AuthError;
+use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind};
 use crate::verifier::Verifier;
 
-/// What the layer leaves in the request extensions for the extractors, besides the claims:
-/// proof that it ran, and the realm to answer with.
+/// What the layer proved about a request, left in its extensions for what runs behind it
+/// (extractors, [`RequireLayer`], your own handlers on plain hyper): the verified claims.
+///
+/// ```
+/// use permiso::{Claims, layer::Authenticated};
+///
+/// fn caller(req: &http::Request<()>) -> Option<&Claims> {
+///     req.extensions().get::<Authenticated>().map(|a| &**a.claims())
+/// }
+/// # assert!(caller(&http::Request::new(())).is_none());
+/// ```
 #[derive(Clone, Debug)]
-pub(crate) struct AuthContext {
-    pub(crate) realm: Arc<str>,
+pub struct Authenticated(pub(crate) Arc<Claims>);
+
+impl Authenticated {
+    /// The verified claims.
+    pub fn claims(&self) -> &Arc<Claims> {
+        &self.0
+    }
+}
+
+/// What the layer leaves in the request extensions besides the claims: proof that it ran, the
+/// realm, and how rejections are answered, so that every 401/403 behind the layer is shaped
+/// by its [`on_rejection`](AuthLayer::on_rejection). One `Arc`: one count per request.
+#[derive(Clone)]
+pub(crate) struct AuthContext(Arc<ContextInner>);
+
+/// An [`OnRejection`] with its type erased: (error, realm) → response.
+pub(crate) type RenderFn = dyn Fn(&AuthError, &str) -> Response<Bytes> + Send + Sync;
+
+struct ContextInner {
+    realm: Arc<str>,
+    render: Box<RenderFn>,
+}
+
+impl AuthContext {
+    fn new<R: OnRejection>(realm: Arc<str>, rejection: R) -> Self {
+        Self(Arc::new(ContextInner {
+            realm,
+            render: Box::new(move |e, realm| rejection.on_rejection(e, realm)),
+        }))
+    }
+
+    /// The response for `error`, as the layer's `on_rejection` shapes it.
+    pub(crate) fn render(&self, error: &AuthError) -> Response<Bytes> {
+        (self.0.render)(error, &self.0.realm)
+    }
+}
+
+impl fmt::Debug for AuthContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthContext").field("realm", &self.0.realm).finish_non_exhaustive()
+    }
+}
+
+/// The error for a request that reached an extractor or a guard without an `AuthLayer`. The
+/// server bug is logged once per process, not once per request.
+pub(crate) fn missing_layer() -> AuthError {
+    static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        crate::log::warn!(
+            "a permiso extractor or RequireLayer is used on a route without AuthLayer; answering 500"
+        );
+    }
+    AuthError::new(AuthErrorKind::MissingAuthLayer)
 }
 
 /// Turns an [`AuthError`] into the response sent. The default
@@ -103,6 +163,20 @@ enum Mode {
 /// Verifies the bearer token of every request; see the [module docs](self).
 ///
 /// Cheap to clone (`Arc`s inside).
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use permiso::{AuthLayer, Issuer, Verifier};
+///
+/// let verifier = Verifier::builder(["keystone-auth"])
+///     .issuer(Issuer::permiso("keystone-auth", "a-shared-secret-of-at-least-32-bytes!!"))
+///     .build()
+///     .unwrap();
+/// // Requests without a token pass unauthenticated; a bad token is still refused.
+/// let layer = AuthLayer::new(verifier).realm("payments").optional();
+/// let app: Router = Router::new().route("/", get(|| async { "ok" })).layer(layer);
+/// # let _ = app;
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct AuthLayer<R = DefaultRejection> {
@@ -110,18 +184,20 @@ pub struct AuthLayer<R = DefaultRejection> {
     mode: Mode,
     realm: Arc<str>,
     rejection: R,
+    context: AuthContext,
 }
 
 impl AuthLayer {
     /// A layer that requires a valid token on every request. The realm defaults to the
     /// verifier's first audience.
     pub fn new(verifier: Verifier) -> Self {
-        let realm = verifier.default_realm().into();
-        Self { verifier, mode: Mode::Required, realm, rejection: DefaultRejection }
+        let realm: Arc<str> = verifier.default_realm().into();
+        let context = AuthContext::new(Arc::clone(&realm), DefaultRejection);
+        Self { verifier, mode: Mode::Required, realm, rejection: DefaultRejection, context }
     }
 }
 
-impl<R> AuthLayer<R> {
+impl<R: OnRejection> AuthLayer<R> {
     /// Optional mode: a request without a bearer token passes through unauthenticated (the
     /// extractors then answer 401 where they are used, `Option<…>` extractors give `None`);
     /// a request with a bad token is still refused.
@@ -133,12 +209,15 @@ impl<R> AuthLayer<R> {
     /// The `realm` of `WWW-Authenticate`.
     pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
         self.realm = realm.into();
+        self.context = AuthContext::new(Arc::clone(&self.realm), self.rejection.clone());
         self
     }
 
-    /// Replaces how rejections are answered.
+    /// Replaces how rejections are answered: the layer's own, and every 401/403 of the
+    /// extractors and [`RequireLayer`]s behind it.
     pub fn on_rejection<R2: OnRejection>(self, rejection: R2) -> AuthLayer<R2> {
-        AuthLayer { verifier: self.verifier, mode: self.mode, realm: self.realm, rejection }
+        let context = AuthContext::new(Arc::clone(&self.realm), rejection.clone());
+        AuthLayer { verifier: self.verifier, mode: self.mode, realm: self.realm, rejection, context }
     }
 }
 
@@ -180,70 +259,142 @@ impl<S, R: 'static> fmt::Debug for AuthService<S, R> {
 
 impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S, R>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: 'static,
-    R: OnRejection,
-    ReqBody: Send + 'static,
-    ResBody: 'static,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
 {
     type Response = Response<AuthBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S, ReqBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // The clone is not ready; the original, which `poll_ready` readied, serves this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
-        ResponseFuture {
-            inner: Box::pin(async move {
-                let reject = |err: AuthError| {
-                    let res = layer.rejection.on_rejection(&err, &layer.realm);
-                    Ok(res.map(AuthBody::rejection))
-                };
-                let verdict = match crate::bearer::extract(req.headers(), req.uri()) {
-                    Err(err) => return reject(err),
-                    Ok(Some(token)) => Some(layer.verifier.verify(token).await),
-                    Ok(None) => None,
-                };
-                match verdict {
-                    Some(Ok(claims)) => {
-                        req.extensions_mut().insert(claims);
-                    }
-                    Some(Err(err)) => return reject(err),
-                    None if layer.mode == Mode::Required => {
-                        return reject(AuthError::new(crate::AuthErrorKind::MissingToken));
-                    }
-                    None => {}
+        let layer = &self.layer;
+        let token = match crate::bearer::extract(req.headers(), req.uri()) {
+            Err(err) => return ResponseFuture::rejected(layer.context.render(&err)),
+            Ok(None) if layer.mode == Mode::Required => {
+                return ResponseFuture::rejected(
+                    layer.context.render(&AuthError::new(AuthErrorKind::MissingToken)),
+                );
+            }
+            Ok(None) => None,
+            Ok(Some(token)) => Some(token),
+        };
+        let claims = match token {
+            None => None,
+            // The common case: a token seen before, answered without waiting or boxing.
+            Some(token) => match layer.verifier.verify_cached(token) {
+                Some(claims) => Some(claims),
+                None => {
+                    // A cold verification may wait for keys: the inner service that
+                    // `poll_ready` readied goes with it; a clone stays for the next call.
+                    let clone = self.inner.clone();
+                    let inner = std::mem::replace(&mut self.inner, clone);
+                    let verifier = layer.verifier.clone();
+                    let token = token.to_owned();
+                    let verify = Box::pin(async move { verifier.verify_and_cache(&token).await });
+                    return ResponseFuture::verifying(verify, req, inner, layer.context.clone());
                 }
-                req.extensions_mut().insert(AuthContext { realm: Arc::clone(&layer.realm) });
-                inner.call(req).await.map(|res| res.map(AuthBody::inner))
-            }),
+            },
+        };
+        if let Some(claims) = claims {
+            req.extensions_mut().insert(Authenticated(claims));
+        }
+        req.extensions_mut().insert(layer.context.clone());
+        ResponseFuture::calling(self.inner.call(req))
+    }
+}
+
+type VerifyFuture = Pin<Box<dyn Future<Output = Result<Arc<Claims>, AuthError>> + Send + 'static>>;
+
+pin_project! {
+    /// The response future of [`AuthService`]: answering a rejection, waiting for a cold
+    /// verification, or running the inner service.
+    pub struct ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    #[project_replace = StateReplace]
+    enum State<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        Rejected { response: Response<Bytes> },
+        Verifying { verify: VerifyFuture, req: Request<ReqBody>, inner: S, context: AuthContext },
+        Calling { #[pin] future: S::Future },
+        Done,
+    }
+}
+
+impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
+    fn rejected(response: Response<Bytes>) -> Self {
+        Self { state: State::Rejected { response } }
+    }
+
+    fn verifying(verify: VerifyFuture, req: Request<ReqBody>, inner: S, context: AuthContext) -> Self {
+        Self { state: State::Verifying { verify, req, inner, context } }
+    }
+
+    fn calling(future: S::Future) -> Self {
+        Self { state: State::Calling { future } }
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<AuthBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let out = std::task::ready!(future.poll(cx));
+                    state.set(State::Done);
+                    return Poll::Ready(out.map(|res| res.map(AuthBody::inner)));
+                }
+                StateProj::Verifying { verify, .. } => {
+                    let verdict = std::task::ready!(verify.as_mut().poll(cx));
+                    let StateReplace::Verifying { mut req, mut inner, context, .. } =
+                        state.as_mut().project_replace(State::Done)
+                    else {
+                        unreachable!("the state was Verifying a moment ago")
+                    };
+                    match verdict {
+                        Ok(claims) => {
+                            req.extensions_mut().insert(Authenticated(claims));
+                            req.extensions_mut().insert(context);
+                            state.set(State::Calling { future: inner.call(req) });
+                        }
+                        Err(err) => {
+                            return Poll::Ready(Ok(context.render(&err).map(AuthBody::rejection)));
+                        }
+                    }
+                }
+                StateProj::Rejected { .. } => {
+                    let StateReplace::Rejected { response } = state.as_mut().project_replace(State::Done)
+                    else {
+                        unreachable!("the state was Rejected a moment ago")
+                    };
+                    return Poll::Ready(Ok(response.map(AuthBody::rejection)));
+                }
+                StateProj::Done => panic!("permiso's AuthService future was polled after it completed"),
+            }
         }
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// The response future of [`AuthService`].
-pub struct ResponseFuture<B, E> {
-    inner: BoxFuture<Result<Response<AuthBody<B>>, E>>,
-}
-
-impl<B, E> Future for ResponseFuture<B, E> {
-    type Output = Result<Response<AuthBody<B>>, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-impl<B, E> fmt::Debug for ResponseFuture<B, E> {
+impl<S: Service<Request<ReqBody>>, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
