@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
         (creds, std::env::var("TARGET_URL").unwrap_or_else(|_| "http://127.0.0.1:8001".into()))
     } else {
         let idp = TestIssuer::builder()
-            .client("payment-service", "payment-secret", &["read:transactions"], false)
+            .client("payment-service", "payment-secret", &["read:transactions"])
             .start()
             .await;
         let verifier =

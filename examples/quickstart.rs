@@ -30,8 +30,8 @@ async fn main() -> ExitCode {
     // 1. The issuer: payment-service may read and write transactions; billing-service is an
     //    admin of transactions and trusted.
     let idp = TestIssuer::builder()
-        .client("payment-service", "payment-secret", &["read:transactions", "write:transactions"], false)
-        .client("billing-service", "billing-secret", &["admin:transactions"], true)
+        .client("payment-service", "payment-secret", &["read:transactions", "write:transactions"])
+        .trusted_client("billing-service", "billing-secret", &["admin:transactions"])
         .start()
         .await;
 

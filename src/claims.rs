@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{AuthError, AuthErrorKind};
 use crate::scope::{ScopeRules, ScopeSet};
-use crate::token::{DupCheck, Key, parse_object};
+use crate::token::{DupCheck, MemberName, parse_object};
 
 /// The latest NumericDate accepted: 9999-12-31T23:59:59Z. Anything later is treated as
 /// garbage, not as "never expires".
@@ -322,7 +322,7 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
             *problem = Some(invalid(why));
             de::Error::custom("claims rejected")
         };
-        while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+        while let Some(MemberName(name)) = map.next_key::<MemberName<'de>>()? {
             if !seen.insert(name.clone()) {
                 *problem = Some(malformed("the payload has a duplicate claim"));
                 return Err(de::Error::custom("duplicate claim"));

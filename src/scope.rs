@@ -30,7 +30,7 @@ pub(crate) fn is_scope_token(s: &str) -> bool {
 /// One implication rule: holding a scope that matches `grantor` satisfies a requirement that
 /// matches one of `grants`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Rule {
+enum Implication {
     /// `<from><rest>` grants `<to><rest>` for each `to`, for any non-empty `rest`.
     Prefix { from: Box<str>, to: Vec<Box<str>> },
     /// The exact scope `from` grants each exact scope in `to`.
@@ -56,7 +56,7 @@ enum Rule {
 #[derive(Clone, Default, PartialEq, Eq)]
 #[must_use]
 pub struct ScopeRules {
-    rules: Vec<Rule>,
+    rules: Vec<Implication>,
 }
 
 impl ScopeRules {
@@ -78,7 +78,7 @@ impl ScopeRules {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.rules.push(Rule::Prefix {
+        self.rules.push(Implication::Prefix {
             from: from.into(),
             to: to.into_iter().map(|s| s.as_ref().into()).collect(),
         });
@@ -92,7 +92,7 @@ impl ScopeRules {
         S: AsRef<str>,
     {
         self.rules
-            .push(Rule::Exact { from: from.into(), to: to.into_iter().map(|s| s.as_ref().into()).collect() });
+            .push(Implication::Exact { from: from.into(), to: to.into_iter().map(|s| s.as_ref().into()).collect() });
         self
     }
 
@@ -104,8 +104,8 @@ impl ScopeRules {
     /// Whether holding `held` satisfies `required` through one of the rules.
     fn implies(&self, held: &str, required: &str) -> bool {
         self.rules.iter().any(|rule| match rule {
-            Rule::Exact { from, to } => &**from == held && to.iter().any(|t| &**t == required),
-            Rule::Prefix { from, to } => match held.strip_prefix(&**from) {
+            Implication::Exact { from, to } => &**from == held && to.iter().any(|t| &**t == required),
+            Implication::Prefix { from, to } => match held.strip_prefix(&**from) {
                 Some(rest) if !rest.is_empty() => to.iter().any(|t| {
                     required.len() == t.len() + rest.len()
                         && required.starts_with(&**t)

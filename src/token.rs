@@ -50,7 +50,7 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, AuthError>
         return Err(AuthError::new(AuthErrorKind::TokenTooLarge));
     }
     let bytes = token.as_bytes();
-    let mut dots = memchr_dots(bytes);
+    let mut dots = dot_positions(bytes);
     let (first, second) = match (dots.next(), dots.next(), dots.next()) {
         (Some(a), Some(b), None) => (a, b),
         (None, ..) | (Some(_), None, _) => {
@@ -71,7 +71,7 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, AuthError>
     Ok(Parts { signing_input: &bytes[..second], header, payload, signature })
 }
 
-fn memchr_dots(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+fn dot_positions(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
     bytes.iter().enumerate().filter_map(|(i, &b)| (b == b'.').then_some(i))
 }
 
@@ -97,24 +97,24 @@ pub(crate) fn parse_object<'de, S: DeserializeSeed<'de>>(json: &'de [u8], seed: 
 }
 
 /// An object member name, borrowed from the input when it has no escapes.
-pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
+pub(crate) struct MemberName<'de>(pub(crate) Cow<'de, str>);
 
-impl<'de> de::Deserialize<'de> for Key<'de> {
+impl<'de> de::Deserialize<'de> for MemberName<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
+            type Value = MemberName<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a member name")
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(Cow::Borrowed(v)))
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(Cow::Owned(v.to_owned())))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v)))
+            fn visit_string<E: de::Error>(self, v: String) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(Cow::Owned(v)))
             }
         }
         d.deserialize_str(V)
@@ -175,14 +175,14 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
             *problem = Some(err);
             de::Error::custom("header rejected")
         };
-        while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+        while let Some(MemberName(name)) = map.next_key::<MemberName<'de>>()? {
             if !seen.insert(name.clone()) {
                 return Err(fail(malformed("the header has a duplicate member")));
             }
             match &*name {
                 "alg" => {
                     let alg: Cow<'de, str> = map
-                        .next_value::<Key<'de>>()
+                        .next_value::<MemberName<'de>>()
                         .map_err(|_| fail(malformed("the header's alg is not a string")))?
                         .0;
                     header.alg = Some(parse_alg(&alg).map_err(&mut fail)?);

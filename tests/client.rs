@@ -26,7 +26,7 @@ const SECRET: &str = "payment-secret";
 
 async fn issuer() -> TestIssuer {
     TestIssuer::builder()
-        .client("payment-service", SECRET, &["read:transactions", "write:transactions"], false)
+        .client("payment-service", SECRET, &["read:transactions", "write:transactions"])
         .start()
         .await
 }
@@ -173,7 +173,7 @@ async fn a_token_inside_its_refresh_margin_is_used_and_refreshed_behind() {
 
 #[tokio::test]
 async fn the_margin_is_never_more_than_half_the_lifetime() {
-    let idp = TestIssuer::builder().client("short", SECRET, &["a"], false).token_lifetime(60).start().await;
+    let idp = TestIssuer::builder().client("short", SECRET, &["a"]).token_lifetime(60).start().await;
     let clock = ManualClock::now();
     let creds = ServiceCredentials::new("short", SECRET, TokenEndpoint::Url(idp.token_url()));
     let source = TokenSource::builder(creds).clock(clock.clone()).build().unwrap();

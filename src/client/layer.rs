@@ -5,7 +5,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -50,16 +50,16 @@ impl BearerLayer {
 }
 
 impl<S> Layer<S> for BearerLayer {
-    type Service = Bearer<S>;
+    type Service = AddBearer<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Bearer { inner, source: self.source.clone() }
+        AddBearer { inner, source: self.source.clone() }
     }
 }
 
 /// The service made by [`BearerLayer`].
 #[derive(Clone, Debug)]
-pub struct Bearer<S> {
+pub struct AddBearer<S> {
     inner: S,
     source: TokenSource,
 }
@@ -92,10 +92,7 @@ impl<E: std::error::Error + 'static> std::error::Error for BearerError<E> {
 }
 
 fn authorize<B>(req: &mut Request<B>, token: &AccessToken) -> Result<(), TokenError> {
-    let mut value = HeaderValue::try_from(format!("Bearer {}", token.secret()))
-        .map_err(|_| TokenError::malformed_token())?;
-    value.set_sensitive(true);
-    req.headers_mut().insert(header::AUTHORIZATION, value);
+    req.headers_mut().insert(header::AUTHORIZATION, token.authorization()?);
     Ok(())
 }
 
@@ -108,7 +105,7 @@ fn replay<B: Clone>(req: &Request<B>) -> Request<B> {
     copy
 }
 
-impl<S, B, RB> Service<Request<B>> for Bearer<S>
+impl<S, B, RB> Service<Request<B>> for AddBearer<S>
 where
     S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
     S::Future: Send,

@@ -1,7 +1,7 @@
 //! The outgoing side as a `reqwest-middleware` middleware.
 
 use http::Extensions;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::AUTHORIZATION;
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
@@ -37,10 +37,7 @@ impl BearerMiddleware {
 }
 
 fn authorize(req: &mut Request, token: &AccessToken) -> reqwest_middleware::Result<()> {
-    let mut value = HeaderValue::try_from(format!("Bearer {}", token.secret()))
-        .map_err(|_| reqwest_middleware::Error::middleware(super::source::TokenError::malformed_token()))?;
-    value.set_sensitive(true);
-    req.headers_mut().insert(AUTHORIZATION, value);
+    req.headers_mut().insert(AUTHORIZATION, token.authorization().map_err(reqwest_middleware::Error::middleware)?);
     Ok(())
 }
 

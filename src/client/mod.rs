@@ -17,6 +17,6 @@ mod middleware;
 mod source;
 
 pub use credentials::{ClientAuth, ClientSecret, ServiceCredentials, TokenEndpoint};
-pub use layer::{Bearer, BearerError, BearerLayer};
+pub use layer::{AddBearer, BearerError, BearerLayer};
 pub use middleware::BearerMiddleware;
 pub use source::{AccessToken, TokenError, TokenErrorKind, TokenSource, TokenSourceBuilder};

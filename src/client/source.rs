@@ -48,6 +48,16 @@ impl AccessToken {
     pub fn scope(&self) -> Option<&str> {
         self.scope.as_deref()
     }
+
+    /// The `Authorization: Bearer …` value, marked sensitive (hidden from `Debug` and
+    /// HTTP/2 header compression): the one header builder of the tower layer and the
+    /// middleware.
+    pub(crate) fn authorization(&self) -> Result<http::HeaderValue, TokenError> {
+        let mut value =
+            http::HeaderValue::try_from(format!("Bearer {}", self.secret())).map_err(|_| TokenError::malformed_token())?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
 }
 
 impl fmt::Debug for AccessToken {
@@ -122,7 +132,7 @@ impl TokenError {
         self.description.as_deref()
     }
 
-    pub(crate) fn malformed_token() -> Self {
+    fn malformed_token() -> Self {
         Self::new(TokenErrorKind::MalformedResponse)
             .with(None, Some("the access token cannot be sent in a header".into()))
     }

@@ -97,6 +97,13 @@ impl Shared {
     }
 }
 
+/// Whether a registered client is trusted (`"is_trusted"` in its tokens).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trust {
+    Untrusted,
+    Trusted,
+}
+
 /// Configures a [`TestIssuer`] before it starts.
 #[must_use]
 #[derive(Debug)]
@@ -107,7 +114,7 @@ pub struct TestIssuerBuilder {
     hs256: bool,
     lifetime: u64,
     alg: Algorithm,
-    clients: Vec<(String, String, Vec<String>, bool)>,
+    clients: Vec<(String, String, Vec<String>, Trust)>,
 }
 
 impl TestIssuerBuilder {
@@ -148,14 +155,19 @@ impl TestIssuerBuilder {
         self
     }
 
-    /// Registers a client for the token endpoint.
-    pub fn client(mut self, id: &str, secret: &str, scopes: &[&str], trusted: bool) -> Self {
-        self.clients.push((
-            id.into(),
-            secret.into(),
-            scopes.iter().map(|s| (*s).to_owned()).collect(),
-            trusted,
-        ));
+    /// Registers a client for the token endpoint; its tokens say `"is_trusted": false`.
+    pub fn client(self, id: &str, secret: &str, scopes: &[&str]) -> Self {
+        self.register(id, secret, scopes, Trust::Untrusted)
+    }
+
+    /// Registers a trusted client (`"is_trusted": true` in its tokens), as permiso's
+    /// `is_trusted` clients.
+    pub fn trusted_client(self, id: &str, secret: &str, scopes: &[&str]) -> Self {
+        self.register(id, secret, scopes, Trust::Trusted)
+    }
+
+    fn register(mut self, id: &str, secret: &str, scopes: &[&str], trust: Trust) -> Self {
+        self.clients.push((id.into(), secret.into(), scopes.iter().map(|s| (*s).to_owned()).collect(), trust));
         self
     }
 
@@ -188,7 +200,7 @@ impl TestIssuerBuilder {
                 clients: self
                     .clients
                     .into_iter()
-                    .map(|(id, secret, scopes, trusted)| (id, Client { secret, scopes, trusted }))
+                    .map(|(id, secret, scopes, trust)| (id, Client { secret, scopes, trusted: trust == Trust::Trusted }))
                     .collect(),
             }),
             base,
@@ -414,14 +426,23 @@ impl TestIssuer {
         self.shared.state().discovery_issuer = iss;
     }
 
-    /// Registers (or replaces) a client for the token endpoint.
-    pub fn add_client(&self, id: &str, secret: &str, scopes: &[&str], trusted: bool) {
+    /// Registers (or replaces) a client for the token endpoint, untrusted.
+    pub fn add_client(&self, id: &str, secret: &str, scopes: &[&str]) {
+        self.insert_client(id, secret, scopes, Trust::Untrusted);
+    }
+
+    /// Registers (or replaces) a trusted client for the token endpoint.
+    pub fn add_trusted_client(&self, id: &str, secret: &str, scopes: &[&str]) {
+        self.insert_client(id, secret, scopes, Trust::Trusted);
+    }
+
+    fn insert_client(&self, id: &str, secret: &str, scopes: &[&str], trust: Trust) {
         self.shared.state().clients.insert(
             id.into(),
             Client {
                 secret: secret.into(),
                 scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                trusted,
+                trusted: trust == Trust::Trusted,
             },
         );
     }
