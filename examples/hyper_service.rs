@@ -25,7 +25,7 @@ type Body = Full<Bytes>;
 async fn handler(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let client = req
         .extensions()
-        .get::<permiso::layer::Authenticated>()
+        .get::<permiso::Authenticated>()
         .and_then(|auth| auth.claims().client_id().map(str::to_owned))
         .unwrap_or_default();
     Ok(Response::new(Full::new(Bytes::from(json!({"caller": client}).to_string()))))

@@ -135,3 +135,17 @@ impl FromStr for Algorithm {
         Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or(UnknownAlgorithm(()))
     }
 }
+
+impl<'de> serde::Deserialize<'de> for Algorithm {
+    /// From its RFC 7518 name; an unknown name is an error that lists the supported ones.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        name.trim().parse().map_err(|_| {
+            serde::de::Error::custom(format_args!(
+                "{:?} is not a supported algorithm (expected {})",
+                name.trim(),
+                Self::ALL.map(Self::as_str).join(", ")
+            ))
+        })
+    }
+}

@@ -25,7 +25,8 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::claims::{Claims, heap_block, heap_str};
+use crate::claims::Claims;
+use crate::heap::{heap_block, heap_str};
 use crate::keys::Key;
 
 /// A token that passed every check, and what the cache needs to know of it.

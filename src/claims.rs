@@ -12,6 +12,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, V
 use serde_json::{Map, Value};
 
 use crate::error::{AuthError, AuthErrorKind};
+use crate::heap::{heap_block, heap_str, heap_vec};
 use crate::scope::{ScopeRules, ScopeSet};
 use crate::token::{DupCheck, MemberName, parse_object};
 
@@ -220,20 +221,6 @@ impl fmt::Debug for Claims {
             .field("other_claims", &self.other.len())
             .finish_non_exhaustive()
     }
-}
-
-/// What the allocator really hands out for one block: rounded up to 16 bytes, plus 16 of
-/// bookkeeping (glibc malloc; other allocators are in the same range).
-pub(crate) const fn heap_block(bytes: usize) -> usize {
-    if bytes == 0 { 0 } else { bytes.div_ceil(16) * 16 + 16 }
-}
-
-pub(crate) const fn heap_str(capacity: usize) -> usize {
-    heap_block(capacity)
-}
-
-pub(crate) const fn heap_vec<T>(capacity: usize) -> usize {
-    heap_block(capacity * std::mem::size_of::<T>())
 }
 
 /// A JSON value's heap: strings, arrays and objects below it (the value itself is counted by

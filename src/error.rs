@@ -153,6 +153,20 @@ impl fmt::Display for AuthErrorKind {
 
 /// Why a request was not let in.
 ///
+/// Each kind has one answer over HTTP:
+///
+/// | status | `error` | when |
+/// |---|---|---|
+/// | 401 | *(none)* | no bearer token was sent |
+/// | 400 | `invalid_request` | the `Authorization` header is malformed or repeated |
+/// | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong; it is bound to a key (`cnf`) without a verified proof; or the route needs a service token and it is not one |
+/// | 403 | `insufficient_scope` | the token lacks a required scope, or its client is not trusted |
+/// | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable (with `Retry-After`) |
+/// | 500 | `server_error` (body only) | an extractor or `RequireLayer` without `AuthLayer`: a bug in the service |
+///
+/// Descriptions are fixed texts chosen here: they name the reason, never the token, a key or
+/// a secret.
+///
 /// Opaque: read it with [`kind`](Self::kind), [`status`](Self::status) and
 /// [`description`](Self::description); render it with [`to_response`](Self::to_response).
 /// Cheap to clone.

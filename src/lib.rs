@@ -39,15 +39,19 @@
 //! # });
 //! ```
 //!
-//! Modules:
-//! - [`verifier`]: the [`Verifier`] and its builder, [`Issuer`], [`ServiceTokenRule`];
-//!   configuration from the environment or a TOML file ([`Verifier::from_env`]);
-//! - [`keys`]: [`Key`], [`KeySet`] (shared secrets, PEM, JWK, JWKS) and [`RemoteKeys`];
-//! - [`layer`]: [`AuthLayer`] and the tower-only [`RequireLayer`];
+//! What is where (each item has one path):
+//! - verifying: the [`Verifier`] and its [`VerifierBuilder`], [`Issuer`],
+//!   [`ServiceTokenRule`]; configuration from the environment or a TOML file
+//!   ([`Verifier::from_env`]);
+//! - keys: [`Key`], [`KeySet`] (shared secrets, PEM, JWK, JWKS) and [`RemoteKeys`];
+//! - the tower side: [`AuthLayer`] (it leaves [`Authenticated`] in the extensions) and the
+//!   tower-only [`RequireLayer`];
 //! - [`extract`]: axum extractors (feature `axum`, on by default);
-//! - [`claims`], [`scope`]: what a verified token says;
-//! - [`error`]: [`AuthError`] and how it is answered over HTTP;
-//! - [`bearer`]: finding the token in a request.
+//! - what a verified token says: [`Claims`], [`ScopeSet`], [`scopes!`];
+//! - rejections: [`AuthError`] and how it is answered over HTTP;
+//! - [`bearer`]: finding the token in a request;
+//! - [`client`]: the calling side (feature `client`); [`testing`]: `TestIssuer` (feature
+//!   `testing`).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -55,23 +59,30 @@
 mod algorithm;
 pub mod bearer;
 mod cache;
-pub mod claims;
+mod claims;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 mod clock;
-pub mod error;
+mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 mod fetch;
-pub mod keys;
-pub mod layer;
+mod heap;
+mod keys;
+mod layer;
 mod log;
 mod require;
-pub mod scope;
+mod scope;
 mod token;
-pub mod verifier;
+mod verifier;
+
+/// Used by the `scopes!` expansion; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::scope::valid_scope_name;
+}
 
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -83,6 +94,12 @@ pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use keys::{Key, KeyFetchError, KeySet, KeyStats, RemoteKeys};
-pub use layer::{AuthLayer, AuthService, DefaultRejection, OnRejection, RequireLayer};
-pub use scope::{ScopeRules, ScopeSet};
-pub use verifier::{Issuer, ServiceTokenRule, TokenCacheLimits, Verifier, VerifierBuilder};
+pub use layer::{
+    AuthBody, AuthLayer, AuthService, Authenticated, DefaultRejection, GuardFuture, OnRejection,
+    RequireLayer, RequireService, ResponseFuture,
+};
+pub use scope::{ScopeMarker, ScopeRules, ScopeSet, Scopes};
+pub use verifier::{
+    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, Issuer, ServiceTokenRule, TokenCacheLimits, Verifier,
+    VerifierBuilder,
+};

@@ -91,8 +91,10 @@ impl ScopeRules {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.rules
-            .push(Implication::Exact { from: from.into(), to: to.into_iter().map(|s| s.as_ref().into()).collect() });
+        self.rules.push(Implication::Exact {
+            from: from.into(),
+            to: to.into_iter().map(|s| s.as_ref().into()).collect(),
+        });
         self
     }
 
@@ -152,8 +154,8 @@ impl ScopeSet {
 
     /// The heap this set holds, allocator overhead included (the rules are shared).
     pub(crate) fn memory_bytes(&self) -> usize {
-        crate::claims::heap_vec::<Box<str>>(self.scopes.capacity())
-            + self.scopes.iter().map(|s| crate::claims::heap_str(s.len())).sum::<usize>()
+        crate::heap::heap_vec::<Box<str>>(self.scopes.capacity())
+            + self.scopes.iter().map(|s| crate::heap::heap_str(s.len())).sum::<usize>()
     }
 
     /// Parses an RFC 6749 space-separated scope string. Entries that are not valid scope
@@ -279,7 +281,7 @@ pub trait ScopeMarker {
 /// One scope marker or a tuple of them (up to eight): the scopes a route requires.
 ///
 /// ```
-/// use permiso::{scopes, scope::Scopes};
+/// use permiso::{Scopes, scopes};
 ///
 /// scopes! {
 ///     pub ReadUsers = "read:users";
@@ -344,7 +346,7 @@ pub const fn valid_scope_name(s: &str) -> bool {
 ///     pub ReadTransactions = "read:transactions";
 ///     pub(crate) AdminBilling = "admin:billing";
 /// }
-/// use permiso::scope::ScopeMarker;
+/// use permiso::ScopeMarker;
 /// assert_eq!(ReadTransactions::SCOPE, "read:transactions");
 /// ```
 ///
@@ -360,11 +362,11 @@ macro_rules! scopes {
             $vis struct $name;
 
             const _: () = assert!(
-                $crate::scope::valid_scope_name($scope),
+                $crate::__private::valid_scope_name($scope),
                 concat!("not a valid scope name: ", $scope)
             );
 
-            impl $crate::scope::ScopeMarker for $name {
+            impl $crate::ScopeMarker for $name {
                 const SCOPE: &'static str = $scope;
             }
         )*

@@ -37,7 +37,8 @@ impl BearerMiddleware {
 }
 
 fn authorize(req: &mut Request, token: &AccessToken) -> reqwest_middleware::Result<()> {
-    req.headers_mut().insert(AUTHORIZATION, token.authorization().map_err(reqwest_middleware::Error::middleware)?);
+    req.headers_mut()
+        .insert(AUTHORIZATION, token.authorization().map_err(reqwest_middleware::Error::middleware)?);
     Ok(())
 }
 

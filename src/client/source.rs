@@ -53,8 +53,8 @@ impl AccessToken {
     /// HTTP/2 header compression): the one header builder of the tower layer and the
     /// middleware.
     pub(crate) fn authorization(&self) -> Result<http::HeaderValue, TokenError> {
-        let mut value =
-            http::HeaderValue::try_from(format!("Bearer {}", self.secret())).map_err(|_| TokenError::malformed_token())?;
+        let mut value = http::HeaderValue::try_from(format!("Bearer {}", self.secret()))
+            .map_err(|_| TokenError::malformed_token())?;
         value.set_sensitive(true);
         Ok(value)
     }

@@ -50,7 +50,7 @@ use crate::verifier::Verifier;
 /// (extractors, [`RequireLayer`], your own handlers on plain hyper): the verified claims.
 ///
 /// ```
-/// use permiso::{Claims, layer::Authenticated};
+/// use permiso::{Authenticated, Claims};
 ///
 /// fn caller(req: &http::Request<()>) -> Option<&Claims> {
 ///     req.extensions().get::<Authenticated>().map(|a| &**a.claims())
@@ -160,7 +160,10 @@ enum Mode {
     Optional,
 }
 
-/// Verifies the bearer token of every request; see the [module docs](self).
+/// Verifies the bearer token of every request: it finds the token, verifies it once with
+/// the [`Verifier`], and either leaves [`Authenticated`] in the extensions and calls the inner
+/// service, or answers the rejection itself (401/400/403/503, RFC 6750), never an error to
+/// the server.
 ///
 /// Cheap to clone (`Arc`s inside).
 ///

@@ -167,7 +167,12 @@ impl TestIssuerBuilder {
     }
 
     fn register(mut self, id: &str, secret: &str, scopes: &[&str], trust: Trust) -> Self {
-        self.clients.push((id.into(), secret.into(), scopes.iter().map(|s| (*s).to_owned()).collect(), trust));
+        self.clients.push((
+            id.into(),
+            secret.into(),
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            trust,
+        ));
         self
     }
 
@@ -200,7 +205,9 @@ impl TestIssuerBuilder {
                 clients: self
                     .clients
                     .into_iter()
-                    .map(|(id, secret, scopes, trust)| (id, Client { secret, scopes, trusted: trust == Trust::Trusted }))
+                    .map(|(id, secret, scopes, trust)| {
+                        (id, Client { secret, scopes, trusted: trust == Trust::Trusted })
+                    })
                     .collect(),
             }),
             base,

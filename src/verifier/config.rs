@@ -129,26 +129,90 @@ fn parse_algorithms(what: &str, list: &[String]) -> Result<Vec<Algorithm>, Confi
     let algs = list
         .iter()
         .map(|a| {
-            a.trim().parse::<Algorithm>().map_err(|_| {
-                invalid(format!(
-                    "{what}: {:?} is not a supported algorithm (expected HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA)",
-                    a.trim()
-                ))
-            })
+            Algorithm::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(a))
+                .map_err(|e| invalid(format!("{what}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    check_algorithms(what, algs)
+}
+
+fn check_algorithms(what: &str, algs: Vec<Algorithm>) -> Result<Vec<Algorithm>, ConfigError> {
     if algs.is_empty() {
         return Err(invalid(format!("{what}: at least one algorithm is required")));
     }
     Ok(algs)
 }
 
-fn parse_scope_rules(what: &str, value: &str) -> Result<ScopeRules, ConfigError> {
-    match value.trim() {
-        "permiso" => Ok(ScopeRules::permiso()),
-        "none" => Ok(ScopeRules::none()),
-        other => Err(invalid(format!("{what}: expected \"permiso\" or \"none\", got {other:?}"))),
+/// `scope_rules` / `PERMISO_SCOPE_RULES`.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ScopeRulesName {
+    /// `admin:X` grants `read:X` and `write:X`.
+    Permiso,
+    /// Exact matches only.
+    None,
+}
+
+impl ScopeRulesName {
+    fn rules(self) -> ScopeRules {
+        match self {
+            Self::Permiso => ScopeRules::permiso(),
+            Self::None => ScopeRules::none(),
+        }
     }
+}
+
+/// A secret read from the configuration. Its errors never show the value it was given, and
+/// its `Debug` never shows the secret.
+struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'v> serde::de::Visitor<'v> for V {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            // Every other type: an error naming what was expected, and nothing of the value.
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom("the secret must be a string"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(E::custom("the secret must be a string"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(E::custom("the secret must be a string"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom("the secret must be a string"))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'v>>(self, _: A) -> Result<Secret, A::Error> {
+                Err(serde::de::Error::custom("the secret must be a string"))
+            }
+            fn visit_map<A: serde::de::MapAccess<'v>>(self, _: A) -> Result<Secret, A::Error> {
+                Err(serde::de::Error::custom("the secret must be a string"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+fn parse_scope_rules(what: &str, value: &str) -> Result<ScopeRules, ConfigError> {
+    ScopeRulesName::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(
+        value.trim(),
+    ))
+    .map(ScopeRulesName::rules)
+    .map_err(|_| invalid(format!("{what}: expected \"permiso\" or \"none\", got {:?}", value.trim())))
 }
 
 /// An environment variable's name as operators write them: `[A-Za-z_][A-Za-z0-9_]*`, short.
@@ -289,7 +353,7 @@ struct FileConfig {
     audience: OneOrMany,
     leeway_secs: Option<u64>,
     max_token_bytes: Option<usize>,
-    scope_rules: Option<String>,
+    scope_rules: Option<ScopeRulesName>,
     trusted_clients: Option<Vec<String>>,
     #[serde(rename = "issuer", default)]
     issuers: Vec<FileIssuer>,
@@ -299,8 +363,8 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileIssuer {
     iss: String,
-    algorithms: Option<Vec<String>>,
-    secret: Option<String>,
+    algorithms: Option<Vec<Algorithm>>,
+    secret: Option<Secret>,
     secret_env: Option<String>,
     jwks_url: Option<String>,
     discovery_url: Option<String>,
@@ -343,13 +407,8 @@ pub(crate) fn builder_from_toml(
             (Some(l), None) => format!(" line {l}:"),
             _ => String::new(),
         };
-        // toml's messages may quote the offending value; never do that on a secret's line.
-        let msg = if line.contains("secret") {
-            "invalid secret setting (expected a string)".to_owned()
-        } else {
-            e.message().to_owned()
-        };
-        invalid(format!("config file {origin}:{at} {msg}"))
+        // Secrets are read as `Secret`, whose errors never quote the value.
+        invalid(format!("config file {origin}:{at} {}", e.message()))
     })?;
     let audiences = match file.audience {
         OneOrMany::One(a) => vec![a],
@@ -362,7 +421,7 @@ pub(crate) fn builder_from_toml(
     for (i, fi) in file.issuers.into_iter().enumerate() {
         let what = format!("config file {origin}: issuer[{i}]");
         let mut sources = Vec::new();
-        if let Some(s) = fi.secret {
+        if let Some(Secret(s)) = fi.secret {
             sources.push(("secret", KeyChoice::Secret(s)));
         }
         if let Some(name) = fi.secret_env {
@@ -416,7 +475,7 @@ pub(crate) fn builder_from_toml(
             }),
         };
         let algorithms =
-            fi.algorithms.map(|a| parse_algorithms(&format!("{what}: algorithms"), &a)).transpose()?;
+            fi.algorithms.map(|a| check_algorithms(&format!("{what}: algorithms"), a)).transpose()?;
         // Each duration is bounded here, naming its key, before it reaches any arithmetic.
         let secs = |key: &str, v: Option<u64>, max: Duration| -> Result<Option<Duration>, ConfigError> {
             match v {
@@ -451,7 +510,7 @@ pub(crate) fn builder_from_toml(
         builder = builder.max_token_bytes(m);
     }
     if let Some(r) = file.scope_rules {
-        builder = builder.scope_rules(parse_scope_rules(&format!("config file {origin}: scope_rules"), &r)?);
+        builder = builder.scope_rules(r.rules());
     }
     if let Some(t) = file.trusted_clients {
         builder = builder.trusted_clients(t);
@@ -720,5 +779,13 @@ mod tests {
         .unwrap_err();
         assert!(!err.to_string().contains("1234567890987654321"), "{err}");
         assert!(err.to_string().contains("line 4"), "{err}");
+        for value in ["[\"Sup3r-s3cret\"]", "{ v = \"Sup3r-s3cret\" }", "true"] {
+            let text = format!("audience = \"a\"\n[[issuer]]\niss = \"a\"\nsecret = {value}");
+            let err = builder_from_toml(&text, "t.toml", &get).map(|_| ()).unwrap_err();
+            assert!(
+                !err.to_string().contains("Sup3r") && err.to_string().contains("must be a string"),
+                "{err}"
+            );
+        }
     }
 }

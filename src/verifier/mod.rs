@@ -79,7 +79,33 @@ const MAX_CANDIDATE_KEYS: usize = 8;
 /// # });
 /// ```
 ///
-/// See the [module docs](crate::verifier) for a token verified end to end.
+/// A token in permiso's exact shape, verified end to end:
+///
+/// ```
+/// use permiso::{Issuer, Verifier};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let secret = b"a-shared-secret-of-at-least-32-bytes!!";
+/// let verifier = Verifier::builder(["keystone-auth"]).issuer(Issuer::permiso("keystone-auth", secret)).build()?;
+/// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+/// let claims = serde_json::json!({
+///     "iss": "keystone-auth", "aud": ["keystone-auth"], "sub": "payment-service",
+///     "exp": now + 3600, "iat": now, "nbf": now, "jti": "2b1f0c1e",
+///     "type": "service", "client_id": "payment-service",
+///     "scopes": ["write:transactions", "read:transactions"], "is_trusted": true,
+/// });
+/// let token = jsonwebtoken::encode(
+///     &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+///     &claims,
+///     &jsonwebtoken::EncodingKey::from_secret(secret)?,
+/// )?;
+/// let verified = verifier.verify(&token).await?;
+/// assert_eq!(verified.client_id(), Some("payment-service"));
+/// assert!(verified.is_service_token() && verified.is_trusted());
+/// assert!(verified.scopes().satisfies("read:transactions"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct Verifier {
     inner: Arc<Inner>,
