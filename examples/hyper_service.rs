@@ -15,9 +15,14 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use permiso::testing::TestIssuer;
-use permiso::{AuthLayer, RequireLayer, Verifier};
+use permiso::{AuthLayer, RequireLayer, Verifier, scopes};
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
+
+scopes! {
+    ReadTransactions = "read:transactions";
+    WriteTransactions = "write:transactions";
+}
 
 type Body = Full<Bytes>;
 
@@ -40,11 +45,11 @@ async fn main() -> ExitCode {
     let auth = AuthLayer::new(verifier);
     let read = ServiceBuilder::new()
         .layer(auth.clone())
-        .layer(RequireLayer::scopes(["read:transactions"]))
+        .layer(RequireLayer::require_scopes::<ReadTransactions>())
         .service_fn(handler);
     let write = ServiceBuilder::new()
         .layer(auth.clone())
-        .layer(RequireLayer::scopes(["write:transactions"]))
+        .layer(RequireLayer::require_scopes::<WriteTransactions>())
         .service_fn(handler);
     let billing = ServiceBuilder::new().layer(auth).layer(RequireLayer::trusted_client()).service_fn(handler);
 
