@@ -86,6 +86,9 @@ pub enum AuthErrorKind {
     UntrustedClient,
     /// No key can be had because the issuer's key server is unreachable. 503 with `Retry-After`.
     KeysUnavailable,
+    /// The revocation list could not answer in time and revocation rejects on error. 503
+    /// with `Retry-After`.
+    RevocationUnavailable,
     /// An extractor or `RequireLayer` ran without an `AuthLayer` before it: a bug in the
     /// service, never a pass. 500 with `"error": "server_error"` and no `WWW-Authenticate`.
     MissingAuthLayer,
@@ -98,7 +101,7 @@ impl AuthErrorKind {
         match self {
             InvalidRequest => StatusCode::BAD_REQUEST,
             InsufficientScope | UntrustedClient => StatusCode::FORBIDDEN,
-            KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            KeysUnavailable | RevocationUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MissingAuthLayer => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -112,7 +115,7 @@ impl AuthErrorKind {
             MissingToken | MissingAuthLayer => return None,
             InvalidRequest => "invalid_request",
             InsufficientScope | UntrustedClient => "insufficient_scope",
-            KeysUnavailable => "temporarily_unavailable",
+            KeysUnavailable | RevocationUnavailable => "temporarily_unavailable",
             _ => "invalid_token",
         })
     }
@@ -140,6 +143,7 @@ impl AuthErrorKind {
             NotServiceToken => "not a service token",
             UntrustedClient => "this route is for trusted clients only",
             KeysUnavailable => "the issuer's keys are temporarily unavailable",
+            RevocationUnavailable => "the revocation list cannot be checked right now",
             MissingAuthLayer => "authentication is not configured for this route (is AuthLayer applied?)",
         }
     }
@@ -161,7 +165,8 @@ impl fmt::Display for AuthErrorKind {
 /// | 400 | `invalid_request` | the `Authorization` header is malformed or repeated |
 /// | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong; it is bound to a key (`cnf`) without a verified proof; or the route needs a service token and it is not one |
 /// | 403 | `insufficient_scope` | the token lacks a required scope, or its client is not trusted |
-/// | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable (with `Retry-After`) |
+/// | 401 | `invalid_token` | the token was revoked, or has no `jti` while revocation is on |
+/// | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable, or the revocation list cannot answer (with `Retry-After`) |
 /// | 500 | `server_error` (body only) | an extractor or `RequireLayer` without `AuthLayer`: a bug in the service |
 ///
 /// Descriptions are fixed texts chosen here: they name the reason, never the token, a key or

@@ -126,6 +126,7 @@ pub(crate) async fn get_json(
 #[derive(serde::Deserialize)]
 pub(crate) struct DiscoveryDocument {
     pub(crate) jwks_uri: Option<String>,
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) token_endpoint: Option<String>,
     issuer: Option<String>,
 }

@@ -73,7 +73,10 @@ mod heap;
 mod keys;
 mod layer;
 mod log;
+#[cfg(feature = "redis")]
+mod redis;
 mod require;
+mod revocation;
 mod scope;
 mod token;
 mod verifier;
@@ -97,6 +100,16 @@ pub use keys::{Key, KeyFetchError, KeySet, KeyStats, RemoteKeys};
 pub use layer::{
     AuthBody, AuthLayer, AuthService, Authenticated, DefaultRejection, GuardFuture, OnRejection,
     RequireLayer, RequireService, ResponseFuture,
+};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisTarget;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use revocation::RedisRevocations;
+pub use revocation::{
+    DEFAULT_MAX_STALENESS, DEFAULT_REVOCATION_KEY_PREFIX, DEFAULT_REVOCATION_TIMEOUT, MemoryRevocations,
+    OnRevocationError, Revocation, RevocationError, RevocationList, RevocationStats,
 };
 pub use scope::{ScopeMarker, ScopeRules, ScopeSet, Scopes};
 pub use verifier::{

@@ -9,6 +9,10 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+#[cfg(feature = "redis")]
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
 const SECRET: &str = "permiso-shared-secret-for-the-binary-test";
 
 /// permiso's claims, in the order its server writes them.
@@ -118,4 +122,30 @@ async fn a_bad_environment_is_a_start_up_error_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("PERMISO_AUDIENCE"), "{stderr}");
     assert!(!stderr.contains(SECRET), "{stderr}");
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn the_binary_checks_revocation_in_redis_from_the_environment_alone() {
+    let redis = redis_server::RedisServer::start();
+    let url = redis.url();
+    let (_child, base) = start(&[
+        ("PERMISO_ISSUER", "keystone-auth"),
+        ("PERMISO_AUDIENCE", "keystone-auth"),
+        ("PERMISO_HS256_SECRET", SECRET),
+        ("PERMISO_REVOCATION_REDIS_URL", &url),
+        ("PERMISO_REVOCATION_MAX_STALENESS_MS", "0"),
+        ("PERMISO_REVOCATION_TIMEOUT_MS", "200"),
+        ("PERMISO_REVOCATION_ON_ERROR", "reject"),
+    ])
+    .await;
+    let http = reqwest::Client::new();
+    let token = mint(SECRET, &["read:transactions"], false);
+    let get = || http.get(format!("{base}/api/v1/transactions")).bearer_auth(&token).send();
+    assert_eq!(get().await.unwrap().status(), 200);
+    // The permiso server's own write: revoked_token:<jti> = "1" with a TTL.
+    redis.revoke("4f1c7a52-58c4-4d2b-9a0e-6c1b2a3d4e5f");
+    let res = get().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("revoked"));
 }

@@ -44,7 +44,7 @@ pub use guard::{GuardFuture, RequireLayer, RequireService};
 
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::verifier::Verifier;
+use crate::verifier::{Verdict, Verifier, VerifyFuture};
 
 /// What the layer proved about a request, left in its extensions for what runs behind it
 /// (extractors, [`RequireLayer`], your own handlers on plain hyper): the verified claims.
@@ -286,17 +286,16 @@ where
         };
         let claims = match token {
             None => None,
-            // The common case: a token seen before, answered without waiting or boxing.
-            Some(token) => match layer.verifier.verify_cached(token) {
-                Some(claims) => Some(claims),
-                None => {
-                    // A cold verification may wait for keys: the inner service that
+            Some(token) => match layer.verifier.verify_now(token) {
+                // The common case: a token seen before and not revoked, answered without
+                // waiting or boxing.
+                Verdict::Verified(claims) => Some(claims),
+                Verdict::Rejected(err) => return ResponseFuture::rejected(layer.context.render(&err)),
+                Verdict::Pending(verify) => {
+                    // Waiting for keys or the revocation list: the inner service that
                     // `poll_ready` readied goes with it; a clone stays for the next call.
                     let clone = self.inner.clone();
                     let inner = std::mem::replace(&mut self.inner, clone);
-                    let verifier = layer.verifier.clone();
-                    let token = token.to_owned();
-                    let verify = Box::pin(async move { verifier.verify_and_cache(&token).await });
                     return ResponseFuture::verifying(verify, req, inner, layer.context.clone());
                 }
             },
@@ -308,8 +307,6 @@ where
         ResponseFuture::calling(self.inner.call(req))
     }
 }
-
-type VerifyFuture = Pin<Box<dyn Future<Output = Result<Arc<Claims>, AuthError>> + Send + 'static>>;
 
 pin_project! {
     /// The response future of [`AuthService`]: answering a rejection, waiting for a cold

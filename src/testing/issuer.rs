@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use super::SigningKey;
 use crate::algorithm::Algorithm;
 use crate::keys::RemoteKeys;
+use crate::revocation::{MemoryRevocations, Revocation};
 use crate::verifier::{Issuer, ServiceTokenRule};
 
 /// A misbehaviour a [`TestIssuer`] endpoint can be told to show.
@@ -89,6 +90,7 @@ struct Shared {
     token_requests: AtomicU64,
     redirect_target_fetches: AtomicU64,
     jti: AtomicU64,
+    revocations: MemoryRevocations,
 }
 
 impl Shared {
@@ -216,6 +218,7 @@ impl TestIssuerBuilder {
             token_requests: AtomicU64::new(0),
             redirect_target_fetches: AtomicU64::new(0),
             jti: AtomicU64::new(0),
+            revocations: MemoryRevocations::new(),
         });
         let server = spawn_server(listener, Arc::clone(&shared));
         TestIssuer { addr, shared, server: Mutex::new(Some(server)) }
@@ -346,6 +349,43 @@ impl TestIssuer {
             TokenShape::Permiso => key.sign(claims),
             TokenShape::Rfc9068 => key.sign_at_jwt(claims),
         }
+    }
+
+    /// This issuer's revocation list, in memory: give it to the verifier under test, then
+    /// [`revoke`](Self::revoke) tokens, to test your routes' behaviour on revocation without
+    /// Redis. Nothing is reused locally (zero staleness), so a revocation bites at once.
+    ///
+    /// ```
+    /// use permiso::testing::TestIssuer;
+    /// use permiso::{AuthErrorKind, Verifier};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let idp = TestIssuer::start().await;
+    /// let verifier = Verifier::builder(["keystone-auth"])
+    ///     .issuer(idp.issuer_config())
+    ///     .revocation(idp.revocation())
+    ///     .build()
+    ///     .unwrap();
+    /// let token = idp.token("payment-service", &["read:transactions"]);
+    /// verifier.verify(&token).await.unwrap();
+    /// idp.revoke(&token);
+    /// assert_eq!(verifier.verify(&token).await.unwrap_err().kind(), AuthErrorKind::Revoked);
+    /// # });
+    /// ```
+    pub fn revocation(&self) -> Revocation {
+        Revocation::new(self.shared.revocations.clone()).max_staleness(Duration::ZERO)
+    }
+
+    /// Revokes `token` (one this issuer minted) in [`revocation`](Self::revocation)'s list.
+    ///
+    /// # Panics
+    ///
+    /// When `token` has no readable `jti`.
+    pub fn revoke(&self, token: &str) {
+        let payload = token.split('.').nth(1).and_then(|p| crate::token::b64url(p.as_bytes()));
+        let claims: Value = payload.and_then(|p| serde_json::from_slice(&p).ok()).unwrap_or_default();
+        let jti = claims["jti"].as_str().expect("the token has a jti");
+        self.shared.revocations.revoke(jti, claims["exp"].as_u64().unwrap_or(u64::MAX));
     }
 
     /// A signed token for `client_id` with `scopes` (`is_trusted: false`).

@@ -11,6 +11,7 @@ use crate::cache::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, TokenCache};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::{Key, KeySource};
+use crate::revocation::{Checker, Revocation};
 use crate::scope::ScopeRules;
 
 /// The default clock skew allowed on `exp`, `nbf` and `iat`.
@@ -53,6 +54,7 @@ pub struct VerifierBuilder {
     trusted_clients: Vec<String>,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCacheLimits>,
+    revocation: Option<Revocation>,
 }
 
 /// The bounds of the verified-token cache.
@@ -93,6 +95,7 @@ impl VerifierBuilder {
             trusted_clients: Vec::new(),
             clock: Arc::new(SystemClock),
             cache: Some(TokenCacheLimits::default()),
+            revocation: None,
         }
     }
 
@@ -146,6 +149,13 @@ impl VerifierBuilder {
     /// the key which verified it is still in its issuer's set.
     pub fn token_cache(mut self, limits: TokenCacheLimits) -> Self {
         self.cache = Some(limits);
+        self
+    }
+
+    /// Checks every verified token against a revocation list (see [`Revocation`]): on every
+    /// request, verified-token cache hits included.
+    pub fn revocation(mut self, revocation: Revocation) -> Self {
+        self.revocation = Some(revocation);
         self
     }
 
@@ -217,6 +227,9 @@ impl VerifierBuilder {
             rules.trusted_clients.extend(top_level_trusted.drain(..));
             issuers.push(IssuerPolicy { rules, keys, algorithms });
         }
+        if let Some(r) = &self.revocation {
+            r.validate()?;
+        }
         let scope_rules = (!self.scope_rules.is_empty()).then(|| Arc::new(self.scope_rules));
         Ok(Verifier {
             inner: Arc::new(Inner {
@@ -230,6 +243,7 @@ impl VerifierBuilder {
                     .cache
                     .filter(|l| l.max_entries > 0 && l.max_bytes > 0)
                     .map(|l| TokenCache::new(l.max_entries, l.max_bytes)),
+                revocation: self.revocation.map(Checker::new),
             }),
         })
     }

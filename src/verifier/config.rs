@@ -29,6 +29,7 @@ use crate::algorithm::Algorithm;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::RemoteKeys;
 use crate::keys::{MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT};
+use crate::revocation::{OnRevocationError, Revocation};
 use crate::scope::ScopeRules;
 
 fn invalid(msg: String) -> ConfigError {
@@ -322,6 +323,25 @@ pub(crate) fn builder_from_vars(
     if let Some(v) = var("PERMISO_SCOPE_RULES") {
         builder = builder.scope_rules(parse_scope_rules("PERMISO_SCOPE_RULES", &v)?);
     }
+    let ms = |name: &str| var(name).map(|v| parse_u64(name, &v, u64::MAX, "milliseconds")).transpose();
+    let settings = RevocationSettings {
+        redis_url: var("PERMISO_REVOCATION_REDIS_URL").map(Secret),
+        key_prefix: get("PERMISO_REVOCATION_KEY_PREFIX"),
+        max_staleness_ms: ms("PERMISO_REVOCATION_MAX_STALENESS_MS")?,
+        timeout_ms: ms("PERMISO_REVOCATION_TIMEOUT_MS")?,
+        on_error: var("PERMISO_REVOCATION_ON_ERROR")
+            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "reject" => Ok(OnRevocationError::Reject),
+                "allow" => Ok(OnRevocationError::Allow),
+                other => Err(invalid(format!(
+                    "PERMISO_REVOCATION_ON_ERROR: expected reject or allow, got {other:?}"
+                ))),
+            })
+            .transpose()?,
+    };
+    if let Some(revocation) = settings.into_revocation(&ENV_NAMES)? {
+        builder = builder.revocation(revocation);
+    }
     Ok(builder)
 }
 
@@ -357,6 +377,97 @@ struct FileConfig {
     trusted_clients: Option<Vec<String>>,
     #[serde(rename = "issuer", default)]
     issuers: Vec<FileIssuer>,
+    revocation: Option<RevocationSettings>,
+}
+
+/// Revocation as configured: the `[revocation]` table, or the `PERMISO_REVOCATION_*`
+/// variables. A Redis URL turns it on.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevocationSettings {
+    redis_url: Option<Secret>,
+    key_prefix: Option<String>,
+    max_staleness_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    on_error: Option<OnRevocationError>,
+}
+
+/// The names settings go by in messages: a TOML key or an environment variable.
+struct RevocationNames {
+    redis_url: &'static str,
+    key_prefix: &'static str,
+    max_staleness_ms: &'static str,
+    timeout_ms: &'static str,
+}
+
+const ENV_NAMES: RevocationNames = RevocationNames {
+    redis_url: "PERMISO_REVOCATION_REDIS_URL",
+    key_prefix: "PERMISO_REVOCATION_KEY_PREFIX",
+    max_staleness_ms: "PERMISO_REVOCATION_MAX_STALENESS_MS",
+    timeout_ms: "PERMISO_REVOCATION_TIMEOUT_MS",
+};
+
+const TOML_NAMES: RevocationNames = RevocationNames {
+    redis_url: "[revocation] redis_url",
+    key_prefix: "[revocation] key_prefix",
+    max_staleness_ms: "[revocation] max_staleness_ms",
+    timeout_ms: "[revocation] timeout_ms",
+};
+
+impl RevocationSettings {
+    fn into_revocation(self, names: &RevocationNames) -> Result<Option<Revocation>, ConfigError> {
+        let Some(Secret(url)) = self.redis_url else {
+            if self.key_prefix.is_some()
+                || self.max_staleness_ms.is_some()
+                || self.timeout_ms.is_some()
+                || self.on_error.is_some()
+            {
+                return Err(missing(format!(
+                    "revocation settings are given but {} (which turns it on) is not",
+                    names.redis_url
+                )));
+            }
+            return Ok(None);
+        };
+        #[cfg(feature = "redis")]
+        {
+            // The URL may hold a password: errors name the setting, never the value.
+            let list = crate::RedisRevocations::new(&url)
+                .map_err(|e| invalid(format!("{}: {e}", names.redis_url)))?;
+            let list = match self.key_prefix {
+                Some(p) if p.is_empty() => {
+                    return Err(invalid(format!("{}: must not be empty", names.key_prefix)));
+                }
+                Some(p) => list.key_prefix(p),
+                None => list,
+            };
+            let mut revocation = list.revocation();
+            if let Some(ms) = self.max_staleness_ms {
+                if ms > 3_600_000 {
+                    return Err(invalid(format!(
+                        "{}: must be at most 3600000 (one hour), got {ms}",
+                        names.max_staleness_ms
+                    )));
+                }
+                revocation = revocation.max_staleness(Duration::from_millis(ms));
+            }
+            if let Some(ms) = self.timeout_ms {
+                if !(1..=10_000).contains(&ms) {
+                    return Err(invalid(format!("{}: must be from 1 to 10000, got {ms}", names.timeout_ms)));
+                }
+                revocation = revocation.timeout(Duration::from_millis(ms));
+            }
+            if let Some(on_error) = self.on_error {
+                revocation = revocation.on_error(on_error);
+            }
+            Ok(Some(revocation))
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = (url, names.key_prefix, names.max_staleness_ms, names.timeout_ms);
+            Err(invalid(format!("{} needs permiso built with its redis feature", names.redis_url)))
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -515,6 +626,9 @@ pub(crate) fn builder_from_toml(
     if let Some(t) = file.trusted_clients {
         builder = builder.trusted_clients(t);
     }
+    if let Some(revocation) = file.revocation.unwrap_or_default().into_revocation(&TOML_NAMES)? {
+        builder = builder.revocation(revocation);
+    }
     Ok(builder)
 }
 
@@ -529,7 +643,10 @@ impl Verifier {
     /// `permiso`, `CLAIM=VALUE` or `CLAIM==CLAIM`), `PERMISO_REQUIRE_AT_JWT`,
     /// `PERMISO_ALLOW_HTTP` (plain-HTTP key URLs beyond loopback; development only),
     /// `PERMISO_MAX_TOKEN_BYTES`, `PERMISO_SCOPE_RULES` (`permiso` or `none`),
-    /// `PERMISO_ALLOW_SHORT_SECRET` (accept an HMAC secret under 32 bytes; unsafe).
+    /// `PERMISO_ALLOW_SHORT_SECRET` (accept an HMAC secret under 32 bytes; unsafe); and
+    /// revocation (feature `redis`): `PERMISO_REVOCATION_REDIS_URL` (turns it on),
+    /// `PERMISO_REVOCATION_KEY_PREFIX`, `PERMISO_REVOCATION_MAX_STALENESS_MS`,
+    /// `PERMISO_REVOCATION_TIMEOUT_MS`, `PERMISO_REVOCATION_ON_ERROR` (`reject`|`allow`).
     ///
     /// # Errors
     ///

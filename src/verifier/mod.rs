@@ -43,6 +43,8 @@ mod service_rule;
 mod tests;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 pub use builder::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, TokenCacheLimits, VerifierBuilder};
@@ -54,6 +56,7 @@ use crate::claims::Claims;
 use crate::clock::Clock;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::keys::{KeyError, KeyFetchError, KeySource, KeyStats};
+use crate::revocation::{Checker, Local, RevocationStats};
 use crate::scope::ScopeRules;
 use crate::token;
 use issuer::{IssuerPolicy, TokenTyp};
@@ -119,6 +122,20 @@ struct Inner {
     scope_rules: Option<Arc<ScopeRules>>,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache>,
+    revocation: Option<Checker>,
+}
+
+/// A verification still waiting for keys or for the revocation list.
+pub(crate) type VerifyFuture = Pin<Box<dyn Future<Output = Result<Arc<Claims>, AuthError>> + Send + 'static>>;
+
+/// What a verifier can say about a token without waiting.
+pub(crate) enum Verdict {
+    /// Verified (and not revoked): from the token cache and a local revocation answer.
+    Verified(Arc<Claims>),
+    /// Refused.
+    Rejected(AuthError),
+    /// Keys or the revocation list must be asked first.
+    Pending(VerifyFuture),
 }
 
 impl Verifier {
@@ -187,14 +204,61 @@ impl Verifier {
     ///
     /// An [`AuthError`] saying why; see [`AuthErrorKind`].
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        if let Some(claims) = self.verify_cached(token) {
-            return Ok(claims);
+        match self.verify_now(token) {
+            Verdict::Verified(claims) => Ok(claims),
+            Verdict::Rejected(err) => Err(err),
+            Verdict::Pending(rest) => rest.await,
         }
-        self.verify_and_cache(token).await
+    }
+
+    /// As much of [`verify`](Self::verify) as can be done without waiting: a token cache hit
+    /// and a local revocation answer need no future at all (the layer's hot path).
+    pub(crate) fn verify_now(&self, token: &str) -> Verdict {
+        let Some(claims) = self.verify_cached(token) else {
+            let this = self.clone();
+            let token = token.to_owned();
+            return Verdict::Pending(Box::pin(async move {
+                let claims = this.verify_and_cache(&token).await?;
+                this.check_revocation(&claims).await?;
+                Ok(claims)
+            }));
+        };
+        // Revocation runs on every request, cache hits included (see cache.rs).
+        let Some(checker) = &self.inner.revocation else {
+            return Verdict::Verified(claims);
+        };
+        match checker.check_local(&claims, self.inner.now()) {
+            Local::Allowed => Verdict::Verified(claims),
+            Local::Refused(err) => Verdict::Rejected(err),
+            Local::Ask => {
+                let this = self.clone();
+                Verdict::Pending(Box::pin(async move {
+                    this.ask_revocation_list(&claims).await?;
+                    Ok(claims)
+                }))
+            }
+        }
+    }
+
+    /// The revocation check of verified claims, asking the list when no local answer will do.
+    async fn check_revocation(&self, claims: &Claims) -> Result<(), AuthError> {
+        let Some(checker) = &self.inner.revocation else { return Ok(()) };
+        match checker.check_local(claims, self.inner.now()) {
+            Local::Allowed => Ok(()),
+            Local::Refused(err) => Err(err),
+            Local::Ask => checker.ask(claims).await,
+        }
+    }
+
+    async fn ask_revocation_list(&self, claims: &Claims) -> Result<(), AuthError> {
+        match &self.inner.revocation {
+            Some(checker) => checker.ask(claims).await,
+            None => Ok(()),
+        }
     }
 
     /// The cache's answer for `token`, if it holds a still-valid entry (without waiting).
-    pub(crate) fn verify_cached(&self, token: &str) -> Option<Arc<Claims>> {
+    fn verify_cached(&self, token: &str) -> Option<Arc<Claims>> {
         let inner = &*self.inner;
         let cache = inner.cache.as_ref()?;
         let now = inner.now();
@@ -204,8 +268,8 @@ impl Verifier {
         })
     }
 
-    /// Every check, then the result is cached (when the cache is on).
-    pub(crate) async fn verify_and_cache(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
+    /// Every token check, then the result is cached (when the cache is on).
+    async fn verify_and_cache(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
         let inner = &*self.inner;
         let verified = self.verify_in_full(token).await?;
         if let Some(cache) = &inner.cache {
@@ -267,6 +331,11 @@ impl Verifier {
     /// The verified-token cache's counters, or `None` when the cache is off.
     pub fn cache_stats(&self) -> Option<CacheStats> {
         self.inner.cache.as_ref().map(TokenCache::stats)
+    }
+
+    /// The revocation check's counters, or `None` when revocation is off.
+    pub fn revocation_stats(&self) -> Option<RevocationStats> {
+        self.inner.revocation.as_ref().map(Checker::stats)
     }
 }
 

@@ -1,0 +1,216 @@
+//! The revocation check a verifier runs on every request: local answers first, then one
+//! shared, bounded request to the list.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use super::{OnRevocationError, Revocation, RevocationList, RevocationStats};
+use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind};
+
+const SHARDS: usize = 16;
+/// At most this many local answers are kept (a few MiB at most).
+const MAX_ENTRIES: usize = 100_000;
+
+/// A local answer about one `jti`.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// Not revoked when last asked; reusable until this instant (ms since the checker
+    /// started).
+    NotRevoked { until_ms: u64 },
+    /// Revoked; kept until the token's `exp` (it is refused as expired after that anyway).
+    Revoked { exp: i64 },
+}
+
+/// What the local answers say about a request.
+pub(crate) enum Local {
+    /// Not revoked, answered locally.
+    Allowed,
+    /// Refused: revoked, or no `jti`.
+    Refused(AuthError),
+    /// The list must be asked.
+    Ask,
+}
+
+/// One lookup's outcome, shared by every check of that `jti` waiting on it.
+#[derive(Clone, Copy)]
+enum Answer {
+    NotRevoked,
+    Revoked,
+    Failed,
+}
+
+type Shard = RwLock<HashMap<Box<str>, Entry, foldhash::fast::RandomState>>;
+
+pub(crate) struct Checker {
+    list: Arc<dyn RevocationList>,
+    staleness_ms: u64,
+    timeout: Duration,
+    on_error: OnRevocationError,
+    shards: Box<[Shard]>,
+    hasher: foldhash::fast::RandomState,
+    inflight: Mutex<HashMap<Box<str>, Arc<tokio::sync::OnceCell<Answer>>>>,
+    started: Instant,
+    checks: AtomicU64,
+    local: AtomicU64,
+    lookups: AtomicU64,
+    revoked: AtomicU64,
+    errors: AtomicU64,
+    allowed_on_error: AtomicU64,
+}
+
+fn no_jti() -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidClaim)
+        .with_description("the token has no jti, so it cannot be checked for revocation")
+}
+
+impl Checker {
+    pub(crate) fn new(config: Revocation) -> Self {
+        Self {
+            list: config.list,
+            staleness_ms: u64::try_from(config.max_staleness.as_millis()).unwrap_or(u64::MAX),
+            timeout: config.timeout,
+            on_error: config.on_error,
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+            inflight: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            checks: AtomicU64::new(0),
+            local: AtomicU64::new(0),
+            lookups: AtomicU64::new(0),
+            revoked: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            allowed_on_error: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn shard(&self, jti: &str) -> &Shard {
+        &self.shards[(self.hasher.hash_one(jti) >> 32) as usize % SHARDS]
+    }
+
+    /// The answer for `claims` without waiting, if a local entry gives one. Counts the check.
+    pub(crate) fn check_local(&self, claims: &Claims, now_unix: i64) -> Local {
+        self.checks.fetch_add(1, Ordering::Relaxed);
+        let Some(jti) = claims.jwt_id() else {
+            return Local::Refused(no_jti());
+        };
+        let entry = self.shard(jti).read().unwrap_or_else(|e| e.into_inner()).get(jti).copied();
+        match entry {
+            Some(Entry::Revoked { exp }) if now_unix <= exp => {
+                self.revoked.fetch_add(1, Ordering::Relaxed);
+                Local::Refused(AuthError::new(AuthErrorKind::Revoked))
+            }
+            Some(Entry::NotRevoked { until_ms }) if self.now_ms() < until_ms => {
+                self.local.fetch_add(1, Ordering::Relaxed);
+                Local::Allowed
+            }
+            _ => Local::Ask,
+        }
+    }
+
+    /// Asks the list about `claims` (after [`check_local`](Self::check_local) said `Ask`):
+    /// one shared request per `jti`, bounded by the timeout, the answer kept locally.
+    pub(crate) async fn ask(&self, claims: &Claims) -> Result<(), AuthError> {
+        let Some(jti) = claims.jwt_id() else {
+            return Err(no_jti());
+        };
+        let cell = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(inflight.entry(jti.into()).or_default())
+        };
+        let answer = *cell.get_or_init(|| self.lookup(jti, claims.expires_at())).await;
+        {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            if inflight.get(jti).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                inflight.remove(jti);
+            }
+        }
+        match answer {
+            Answer::NotRevoked => Ok(()),
+            Answer::Revoked => {
+                self.revoked.fetch_add(1, Ordering::Relaxed);
+                Err(AuthError::new(AuthErrorKind::Revoked))
+            }
+            Answer::Failed => match self.on_error {
+                OnRevocationError::Reject => {
+                    Err(AuthError::new(AuthErrorKind::RevocationUnavailable).with_retry_after(1))
+                }
+                OnRevocationError::Allow => {
+                    self.allowed_on_error.fetch_add(1, Ordering::Relaxed);
+                    crate::log::warn!(
+                        "the revocation list cannot answer; letting the request through (on_error = allow)"
+                    );
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// One request to the list; the answer is stored before it is shared.
+    async fn lookup(&self, jti: &str, exp: i64) -> Answer {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        match tokio::time::timeout(self.timeout, self.list.is_revoked(jti)).await {
+            Ok(Ok(false)) => {
+                if self.staleness_ms > 0 {
+                    let until_ms = self.now_ms().saturating_add(self.staleness_ms);
+                    self.store(jti, Entry::NotRevoked { until_ms });
+                }
+                Answer::NotRevoked
+            }
+            Ok(Ok(true)) => {
+                self.store(jti, Entry::Revoked { exp });
+                Answer::Revoked
+            }
+            Ok(Err(e)) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                crate::log::warn!(error = %e, "revocation lookup failed");
+                Answer::Failed
+            }
+            Err(_) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                crate::log::warn!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "revocation lookup timed out"
+                );
+                Answer::Failed
+            }
+        }
+    }
+
+    fn store(&self, jti: &str, entry: Entry) {
+        let mut shard = self.shard(jti).write().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= MAX_ENTRIES / SHARDS && !shard.contains_key(jti) {
+            let now_ms = self.now_ms();
+            // Stale "not revoked" answers go first; revoked ones only when still full.
+            shard.retain(|_, e| match e {
+                Entry::NotRevoked { until_ms } => *until_ms > now_ms,
+                Entry::Revoked { .. } => true,
+            });
+            if shard.len() >= MAX_ENTRIES / SHARDS {
+                let drop: Vec<Box<str>> = shard.keys().take(shard.len() / 10 + 1).cloned().collect();
+                for k in drop {
+                    shard.remove(&k);
+                }
+            }
+        }
+        shard.insert(jti.into(), entry);
+    }
+
+    pub(crate) fn stats(&self) -> RevocationStats {
+        RevocationStats {
+            checks: self.checks.load(Ordering::Relaxed),
+            local: self.local.load(Ordering::Relaxed),
+            lookups: self.lookups.load(Ordering::Relaxed),
+            revoked: self.revoked.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            allowed_on_error: self.allowed_on_error.load(Ordering::Relaxed),
+        }
+    }
+}
