@@ -2,10 +2,12 @@
 # Side-by-side load bench: the same axum route served
 #   (a) bare, (b) behind permiso, (c) behind tower-oauth2-resource-server,
 #   (d) behind jwt-authorizer (axum 0.7), (e) behind a hand-written jsonwebtoken middleware,
+#   (f) behind permiso checking revocation in a redis-server on loopback (default policy),
 # each with the same token (RS256 from a JWKS on loopback, then HS256 where the peer can),
 # loaded with wrk in interleaved rounds (a b c d e a b c d e ...).
 #
 # Usage: benches/load.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 10 s per variant)
+#        VARIANTS="bare permiso permiso-revocation" benches/load.sh 3 10   (a subset)
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
 # the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than
@@ -26,9 +28,16 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
 
+read -r -a variants <<<"${VARIANTS:-bare permiso permiso-revocation tower-oauth2 jwt-authorizer handwritten}"
+wants() { [[ " ${variants[*]} " == *" $1 "* ]]; }
+
 echo "building release servers..."
 (cd benches/load/servers && cargo build --release --quiet)
-(cd benches/load/jwt-authorizer && cargo build --release --quiet)
+if wants jwt-authorizer; then (cd benches/load/jwt-authorizer && cargo build --release --quiet); fi
+if wants permiso-revocation && ! command -v redis-server >/dev/null; then
+  echo "installing redis-server..."
+  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null
+fi
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -42,6 +51,15 @@ for _ in $(seq 100); do grep -q '^hs256=' "$issuer_out" && break; sleep 0.1; don
 val() { sed -n "s/^$1=//p" "$issuer_out"; }
 ISS=$(val iss); JWKS=$(val jwks); SECRET=$(val secret)
 AUD=keystone-auth
+
+if wants permiso-revocation; then
+  # Redis on loopback, no persistence, on core 1 with wrk; the token's jti is never revoked.
+  redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+  pids+=($!)
+  for _ in $(seq 100); do redis-cli -p "$redis_port" PING 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+  export PERMISO_LOAD_REDIS_URL="redis://127.0.0.1:$redis_port"
+fi
 
 cpu_ns() { # total CPU time of every thread of $1, in ns
   local total=0 t
@@ -71,7 +89,6 @@ to_ms() { # wrk duration (850.00us, 1.20ms, 2.00s) -> ms
 }
 
 results=$(mktemp)
-variants=(bare permiso tower-oauth2 jwt-authorizer handwritten)
 for alg in rs256 hs256; do
   TOKEN=$(val "$alg")
   for round in $(seq "$ROUNDS"); do

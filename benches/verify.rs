@@ -10,10 +10,14 @@
 //! Run: `cargo bench --bench verify`
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use permiso::testing::{SigningKey, immediately};
-use permiso::{Algorithm, Issuer, Key, KeySet, ServiceTokenRule, Verifier, VerifierBuilder};
+use permiso::{
+    Algorithm, Issuer, Key, KeySet, MemoryRevocations, Revocation, ServiceTokenRule, Verifier,
+    VerifierBuilder,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -125,10 +129,35 @@ fn warm(c: &mut Criterion) {
         group.bench_function(format!("permiso_cache_hit_{}", alg.as_str().to_lowercase()), |b| {
             b.iter(|| immediately(verifier.verify(black_box(&token))).unwrap())
         });
+        // (A hit of its own, so the check holds when a filter skipped the bench.)
+        immediately(verifier.verify(&token)).unwrap();
         assert!(verifier.cache_stats().unwrap().hits > 0);
     }
     group.finish();
 }
 
-criterion_group!(benches, cold, warm);
+/// The revocation check answered from its local entry (the common case: a token reused within
+/// `max_staleness`), as the difference between two cache hits measured in the same run.
+fn revocation(c: &mut Criterion) {
+    let Case { token, permiso, .. } = case(Algorithm::HS256);
+    let Case { permiso: with_revocation, .. } = case(Algorithm::HS256);
+    let plain = permiso.build().unwrap();
+    // A long staleness: every check after the first is answered locally.
+    let checked = with_revocation
+        .revocation(Revocation::new(MemoryRevocations::new()).max_staleness(Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    immediately(plain.verify(&token)).unwrap();
+    immediately(checked.verify(&token)).unwrap();
+    let mut group = c.benchmark_group("revocation");
+    group.bench_function("cache_hit", |b| b.iter(|| immediately(plain.verify(black_box(&token))).unwrap()));
+    group.bench_function("cache_hit_and_local_revocation_check", |b| {
+        b.iter(|| immediately(checked.verify(black_box(&token))).unwrap())
+    });
+    group.finish();
+    let stats = checked.revocation_stats().unwrap();
+    assert_eq!(stats.lookups, 1, "every check but the first was local: {stats:?}");
+}
+
+criterion_group!(benches, cold, warm, revocation);
 criterion_main!(benches);

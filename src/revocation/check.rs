@@ -156,7 +156,14 @@ impl Checker {
     /// One request to the list; the answer is stored before it is shared.
     async fn lookup(&self, jti: &str, exp: i64) -> Answer {
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout(self.timeout, self.list.is_revoked(jti)).await {
+        let answer = if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::time::timeout(self.timeout, self.list.is_revoked(jti)).await
+        } else {
+            // No tokio timer to bound it with (another executor, or none): the list's own
+            // future is awaited as it is. Redis always runs in tokio, bounded.
+            Ok(self.list.is_revoked(jti).await)
+        };
+        match answer {
             Ok(Ok(false)) => {
                 if self.staleness_ms > 0 {
                     let until_ms = self.now_ms().saturating_add(self.staleness_ms);

@@ -4,6 +4,8 @@
 //!
 //! - `bare`: no authentication;
 //! - `permiso`: permiso's `AuthLayer` (JWKS for rs256, shared secret for hs256);
+//! - `permiso-revocation`: the same, checking revocation in the Redis at
+//!   `PERMISO_LOAD_REDIS_URL` with the default policy (1 s staleness);
 //! - `tower-oauth2`: tower-oauth2-resource-server (JWKS; rs256 only);
 //! - `handwritten`: a middleware calling `jsonwebtoken::decode` with the key fetched once.
 //!
@@ -62,13 +64,18 @@ async fn main() {
     let route = Router::new().route("/api/v1/transactions", get(handler));
     let app = match variant.as_str() {
         "bare" => route,
-        "permiso" => {
+        "permiso" | "permiso-revocation" => {
             let issuer = if hs {
                 permiso::Issuer::permiso(iss.clone(), secret)
             } else {
                 permiso::Issuer::jwks_url(iss.clone(), jwks_url.clone())
             };
-            let verifier = permiso::Verifier::builder([aud.clone()]).issuer(issuer).build().expect("config");
+            let mut builder = permiso::Verifier::builder([aud.clone()]).issuer(issuer);
+            if variant == "permiso-revocation" {
+                let url = std::env::var("PERMISO_LOAD_REDIS_URL").expect("PERMISO_LOAD_REDIS_URL");
+                builder = builder.revocation(permiso::RedisRevocations::new(&url).expect("redis url").revocation());
+            }
+            let verifier = builder.build().expect("config");
             verifier.warm_up().await.expect("keys");
             route.layer(permiso::AuthLayer::new(verifier))
         }
