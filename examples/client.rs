@@ -5,9 +5,14 @@
 //! ```sh
 //! AUTH_SERVICE_URL=http://127.0.0.1:8000/api/v1 \
 //! PAYMENT_CLIENT_ID=payment-service PAYMENT_CLIENT_SECRET=… \
-//! PAYMENT_SCOPES="read:transactions" TARGET_URL=http://127.0.0.1:8001 \
+//! PAYMENT_SCOPES="read:transactions" PAYMENT_SERVICE_URL=http://127.0.0.1:8001 \
 //! cargo run --features client --example client
 //! ```
+//!
+//! The secret may come from `PAYMENT_CLIENT_SECRET_FILE` or, Fernet-encrypted, from
+//! `PAYMENT_CLIENT_SECRET_ENCRYPTED` with `ENCRYPTION_KEY`. With
+//! `PERMISO_TOKEN_CACHE_REDIS_URL=redis://…` (and `--features client,redis`) every replica
+//! shares one token through Redis, in the seed's `TokenCache` format.
 //!
 //! Without `AUTH_SERVICE_URL` it starts its own `TestIssuer` and `payment_service` on loopback
 //! and calls those, so `cargo run --features client --example client` works anywhere.
@@ -18,22 +23,16 @@ mod routes;
 use std::process::ExitCode;
 
 use permiso::Verifier;
-use permiso::client::{BearerMiddleware, ServiceCredentials, TokenSource};
+use permiso::client::{RemoteService, TokenSource};
 use permiso::testing::TestIssuer;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // Keeps the in-process issuer alive for the whole run when there is one.
     let mut _issuer = None;
-    let (creds, target) = if std::env::var_os("AUTH_SERVICE_URL").is_some() {
-        let creds = match ServiceCredentials::from_env("payment") {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("client: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        (creds, std::env::var("TARGET_URL").unwrap_or_else(|_| "http://127.0.0.1:8001".into()))
+    let configured = if std::env::var_os("AUTH_SERVICE_URL").is_some() {
+        TokenSource::from_env("payment")
+            .and_then(|source| Ok((RemoteService::from_env("payment", source.clone())?, source)))
     } else {
         let idp = TestIssuer::builder()
             .client("payment-service", "payment-secret", &["read:transactions"])
@@ -44,34 +43,38 @@ async fn main() -> ExitCode {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let target = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, routes::router(verifier)).await });
-        let creds = ServiceCredentials::from_env_vars(
-            "payment",
-            [
-                ("AUTH_SERVICE_URL", format!("{}/api/v1", idp.url())),
-                ("PAYMENT_CLIENT_ID", "payment-service".into()),
-                ("PAYMENT_CLIENT_SECRET", "payment-secret".into()),
-                ("PAYMENT_SCOPES", "read:transactions".into()),
-            ],
-        )
-        .expect("credentials");
         println!("no AUTH_SERVICE_URL: using an in-process issuer at {} and service at {target}", idp.url());
+        let mut vars = vec![
+            ("AUTH_SERVICE_URL".to_owned(), format!("{}/api/v1", idp.url())),
+            ("PAYMENT_CLIENT_ID".to_owned(), "payment-service".to_owned()),
+            ("PAYMENT_CLIENT_SECRET".to_owned(), "payment-secret".to_owned()),
+            ("PAYMENT_SCOPES".to_owned(), "read:transactions".to_owned()),
+            ("PAYMENT_SERVICE_URL".to_owned(), target),
+        ];
+        // The shared store, when the environment asks for it, with the in-process services too.
+        for name in ["PERMISO_TOKEN_CACHE_REDIS_URL", "PERMISO_TOKEN_CACHE_TIMEOUT_MS"] {
+            if let Ok(value) = std::env::var(name) {
+                vars.push((name.to_owned(), value));
+            }
+        }
         _issuer = Some(idp);
-        (creds, target)
+        TokenSource::from_env_vars("payment", vars.clone())
+            .and_then(|source| Ok((RemoteService::from_env_vars("payment", source.clone(), vars)?, source)))
     };
-
-    let source = match TokenSource::new(creds) {
-        Ok(s) => s,
+    let (payments, source) = match configured {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("client: {e}");
             return ExitCode::from(2);
         }
     };
-    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(BearerMiddleware::new(source.clone()))
-        .build();
+    if std::env::var_os("PERMISO_TOKEN_CACHE_REDIS_URL").is_some() {
+        println!("sharing the token through Redis (PERMISO_TOKEN_CACHE_REDIS_URL)");
+    }
+
     let mut ok = true;
     for _ in 0..3 {
-        match http.get(format!("{target}/api/v1/transactions")).send().await {
+        match payments.get("/api/v1/transactions").send().await {
             Ok(res) => {
                 let status = res.status();
                 let body = res.text().await.unwrap_or_default();

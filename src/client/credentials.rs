@@ -102,14 +102,20 @@ impl ServiceCredentials {
         self
     }
 
-    /// Reads `AUTH_SERVICE_URL`, `{NAME}_CLIENT_ID`, `{NAME}_CLIENT_SECRET` and the optional
+    /// Reads `AUTH_SERVICE_URL`, `{NAME}_CLIENT_ID`, the secret and the optional
     /// `{NAME}_SCOPES` (space- or comma-separated) from the process environment; `NAME` is
     /// `name` upper-cased (`"payment"` → `PAYMENT_CLIENT_ID`). The token endpoint is permiso's
     /// `{AUTH_SERVICE_URL}/auth/service-token`, unless `{NAME}_TOKEN_URL` gives one.
     ///
+    /// The secret comes from exactly one of: `{NAME}_CLIENT_SECRET` (the value);
+    /// `{NAME}_CLIENT_SECRET_FILE` (a file's contents, a trailing newline trimmed: Docker and
+    /// Kubernetes secrets); `{NAME}_CLIENT_SECRET_ENCRYPTED` decrypted with `ENCRYPTION_KEY`
+    /// (Fernet, as Python's `cryptography.fernet` and the seed's `SecretManager` write it).
+    ///
     /// # Errors
     ///
-    /// A missing variable, named in the message.
+    /// A missing variable, none or several secret sources, an unreadable file, or a secret
+    /// that does not decrypt; each names the variables, never a secret.
     pub fn from_env(name: &str) -> Result<Self, ConfigError> {
         Self::from_lookup(name, &|k| std::env::var(k).ok())
     }
@@ -130,17 +136,14 @@ impl ServiceCredentials {
         Self::from_lookup(name, &|k| vars.get(k).cloned())
     }
 
-    fn from_lookup(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let prefix: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
-            .collect();
+    pub(crate) fn from_lookup(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let prefix = env_prefix(name);
         let var = |n: &str| get(n).filter(|v| !v.trim().is_empty());
         let required = |n: String| {
             var(&n).ok_or_else(|| ConfigError::new(ConfigErrorKind::Missing, format!("{n} is required")))
         };
         let client_id = required(format!("{prefix}_CLIENT_ID"))?;
-        let client_secret = required(format!("{prefix}_CLIENT_SECRET"))?;
+        let client_secret = secret_from(&prefix, get)?;
         let endpoint = match var(&format!("{prefix}_TOKEN_URL")) {
             Some(url) => TokenEndpoint::Url(url.trim().to_owned()),
             None => TokenEndpoint::Permiso(required("AUTH_SERVICE_URL".into())?.trim().to_owned()),
@@ -172,9 +175,136 @@ impl ServiceCredentials {
     }
 }
 
+/// A service's name as its variables spell it: `"order-svc"` → `ORDER_SVC`.
+pub(crate) fn env_prefix(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+/// The client secret from exactly one of its three variables.
+fn secret_from(prefix: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let plain = format!("{prefix}_CLIENT_SECRET");
+    let file = format!("{prefix}_CLIENT_SECRET_FILE");
+    let encrypted = format!("{prefix}_CLIENT_SECRET_ENCRYPTED");
+    let set: Vec<&String> = [&plain, &file, &encrypted]
+        .into_iter()
+        .filter(|n| get(n).is_some_and(|v| !v.trim().is_empty()))
+        .collect();
+    let err = |kind, msg: String| ConfigError::new(kind, msg);
+    match set.as_slice() {
+        [] => Err(err(
+            ConfigErrorKind::Missing,
+            format!("{plain} (or {file}, or {encrypted} with ENCRYPTION_KEY) is required"),
+        )),
+        [one] if *one == &plain => Ok(get(&plain).unwrap_or_default()),
+        [one] if *one == &file => {
+            let path = get(&file).unwrap_or_default();
+            let text = std::fs::read_to_string(path.trim()).map_err(|e| {
+                err(ConfigErrorKind::Invalid, format!("{file}: the file cannot be read ({})", e.kind()))
+            })?;
+            let secret = text.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&text);
+            if secret.is_empty() {
+                return Err(err(ConfigErrorKind::Invalid, format!("{file}: the file is empty")));
+            }
+            Ok(secret.to_owned())
+        }
+        [_] => {
+            let key = get("ENCRYPTION_KEY").filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+                err(ConfigErrorKind::Missing, format!("{encrypted} needs ENCRYPTION_KEY to decrypt it"))
+            })?;
+            let plain = super::fernet::decrypt(&key, &get(&encrypted).unwrap_or_default()).map_err(|e| match e {
+                super::fernet::FernetError::Key => {
+                    err(ConfigErrorKind::Invalid, "ENCRYPTION_KEY is not a Fernet key (base64url of 32 bytes)".into())
+                }
+                super::fernet::FernetError::Token => err(
+                    ConfigErrorKind::Invalid,
+                    format!("{encrypted} does not decrypt with ENCRYPTION_KEY (another key, or an altered value)"),
+                ),
+            })?;
+            String::from_utf8(plain).map_err(|_| {
+                err(ConfigErrorKind::Invalid, format!("{encrypted}: the decrypted secret is not UTF-8"))
+            })
+        }
+        several => Err(err(
+            ConfigErrorKind::Conflict,
+            format!(
+                "only one secret source may be set, but {} are",
+                several.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" and ")
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn secret_of(vars: &[(&str, &str)]) -> Result<String, ConfigError> {
+        let mut all = vec![
+            ("AUTH_SERVICE_URL", "http://127.0.0.1:8000/api/v1"),
+            ("PAYMENT_CLIENT_ID", "payment-service"),
+        ];
+        all.extend_from_slice(vars);
+        ServiceCredentials::from_env_vars("payment", all).map(|c| c.client_secret().expose().to_owned())
+    }
+
+    #[test]
+    fn a_secret_from_a_file_loses_its_trailing_newline_only() {
+        let dir = std::env::temp_dir().join(format!("permiso-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (content, want) in [
+            ("s3cr3t\n", "s3cr3t"),
+            ("s3cr3t\r\n", "s3cr3t"),
+            ("s3cr3t", "s3cr3t"),
+            (" sp ace \n\n", " sp ace \n"),
+        ] {
+            let path = dir.join("secret");
+            std::fs::write(&path, content).unwrap();
+            assert_eq!(secret_of(&[("PAYMENT_CLIENT_SECRET_FILE", path.to_str().unwrap())]).unwrap(), want);
+        }
+        let err = secret_of(&[("PAYMENT_CLIENT_SECRET_FILE", "/nonexistent/permiso")]).unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_CLIENT_SECRET_FILE"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_encrypted_secret_is_decrypted_with_the_encryption_key() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/vectors/fernet.json")).unwrap();
+        let case = &vectors["cases"][0];
+        let (key, token) = (case["encryption_key"].as_str().unwrap(), case["token"].as_str().unwrap());
+        let plain = case["plaintext"].as_str().unwrap();
+        let got = secret_of(&[("PAYMENT_CLIENT_SECRET_ENCRYPTED", token), ("ENCRYPTION_KEY", key)]).unwrap();
+        assert_eq!(got, plain);
+        // Without the key, with another key, or altered: errors naming the variables, no secret.
+        let other_key = vectors["cases"][3]["encryption_key"].as_str().unwrap();
+        let tampered = vectors["cases"][4]["token"].as_str().unwrap();
+        for (vars, names) in [
+            (vec![("PAYMENT_CLIENT_SECRET_ENCRYPTED", token)], "ENCRYPTION_KEY"),
+            (
+                vec![("PAYMENT_CLIENT_SECRET_ENCRYPTED", token), ("ENCRYPTION_KEY", other_key)],
+                "PAYMENT_CLIENT_SECRET_ENCRYPTED",
+            ),
+            (
+                vec![("PAYMENT_CLIENT_SECRET_ENCRYPTED", tampered), ("ENCRYPTION_KEY", key)],
+                "PAYMENT_CLIENT_SECRET_ENCRYPTED",
+            ),
+            (vec![("PAYMENT_CLIENT_SECRET_ENCRYPTED", token), ("ENCRYPTION_KEY", "short")], "ENCRYPTION_KEY"),
+        ] {
+            let err = secret_of(&vars).unwrap_err().to_string();
+            assert!(err.contains(names), "{err}");
+            assert!(!err.contains(plain) && !err.contains(key) && !err.contains(token), "{err}");
+        }
+    }
+
+    #[test]
+    fn exactly_one_secret_source() {
+        let err = secret_of(&[]).unwrap_err().to_string();
+        assert!(err.contains("PAYMENT_CLIENT_SECRET") && err.contains("ENCRYPTION_KEY"), "{err}");
+        let err = secret_of(&[("PAYMENT_CLIENT_SECRET", "s3cr3t"), ("PAYMENT_CLIENT_SECRET_FILE", "/x")])
+            .unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_CLIENT_SECRET and PAYMENT_CLIENT_SECRET_FILE"), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"));
+    }
 
     #[test]
     fn missing_variables_are_named() {

@@ -12,11 +12,19 @@
 //! Secrets and tokens never appear in `Debug` output or logs.
 
 mod credentials;
+mod fernet;
 mod layer;
 mod middleware;
+mod service;
 mod source;
+mod store;
 
 pub use credentials::{ClientAuth, ClientSecret, ServiceCredentials, TokenEndpoint};
 pub use layer::{AddBearer, BearerError, BearerLayer};
 pub use middleware::BearerMiddleware;
+pub use service::RemoteService;
 pub use source::{AccessToken, TokenError, TokenErrorKind, TokenSource, TokenSourceBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use store::RedisTokenStore;
+pub use store::{DEFAULT_STORE_TIMEOUT, StoreError, StoreFuture, TokenStore};

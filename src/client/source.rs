@@ -11,6 +11,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use serde::Deserialize;
 
 use super::credentials::{ClientAuth, ServiceCredentials, TokenEndpoint};
+use super::store::{DEFAULT_STORE_TIMEOUT, LOCK_TTL, SeedValue, Shared, TokenStore};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::fetch::{self, FetchError, HttpPolicy, SingleFlight, check_url, jitter};
@@ -47,6 +48,10 @@ impl AccessToken {
     /// The scopes granted, as the token endpoint reported them.
     pub fn scope(&self) -> Option<&str> {
         self.scope.as_deref()
+    }
+
+    fn shared(v: SeedValue) -> Self {
+        Self { token: v.access_token.into(), expires_at: v.expires_at, scope: None }
     }
 
     /// The `Authorization: Bearer …` value, marked sensitive (hidden from `Debug` and
@@ -172,6 +177,15 @@ struct Cached {
     refresh_at: u64,
 }
 
+/// Where a token came from.
+#[derive(Clone, Copy)]
+enum Origin {
+    /// The token endpoint, by this source.
+    Fetched,
+    /// The shared store, written by another replica (or a Python service).
+    Shared,
+}
+
 struct State {
     cached: Option<Cached>,
     last_error: Option<TokenError>,
@@ -181,6 +195,8 @@ struct State {
     next_refresh_at: u64,
     /// When a target's 401 last dropped the cached token.
     last_forced_refetch: Option<u64>,
+    /// The token a target's 401 dropped: never taken from the shared store again.
+    refused: Option<Arc<str>>,
 }
 
 /// What a [`TokenSourceBuilder`] configures, kept as is by the source.
@@ -199,6 +215,7 @@ struct Settings {
 
 struct Inner {
     settings: Settings,
+    shared: Option<Shared>,
     http: reqwest::Client,
     endpoint: tokio::sync::OnceCell<Url>,
     state: RwLock<State>,
@@ -237,6 +254,7 @@ pub struct TokenSource {
 pub struct TokenSourceBuilder {
     settings: Settings,
     http: Option<reqwest::ClientBuilder>,
+    store: Option<(Arc<dyn TokenStore>, Duration)>,
 }
 
 impl TokenSourceBuilder {
@@ -281,6 +299,23 @@ impl TokenSourceBuilder {
     /// call.
     pub fn refetch_after_401_interval(mut self, interval: Duration) -> Self {
         self.settings.refetch_interval = interval;
+        self
+    }
+
+    /// Shares one token among every replica of this client through `store` (see
+    /// [`TokenStore`]): the seed's key and JSON, one fetch per expiry across replicas. Every
+    /// store call is bounded by 200 ms (see [`shared_store_timeout`](Self::shared_store_timeout));
+    /// a store that fails only costs that, never a call.
+    pub fn shared_store(mut self, store: impl TokenStore) -> Self {
+        self.store = Some((Arc::new(store), DEFAULT_STORE_TIMEOUT));
+        self
+    }
+
+    /// The bound on each shared-store call (default 200 ms).
+    pub fn shared_store_timeout(mut self, timeout: Duration) -> Self {
+        if let Some((_, t)) = &mut self.store {
+            *t = timeout;
+        }
         self
     }
 
@@ -330,9 +365,13 @@ impl TokenSourceBuilder {
         }
         let http = fetch::client(self.http)
             .map_err(|_| ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built"))?;
+        let shared = self.store.map(|(store, timeout)| {
+            Shared::new(store, self.settings.creds.client_id(), self.settings.creds.scopes(), timeout)
+        });
         Ok(TokenSource {
             inner: Arc::new(Inner {
                 settings: self.settings,
+                shared,
                 http,
                 endpoint: tokio::sync::OnceCell::new(),
                 state: RwLock::new(State {
@@ -341,6 +380,7 @@ impl TokenSourceBuilder {
                     failures_in_a_row: 0,
                     next_refresh_at: 0,
                     last_forced_refetch: None,
+                    refused: None,
                 }),
                 flight: SingleFlight::default(),
                 refreshing: AtomicBool::new(false),
@@ -382,6 +422,80 @@ impl TokenSource {
         Self::builder(creds).build()
     }
 
+    /// The source of service `name`, from the environment alone: its credentials (see
+    /// [`ServiceCredentials::from_env`]) and, when `PERMISO_TOKEN_CACHE_REDIS_URL` is set, a
+    /// token shared by every replica through that Redis (feature `redis`; see
+    /// [`TokenStore`](super::TokenStore)), each Redis call bounded by
+    /// `PERMISO_TOKEN_CACHE_TIMEOUT_MS` (default 200).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceCredentials::from_env`]; a bad store setting, named.
+    pub fn from_env(name: &str) -> Result<Self, ConfigError> {
+        Self::from_lookup(name, &|k| std::env::var(k).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over the given variables.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_env_vars<I, K, V>(name: &str, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: std::collections::HashMap<String, String> =
+            vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        Self::from_lookup(name, &|k| vars.get(k).cloned())
+    }
+
+    fn from_lookup(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let builder = Self::builder(ServiceCredentials::from_lookup(name, get)?);
+        let var = |n: &str| get(n).filter(|v| !v.trim().is_empty());
+        let Some(url) = var("PERMISO_TOKEN_CACHE_REDIS_URL") else {
+            if var("PERMISO_TOKEN_CACHE_TIMEOUT_MS").is_some() {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::Missing,
+                    "PERMISO_TOKEN_CACHE_TIMEOUT_MS is set but PERMISO_TOKEN_CACHE_REDIS_URL (which turns the shared store on) is not",
+                ));
+            }
+            return builder.build();
+        };
+        #[cfg(feature = "redis")]
+        {
+            // The URL may hold a password: the error names the variable, not the value.
+            let store = super::RedisTokenStore::new(&url).map_err(|e| {
+                ConfigError::new(ConfigErrorKind::Invalid, format!("PERMISO_TOKEN_CACHE_REDIS_URL: {e}"))
+            })?;
+            let mut builder = builder.shared_store(store);
+            if let Some(ms) = var("PERMISO_TOKEN_CACHE_TIMEOUT_MS") {
+                let ms = ms.trim().parse::<u64>().ok().filter(|ms| (1..=10_000).contains(ms)).ok_or_else(
+                    || {
+                        ConfigError::new(
+                            ConfigErrorKind::Invalid,
+                            format!(
+                                "PERMISO_TOKEN_CACHE_TIMEOUT_MS: expected 1 to 10000 milliseconds, got {:?}",
+                                ms.trim()
+                            ),
+                        )
+                    },
+                )?;
+                builder = builder.shared_store_timeout(Duration::from_millis(ms));
+            }
+            builder.build()
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = (url, builder);
+            Err(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                "PERMISO_TOKEN_CACHE_REDIS_URL needs permiso built with its redis feature",
+            ))
+        }
+    }
+
     /// A builder for non-default settings.
     pub fn builder(creds: ServiceCredentials) -> TokenSourceBuilder {
         TokenSourceBuilder {
@@ -398,6 +512,7 @@ impl TokenSource {
                 clock: Arc::new(SystemClock),
             },
             http: None,
+            store: None,
         }
     }
 
@@ -467,14 +582,20 @@ impl TokenSource {
 
     /// One fetch with its retries, its outcome stored.
     async fn fetch_and_store(&self) -> Result<AccessToken, TokenError> {
-        let result = self.fetch_with_retries().await;
+        let result = self.obtain().await;
         let now = self.inner.settings.clock.now_unix();
         let mut s = self.write();
         match result {
-            Ok(token) => {
-                let lifetime = token.expires_at.saturating_sub(now);
-                let margin = self.inner.settings.margin.as_secs().min(lifetime / 2);
-                s.cached = Some(Cached { refresh_at: token.expires_at - margin, token: token.clone() });
+            Ok((token, origin)) => {
+                let refresh_at = match origin {
+                    // The seed's expires_at is already its margin before the real expiry.
+                    Origin::Shared => token.expires_at,
+                    Origin::Fetched => {
+                        let lifetime = token.expires_at.saturating_sub(now);
+                        token.expires_at - self.inner.settings.margin.as_secs().min(lifetime / 2)
+                    }
+                };
+                s.cached = Some(Cached { refresh_at, token: token.clone() });
                 s.last_error = None;
                 s.failures_in_a_row = 0;
                 s.next_refresh_at = 0;
@@ -496,8 +617,41 @@ impl TokenSource {
         }
     }
 
+    /// A token from the shared store, or from the token endpoint (then shared). With a
+    /// store: one replica takes the lock and fetches; the others wait briefly for its token,
+    /// then fetch themselves. Any store failure means: fetch, as without a store.
+    async fn obtain(&self) -> Result<(AccessToken, Origin), TokenError> {
+        let Some(shared) = &self.inner.shared else {
+            return self.fetch_with_retries().await.map(|t| (t, Origin::Fetched));
+        };
+        let clock = &self.inner.settings.clock;
+        let refused = self.read().refused.clone();
+        let usable = |v: &SeedValue| refused.as_deref() != Some(v.access_token.as_str());
+        match shared.read(clock.now_unix()).await {
+            Some(v) if usable(&v) => return Ok((AccessToken::shared(v), Origin::Shared)),
+            // The token a target just refused: drop it for every replica, then fetch.
+            Some(v) => shared.evict(&v.access_token).await,
+            None => {}
+        }
+        if shared.call("lock", shared.store.try_lock(&shared.lock_key, LOCK_TTL)).await == Some(false) {
+            // Another replica is fetching: wait for its token, a bounded while.
+            let deadline = std::time::Instant::now() + shared.wait;
+            while std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+                if let Some(v) = shared.read(clock.now_unix()).await.filter(|v| usable(v)) {
+                    return Ok((AccessToken::shared(v), Origin::Shared));
+                }
+            }
+        }
+        let token = self.fetch_with_retries().await?;
+        shared.write(token.secret(), token.expires_at, clock.now_unix()).await;
+        Ok((token, Origin::Fetched))
+    }
+
     /// Drops `token` from the cache after a target refused it with a 401, so the next
-    /// [`token`](Self::token) fetches a new one; returns whether it did.
+    /// [`token`](Self::token) fetches a new one; returns whether it did. With a shared store
+    /// the token is dropped there too (in the background), so other replicas do not keep
+    /// handing it out.
     ///
     /// It does nothing when `token` is no longer the cached one (someone already replaced
     /// it), or when a 401 already forced a refetch within the
@@ -513,6 +667,16 @@ impl TokenSource {
         }
         s.cached = None;
         s.last_forced_refetch = Some(now);
+        s.refused = Some(Arc::clone(&token.token));
+        drop(s);
+        if self.inner.shared.is_some() && tokio::runtime::Handle::try_current().is_ok() {
+            let (this, token) = (self.clone(), token.secret().to_owned());
+            tokio::spawn(async move {
+                if let Some(shared) = &this.inner.shared {
+                    shared.evict(&token).await;
+                }
+            });
+        }
         true
     }
 
