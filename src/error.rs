@@ -89,6 +89,21 @@ pub enum AuthErrorKind {
     /// The revocation list could not answer in time and revocation rejects on error. 503
     /// with `Retry-After`.
     RevocationUnavailable,
+    /// Request signing: the request carries no `X-Timestamp`/`X-Signature` (or only one, or
+    /// a malformed one) where signatures are required. 401 `invalid_signature`.
+    SignatureMissing,
+    /// Request signing: `X-Timestamp` is outside the accepted window. 401 `invalid_signature`.
+    SignatureStale,
+    /// Request signing: `X-Signature` does not match the request. 401 `invalid_signature`.
+    SignatureMismatch,
+    /// Request signing: this signature was already used within the window. 401
+    /// `invalid_signature`.
+    SignatureReplayed,
+    /// Request signing: no signing secret is configured for the token's client. 401
+    /// `invalid_signature`.
+    SignatureUnknownClient,
+    /// The request body is larger than the configured cap. 413 `invalid_request`.
+    PayloadTooLarge,
     /// An extractor or `RequireLayer` ran without an `AuthLayer` before it: a bug in the
     /// service, never a pass. 500 with `"error": "server_error"` and no `WWW-Authenticate`.
     MissingAuthLayer,
@@ -102,6 +117,7 @@ impl AuthErrorKind {
             InvalidRequest => StatusCode::BAD_REQUEST,
             InsufficientScope | UntrustedClient => StatusCode::FORBIDDEN,
             KeysUnavailable | RevocationUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MissingAuthLayer => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -113,7 +129,12 @@ impl AuthErrorKind {
         use AuthErrorKind::*;
         Some(match self {
             MissingToken | MissingAuthLayer => return None,
-            InvalidRequest => "invalid_request",
+            InvalidRequest | PayloadTooLarge => "invalid_request",
+            SignatureMissing
+            | SignatureStale
+            | SignatureMismatch
+            | SignatureReplayed
+            | SignatureUnknownClient => "invalid_signature",
             InsufficientScope | UntrustedClient => "insufficient_scope",
             KeysUnavailable | RevocationUnavailable => "temporarily_unavailable",
             _ => "invalid_token",
@@ -144,6 +165,12 @@ impl AuthErrorKind {
             UntrustedClient => "this route is for trusted clients only",
             KeysUnavailable => "the issuer's keys are temporarily unavailable",
             RevocationUnavailable => "the revocation list cannot be checked right now",
+            SignatureMissing => "the request is not signed (X-Timestamp and X-Signature are required)",
+            SignatureStale => "the request's X-Timestamp is outside the accepted window",
+            SignatureMismatch => "the request's X-Signature does not match the request",
+            SignatureReplayed => "this request signature was already used",
+            SignatureUnknownClient => "no signing secret is configured for this client",
+            PayloadTooLarge => "the request body is larger than allowed",
             MissingAuthLayer => "authentication is not configured for this route (is AuthLayer applied?)",
         }
     }
@@ -165,6 +192,8 @@ impl fmt::Display for AuthErrorKind {
 /// | 400 | `invalid_request` | the `Authorization` header is malformed or repeated |
 /// | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong; it is bound to a key (`cnf`) without a verified proof; or the route needs a service token and it is not one |
 /// | 403 | `insufficient_scope` | the token lacks a required scope, or its client is not trusted |
+/// | 401 | `invalid_signature` | request signing: missing, stale, mismatched, replayed, or an unknown client |
+/// | 413 | `invalid_request` | the request body is larger than the signature check reads |
 /// | 401 | `invalid_token` | the token was revoked, or has no `jti` while revocation is on |
 /// | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable, or the revocation list cannot answer (with `Retry-After`) |
 /// | 500 | `server_error` (body only) | an extractor or `RequireLayer` without `AuthLayer`: a bug in the service |

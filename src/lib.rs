@@ -75,9 +75,11 @@ mod layer;
 mod log;
 #[cfg(feature = "redis")]
 mod redis;
+mod replay;
 mod require;
 mod revocation;
 mod scope;
+pub mod signing;
 mod token;
 mod verifier;
 

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! or against an OIDC issuer (`PERMISO_DISCOVERY_URL=https://…`), or with several issuers from
-//! a TOML file (`PERMISO_CONFIG=path`). It listens on `PERMISO_BIND` (default
+//! a TOML file (`PERMISO_CONFIG=path`). Revocation (`PERMISO_REVOCATION_*`, feature `redis`)
+//! and request signatures (`PERMISO_SIGNATURES`, `PERMISO_SIGNING_SECRETS`,
+//! `PERMISO_PUBLIC_BASE_URL`, …) come from the environment too. It listens on `PERMISO_BIND` (default
 //! `127.0.0.1:8001`) and prints `listening on http://ADDR` once ready.
 
 mod routes;
@@ -27,6 +29,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let signing = match permiso::signing::RequestSigning::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("payment_service: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let bind = std::env::var("PERMISO_BIND").unwrap_or_else(|_| "127.0.0.1:8001".into());
     let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(l) => l,
@@ -37,7 +46,10 @@ async fn main() -> ExitCode {
     };
     let addr = listener.local_addr().expect("bound address");
     println!("listening on http://{addr}");
-    let app = routes::router(verifier);
+    if signing.is_some() {
+        eprintln!("payment_service: request signatures are checked (PERMISO_SIGNATURES)");
+    }
+    let app = routes::router_with(verifier, signing);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -9,6 +9,7 @@
 use axum::routing::get;
 use axum::{Json, Router};
 use permiso::extract::{RequireScopes, ServiceClient, TrustedClient};
+use permiso::signing::SignatureLayer;
 use permiso::{AuthLayer, Verifier, scopes};
 use serde_json::{Value, json};
 
@@ -20,12 +21,21 @@ scopes! {
 }
 
 /// The whole service: `/health` open, everything under `/api` behind one `AuthLayer`.
+#[allow(dead_code)] // not every program that includes this file uses both
 pub(crate) fn router(verifier: Verifier) -> Router {
+    router_with(verifier, None)
+}
+
+/// The same, checking request signatures after the token when `signing` is given.
+pub(crate) fn router_with(verifier: Verifier, signing: Option<SignatureLayer>) -> Router {
     let api = Router::new()
         .route("/api/v1/transactions", get(list_transactions).post(create_transaction))
-        .route("/api/v1/admin/billing", get(billing))
-        .layer(AuthLayer::new(verifier));
-    Router::new().route("/health", get(health)).merge(api)
+        .route("/api/v1/admin/billing", get(billing));
+    let api = match signing {
+        Some(layer) => api.layer(layer),
+        None => api,
+    };
+    Router::new().route("/health", get(health)).merge(api.layer(AuthLayer::new(verifier)))
 }
 
 async fn health() -> Json<Value> {

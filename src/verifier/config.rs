@@ -378,6 +378,9 @@ struct FileConfig {
     #[serde(rename = "issuer", default)]
     issuers: Vec<FileIssuer>,
     revocation: Option<RevocationSettings>,
+    /// Read by `RequestSigning::from_env`, not by the verifier.
+    #[allow(dead_code)]
+    signing: Option<serde::de::IgnoredAny>,
 }
 
 /// Revocation as configured: the `[revocation]` table, or the `PERMISO_REVOCATION_*`
