@@ -3,11 +3,14 @@
 #   (a) bare, (b) behind permiso, (c) behind tower-oauth2-resource-server,
 #   (d) behind jwt-authorizer (axum 0.7), (e) behind a hand-written jsonwebtoken middleware,
 #   (f) behind permiso checking revocation in a redis-server on loopback (default policy),
+#   (g) behind permiso requiring the seed's request signatures (loaded by load-client, since
+#       wrk cannot sign; LOADGEN=rust loads every variant with it, for a like-for-like run),
 # each with the same token (RS256 from a JWKS on loopback, then HS256 where the peer can),
 # loaded with wrk in interleaved rounds (a b c d e a b c d e ...).
 #
 # Usage: benches/load.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 10 s per variant)
 #        VARIANTS="bare permiso permiso-revocation" benches/load.sh 3 10   (a subset)
+#        LOADGEN=rust VARIANTS="bare permiso permiso-signed" benches/load.sh 3 10
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
 # the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than
@@ -51,6 +54,9 @@ for _ in $(seq 100); do grep -q '^hs256=' "$issuer_out" && break; sleep 0.1; don
 val() { sed -n "s/^$1=//p" "$issuer_out"; }
 ISS=$(val iss); JWKS=$(val jwks); SECRET=$(val secret)
 AUD=keystone-auth
+# The payment-service client's secret, for the permiso-signed variant and its load-client.
+SIGNING_SECRET=load-bench-signing-secret
+export PERMISO_LOAD_SIGNING_SECRET=$SIGNING_SECRET
 
 if wants permiso-revocation; then
   # Redis on loopback, no persistence, on core 1 with wrk; the token's jti is never revoked.
@@ -101,16 +107,28 @@ for alg in rs256 hs256; do
       pids+=("$pid")
       target="$url/api/v1/transactions"
       # Sanity: the token is accepted, and (for protected variants) its absence is not.
-      ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$target")
+      if [ "$variant" = permiso-signed ]; then
+        ok=$(taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" 1 1 "$SIGNING_SECRET" | grep -q Non-2xx && echo 401 || echo 200)
+      else
+        ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$target")
+      fi
       anon=$(curl -s -o /dev/null -w '%{http_code}' "$target")
       if [ "$ok" != 200 ] || { [ "$variant" != bare ] && [ "$anon" = 200 ]; }; then
         echo "  $variant/$alg: token answered $ok, no token answered $anon; skipped" >&2
         kill "$pid"; continue
       fi
-      taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s -H "Authorization: Bearer $TOKEN" "$target" >/dev/null
+      load() { # seconds -> the load generator's report
+        if [ "${LOADGEN:-wrk}" = rust ] || [ "$variant" = permiso-signed ]; then
+          local sign=()
+          [ "$variant" = permiso-signed ] && sign=("$SIGNING_SECRET")
+          taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" "$1" "$CONNECTIONS" "${sign[@]}"
+        else
+          taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$1s" --latency -H "Authorization: Bearer $TOKEN" "$target"
+        fi
+      }
+      load 2 >/dev/null
       before=$(cpu_ns "$pid")
-      out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency \
-        -H "Authorization: Bearer $TOKEN" "$target")
+      out=$(load "$SECONDS_PER_RUN")
       after=$(cpu_ns "$pid")
       rss_kb=$(awk '/^VmRSS/ {print $2}' /proc/"$pid"/status)
       kill "$pid"; wait "$pid" 2>/dev/null || true

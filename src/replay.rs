@@ -10,7 +10,9 @@ use std::sync::Mutex;
 const MAX_ENTRIES: usize = 1_000_000;
 
 pub(crate) struct ReplayGuard {
-    seen: Mutex<HashMap<Box<str>, u64>>,
+    /// A 128-bit digest of each value, to the unix second it is remembered until: 32 bytes an
+    /// entry, whatever the value's length.
+    seen: Mutex<HashMap<u128, u64>>,
     #[cfg(feature = "redis")]
     redis: Option<(crate::redis::Redis, String, std::time::Duration)>,
 }
@@ -59,20 +61,22 @@ impl ReplayGuard {
     }
 
     fn first_use_in_memory(&self, value: &str, now: u64, until: u64) -> bool {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
+        let key = u128::from_le_bytes(digest.as_ref()[..16].try_into().unwrap_or_default());
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.get(value).is_some_and(|&u| u >= now) {
+        if seen.get(&key).is_some_and(|&u| u >= now) {
             return false;
         }
         if seen.len() >= MAX_ENTRIES {
             seen.retain(|_, u| *u >= now);
             if seen.len() >= MAX_ENTRIES {
-                let drop: Vec<Box<str>> = seen.keys().take(seen.len() / 10 + 1).cloned().collect();
+                let drop: Vec<u128> = seen.keys().take(seen.len() / 10 + 1).copied().collect();
                 for k in drop {
                     seen.remove(&k);
                 }
             }
         }
-        seen.insert(value.into(), until);
+        seen.insert(key, until);
         true
     }
 }

@@ -6,6 +6,8 @@
 //! - `permiso`: permiso's `AuthLayer` (JWKS for rs256, shared secret for hs256);
 //! - `permiso-revocation`: the same, checking revocation in the Redis at
 //!   `PERMISO_LOAD_REDIS_URL` with the default policy (1 s staleness);
+//! - `permiso-signed`: permiso's `AuthLayer` and a required `SignatureLayer` (the token's
+//!   client signs with `PERMISO_LOAD_SIGNING_SECRET`; send with `load-client`);
 //! - `tower-oauth2`: tower-oauth2-resource-server (JWKS; rs256 only);
 //! - `handwritten`: a middleware calling `jsonwebtoken::decode` with the key fetched once.
 //!
@@ -64,7 +66,7 @@ async fn main() {
     let route = Router::new().route("/api/v1/transactions", get(handler));
     let app = match variant.as_str() {
         "bare" => route,
-        "permiso" | "permiso-revocation" => {
+        "permiso" | "permiso-revocation" | "permiso-signed" => {
             let issuer = if hs {
                 permiso::Issuer::permiso(iss.clone(), secret)
             } else {
@@ -77,6 +79,20 @@ async fn main() {
             }
             let verifier = builder.build().expect("config");
             verifier.warm_up().await.expect("keys");
+            if variant == "permiso-signed" {
+                // The public base URL is this server's own: bind first, then build.
+                let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                let secret = std::env::var("PERMISO_LOAD_SIGNING_SECRET").expect("PERMISO_LOAD_SIGNING_SECRET");
+                let signing = permiso::signing::RequestSigning::new(permiso::signing::SignatureMode::Required, format!("http://{addr}"))
+                    .client_secret("payment-service", secret)
+                    .build()
+                    .expect("signing");
+                let app = route.layer(signing).layer(permiso::AuthLayer::new(verifier));
+                println!("listening on http://{addr}");
+                axum::serve(listener, app).await.expect("serve");
+                return;
+            }
             route.layer(permiso::AuthLayer::new(verifier))
         }
         "tower-oauth2" if !hs => {

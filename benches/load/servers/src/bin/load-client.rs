@@ -1,0 +1,74 @@
+//! A load generator for what wrk cannot send: requests signed the seed's way, each with a
+//! fresh timestamp and a unique query (a signature is refused the second time).
+//!
+//! `load-client URL TOKEN SECONDS CONNECTIONS [SIGNING_SECRET]`
+//!
+//! Prints its results in wrk's words (`N requests in …`, `Requests/sec:`, the 50% and 99%
+//! latencies, `Non-2xx or 3xx responses:`), so benches/load.sh reads both alike. Runs on one
+//! thread (pin it with taskset); every run is bounded by SECONDS.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (url, token, seconds, connections, secret) = match &args[..] {
+        [_, url, token, secs, conns, rest @ ..] if rest.len() <= 1 => (
+            url.clone(),
+            token.clone(),
+            secs.parse::<u64>().expect("SECONDS"),
+            conns.parse::<usize>().expect("CONNECTIONS"),
+            rest.first().cloned(),
+        ),
+        _ => {
+            eprintln!("usage: load-client URL TOKEN SECONDS CONNECTIONS [SIGNING_SECRET]");
+            std::process::exit(2);
+        }
+    };
+    let http = reqwest::Client::builder().pool_max_idle_per_host(connections).build().expect("client");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..connections {
+        let (http, url, token, secret) = (http.clone(), url.clone(), token.clone(), secret.clone());
+        tasks.spawn(async move {
+            let (mut latencies, mut failures, mut n) = (Vec::new(), 0u64, 0u64);
+            while Instant::now() < deadline {
+                n += 1;
+                let target = format!("{url}?w={worker}&n={n}");
+                let mut req = http.get(&target).bearer_auth(&token);
+                if let Some(secret) = &secret {
+                    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
+                    let sig = permiso::signing::signature(secret.as_bytes(), "GET", &target, b"", &ts);
+                    req = req.header("X-Timestamp", ts).header("X-Signature", sig);
+                }
+                let sent = Instant::now();
+                match req.send().await {
+                    Ok(res) if res.status().is_success() => {
+                        let _ = res.bytes().await;
+                        latencies.push(sent.elapsed().as_micros() as u32);
+                    }
+                    _ => failures += 1,
+                }
+            }
+            (latencies, failures)
+        });
+    }
+    let (mut latencies, mut failures) = (Vec::new(), 0);
+    while let Some(r) = tasks.join_next().await {
+        let (l, f) = r.expect("worker");
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0);
+    let total = latencies.len() as u64 + failures;
+    println!("  {total} requests in {elapsed:.2}s");
+    println!("Requests/sec: {:.2}", total as f64 / elapsed);
+    println!("     50%  {:.2}ms", f64::from(pct(0.50)) / 1000.0);
+    println!("     99%  {:.2}ms", f64::from(pct(0.99)) / 1000.0);
+    if failures > 0 {
+        println!("  Non-2xx or 3xx responses: {failures}");
+    }
+}
