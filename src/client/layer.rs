@@ -9,7 +9,8 @@ use http::{Request, Response, StatusCode, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::source::{AccessToken, TokenError, TokenSource, wants_new_token};
+use super::source::{AccessToken, TokenSource};
+use super::token_error::{TokenError, wants_new_token};
 
 /// Adds `Authorization: Bearer …` from a [`TokenSource`] to every outgoing request. On a 401
 /// from the target whose challenge says `invalid_token` (or names no error) it drops the

@@ -5,7 +5,8 @@ use reqwest::header::AUTHORIZATION;
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
-use super::source::{AccessToken, TokenSource, wants_new_token};
+use super::source::{AccessToken, TokenSource};
+use super::token_error::wants_new_token;
 
 /// Adds `Authorization: Bearer …` from a [`TokenSource`] to every request of a
 /// `reqwest_middleware::ClientWithMiddleware`. On a 401 whose challenge says `invalid_token` (or

@@ -18,13 +18,15 @@ mod middleware;
 mod service;
 mod source;
 mod store;
+mod token_error;
 
 pub use credentials::{ClientAuth, ClientSecret, ServiceCredentials, TokenEndpoint};
 pub use layer::{AddBearer, BearerError, BearerLayer};
 pub use middleware::BearerMiddleware;
 pub use service::RemoteService;
-pub use source::{AccessToken, TokenError, TokenErrorKind, TokenSource, TokenSourceBuilder};
+pub use source::{AccessToken, TokenSource, TokenSourceBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::RedisTokenStore;
 pub use store::{DEFAULT_STORE_TIMEOUT, StoreError, StoreFuture, TokenStore};
+pub use token_error::{TokenError, TokenErrorKind};

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::credentials::{ClientAuth, ServiceCredentials, TokenEndpoint};
 use super::store::{DEFAULT_STORE_TIMEOUT, LOCK_TTL, SeedValue, Shared, TokenStore};
+use super::token_error::{TokenError, TokenErrorKind, parse_error};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::fetch::{self, FetchError, HttpPolicy, SingleFlight, check_url, jitter};
@@ -74,103 +75,6 @@ impl fmt::Debug for AccessToken {
             .finish()
     }
 }
-
-/// What kind of failure a [`TokenError`] is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TokenErrorKind {
-    /// `invalid_client`: unknown client or wrong secret.
-    InvalidClient,
-    /// `invalid_scope`: none of the requested scopes may be granted.
-    InvalidScope,
-    /// `invalid_grant`.
-    InvalidGrant,
-    /// `unauthorized_client`: the client may not use this grant.
-    UnauthorizedClient,
-    /// `unsupported_grant_type`.
-    UnsupportedGrantType,
-    /// `invalid_request` (permiso's `validation_error` too).
-    InvalidRequest,
-    /// permiso's `client_disabled`.
-    ClientDisabled,
-    /// Another error code from the server.
-    Other(String),
-    /// The endpoint could not be reached, or kept answering 5xx/429, after the retries.
-    Unavailable,
-    /// The answer was not an RFC 6749 token response.
-    MalformedResponse,
-    /// Discovery failed or the endpoint URL is not acceptable.
-    Endpoint,
-}
-
-/// Why no token could be had. Keeps the server's `error_description`; never holds the secret.
-#[derive(Clone, Debug)]
-pub struct TokenError {
-    kind: TokenErrorKind,
-    status: Option<u16>,
-    description: Option<String>,
-}
-
-impl TokenError {
-    fn new(kind: TokenErrorKind) -> Self {
-        Self { kind, status: None, description: None }
-    }
-
-    fn with(mut self, status: Option<u16>, description: Option<String>) -> Self {
-        self.status = status;
-        self.description = description;
-        self
-    }
-
-    /// The kind.
-    pub fn kind(&self) -> &TokenErrorKind {
-        &self.kind
-    }
-
-    /// The HTTP status of the token endpoint's answer, if there was one.
-    pub fn status(&self) -> Option<u16> {
-        self.status
-    }
-
-    /// The server's `error_description`, or what went wrong.
-    pub fn description(&self) -> Option<&str> {
-        self.description.as_deref()
-    }
-
-    fn malformed_token() -> Self {
-        Self::new(TokenErrorKind::MalformedResponse)
-            .with(None, Some("the access token cannot be sent in a header".into()))
-    }
-
-    fn retryable(&self) -> bool {
-        self.kind == TokenErrorKind::Unavailable
-    }
-}
-
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let code = match &self.kind {
-            TokenErrorKind::InvalidClient => "invalid_client",
-            TokenErrorKind::InvalidScope => "invalid_scope",
-            TokenErrorKind::InvalidGrant => "invalid_grant",
-            TokenErrorKind::UnauthorizedClient => "unauthorized_client",
-            TokenErrorKind::UnsupportedGrantType => "unsupported_grant_type",
-            TokenErrorKind::InvalidRequest => "invalid_request",
-            TokenErrorKind::ClientDisabled => "client_disabled",
-            TokenErrorKind::Other(code) => code,
-            TokenErrorKind::Unavailable => "the token endpoint is unavailable",
-            TokenErrorKind::MalformedResponse => "the token endpoint's answer is not a token response",
-            TokenErrorKind::Endpoint => "the token endpoint cannot be used",
-        };
-        write!(f, "{code}")?;
-        if let Some(d) = &self.description {
-            write!(f, ": {d}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for TokenError {}
 
 struct Cached {
     token: AccessToken,
@@ -404,12 +308,6 @@ struct TokenResponse {
     token_type: Option<String>,
     expires_in: Option<serde_json::Value>,
     scope: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorResponse {
-    error: Option<String>,
-    error_description: Option<serde_json::Value>,
 }
 
 impl TokenSource {
@@ -831,103 +729,6 @@ impl TokenSource {
     }
 }
 
-/// RFC 6749 §5.2 errors (and permiso's `validation_error`/`client_disabled`).
-fn parse_error(status: u16, body: &[u8], secret: &str) -> TokenError {
-    let parsed: Option<ErrorResponse> = serde_json::from_slice(body).ok();
-    let (code, description) = match parsed {
-        // Only a string description is kept: a structured one (a 422 listing the submitted
-        // form, say) may carry the secret.
-        Some(e) => (e.error, e.error_description.and_then(|d| safe_description(d, secret))),
-        None => (None, None),
-    };
-    let kind = match code.as_deref() {
-        Some("invalid_client") => TokenErrorKind::InvalidClient,
-        Some("invalid_scope") => TokenErrorKind::InvalidScope,
-        Some("invalid_grant") => TokenErrorKind::InvalidGrant,
-        Some("unauthorized_client") => TokenErrorKind::UnauthorizedClient,
-        Some("unsupported_grant_type") => TokenErrorKind::UnsupportedGrantType,
-        Some("invalid_request" | "validation_error") => TokenErrorKind::InvalidRequest,
-        Some("client_disabled") => TokenErrorKind::ClientDisabled,
-        Some(other) => TokenErrorKind::Other(other.to_owned()),
-        None if status == 401 => TokenErrorKind::InvalidClient,
-        None => TokenErrorKind::MalformedResponse,
-    };
-    TokenError::new(kind).with(Some(status), description)
-}
-
-/// The longest `error_description` kept, in characters.
-const MAX_DESCRIPTION_CHARS: usize = 200;
-
-/// A token endpoint's `error_description` fit for errors and logs: a string, without control
-/// characters, at most 200 characters, and never holding the client secret (a description
-/// that echoes it is replaced whole).
-fn safe_description(value: serde_json::Value, secret: &str) -> Option<String> {
-    let serde_json::Value::String(text) = value else {
-        return None;
-    };
-    if !secret.is_empty() && text.contains(secret) {
-        return Some("(withheld: the description repeated the client secret)".to_owned());
-    }
-    // The whole text was checked above, so no cut here can keep part of the secret.
-    Some(text.chars().filter(|c| !c.is_control()).take(MAX_DESCRIPTION_CHARS).collect())
-}
-
-/// Whether a target's 401 calls for a new token: its challenge says `invalid_token`, or names
-/// no error at all (RFC 6750 §3.1). Any other error (`invalid_request`, …) is not cured by a
-/// new token.
-pub(crate) fn wants_new_token(headers: &http::HeaderMap) -> bool {
-    let mut challenges = headers.get_all(http::header::WWW_AUTHENTICATE).iter().peekable();
-    if challenges.peek().is_none() {
-        return true;
-    }
-    challenges.any(|value| match value.to_str().ok().and_then(error_param) {
-        Some(Some(error)) => error == "invalid_token",
-        Some(None) => true,
-        // A challenge that cannot be read asks for nothing.
-        None => false,
-    })
-}
-
-/// The `error` auth-param of a challenge (`Bearer realm="x", error="invalid_token"`), quoted
-/// or not: `Some(None)` when there is none, `None` when the challenge is malformed.
-fn error_param(challenge: &str) -> Option<Option<&str>> {
-    let mut rest = challenge.trim_start();
-    // Skip the scheme.
-    rest = rest.split_once(' ').map_or("", |(_, r)| r);
-    loop {
-        rest = rest.trim_start_matches([' ', ',', '\t']);
-        if rest.is_empty() {
-            return Some(None);
-        }
-        let (name, after) = rest.split_once('=')?;
-        let after = after.trim_start();
-        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
-            // A quoted-string: up to the first unescaped quote.
-            let mut end = None;
-            let mut escaped = false;
-            for (i, c) in quoted.char_indices() {
-                match c {
-                    _ if escaped => escaped = false,
-                    '\\' => escaped = true,
-                    '"' => {
-                        end = Some(i);
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            let end = end?;
-            (&quoted[..end], &quoted[end + 1..])
-        } else {
-            after.split_once(',').unwrap_or((after, ""))
-        };
-        if name.trim().eq_ignore_ascii_case("error") {
-            return Some(Some(value.trim()));
-        }
-        rest = tail;
-    }
-}
-
 /// The lifetime left on a JWT access token, read (unverified) from its `exp`, when the
 /// response had no `expires_in`.
 fn jwt_lifetime(token: &str, now: u64) -> Option<u64> {
@@ -950,74 +751,6 @@ impl fmt::Debug for TokenSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_responses_are_typed_and_keep_the_description() {
-        let e = parse_error(
-            401,
-            br#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
-            "s3cret-value",
-        );
-        assert_eq!(e.kind(), &TokenErrorKind::InvalidClient);
-        assert_eq!(e.description(), Some("Invalid client credentials"));
-        assert_eq!(e.to_string(), "invalid_client: Invalid client credentials");
-        let e =
-            parse_error(422, br#"{"error":"validation_error","error_description":[{"loc":["body"]}]}"#, "x");
-        assert_eq!(e.kind(), &TokenErrorKind::InvalidRequest);
-        assert_eq!(e.description(), None);
-        assert_eq!(
-            parse_error(403, br#"{"error":"client_disabled"}"#, "x").kind(),
-            &TokenErrorKind::ClientDisabled
-        );
-        assert_eq!(
-            parse_error(400, br#"{"error":"slow_down"}"#, "x").kind(),
-            &TokenErrorKind::Other("slow_down".into())
-        );
-        assert_eq!(parse_error(400, b"<html>", "x").kind(), &TokenErrorKind::MalformedResponse);
-    }
-
-    #[test]
-    fn a_description_never_carries_the_secret() {
-        let secret = "Sup3r-s3cret-0123456789";
-        // permiso's 422 echoes the submitted form as a list of validation errors.
-        let echo = format!(
-            r#"{{"error":"validation_error","error_description":[{{"loc":["body","scope"],"input":{{"client_id":"payment-service","client_secret":"{secret}"}}}}]}}"#
-        );
-        let as_string = format!(
-            r#"{{"error":"invalid_request","error_description":"bad form: client_secret={secret}"}}"#
-        );
-        let long =
-            format!(r#"{{"error":"invalid_request","error_description":"{}{secret}"}}"#, "x".repeat(190));
-        for body in [echo, as_string, long] {
-            let e = parse_error(422, body.as_bytes(), secret);
-            let shown = format!("{e} {e:?} {:?}", e.description());
-            assert!(!shown.contains("Sup3r"), "{shown}");
-        }
-        let huge =
-            format!(r#"{{"error":"invalid_request","error_description":"{}\u0007"}}"#, "y".repeat(5000));
-        let e = parse_error(400, huge.as_bytes(), secret);
-        assert_eq!(e.description().unwrap().chars().count(), 200);
-    }
-
-    #[test]
-    fn only_invalid_token_or_no_error_asks_for_a_new_token() {
-        let wants = |values: &[&str]| {
-            let mut h = http::HeaderMap::new();
-            for v in values {
-                h.append(http::header::WWW_AUTHENTICATE, v.parse().unwrap());
-            }
-            wants_new_token(&h)
-        };
-        assert!(wants(&[]));
-        assert!(wants(&["Bearer"]));
-        assert!(wants(&[r#"Bearer realm="payments""#]));
-        assert!(wants(&[r#"Bearer realm="a, b", error="invalid_token", error_description="expired""#]));
-        assert!(wants(&["Bearer error=invalid_token"]));
-        assert!(!wants(&[r#"Bearer realm="p", error="invalid_request""#]));
-        assert!(!wants(&[r#"Bearer error_description="error=invalid_token", error="insufficient_scope""#]));
-        assert!(!wants(&[r#"Bearer realm="p\"q", error="invalid_request""#]));
-        assert!(!wants(&["Bearer error=\"unterminated"]));
-    }
 
     #[test]
     fn jwt_lifetime_reads_exp() {
