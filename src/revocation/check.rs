@@ -44,6 +44,23 @@ enum Answer {
 }
 
 type Shard = RwLock<HashMap<Box<str>, Entry, foldhash::fast::RandomState>>;
+type InFlight = Mutex<HashMap<Box<str>, Arc<tokio::sync::OnceCell<Answer>>>>;
+
+/// Removes a check's in-flight entry when the check ends, however it ends.
+struct Leave<'a> {
+    inflight: &'a InFlight,
+    jti: &'a str,
+    cell: &'a Arc<tokio::sync::OnceCell<Answer>>,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if inflight.get(self.jti).is_some_and(|c| Arc::ptr_eq(c, self.cell)) {
+            inflight.remove(self.jti);
+        }
+    }
+}
 
 pub(crate) struct Checker {
     list: Arc<dyn RevocationList>,
@@ -52,7 +69,7 @@ pub(crate) struct Checker {
     on_error: OnRevocationError,
     shards: Box<[Shard]>,
     hasher: foldhash::fast::RandomState,
-    inflight: Mutex<HashMap<Box<str>, Arc<tokio::sync::OnceCell<Answer>>>>,
+    inflight: InFlight,
     started: Instant,
     checks: AtomicU64,
     local: AtomicU64,
@@ -123,15 +140,17 @@ impl Checker {
         };
         let cell = {
             let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(inflight.entry(jti.into()).or_default())
-        };
-        let answer = *cell.get_or_init(|| self.lookup(jti, claims.expires_at())).await;
-        {
-            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            if inflight.get(jti).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-                inflight.remove(jti);
+            match inflight.get(jti) {
+                // A lookup in flight: share it.
+                Some(cell) if !cell.initialized() => Arc::clone(cell),
+                // None, or an answered one left behind: a new lookup.
+                _ => Arc::clone(inflight.entry(jti.into()).insert_entry(Arc::default()).get()),
             }
-        }
+        };
+        // Whatever happens to this check (answered, or dropped mid-way), its entry goes, so an
+        // answer is never shared past its lookup.
+        let _leave = Leave { inflight: &self.inflight, jti, cell: &cell };
+        let answer = *cell.get_or_init(|| self.lookup(jti, claims.expires_at())).await;
         match answer {
             Answer::NotRevoked => Ok(()),
             Answer::Revoked => {
