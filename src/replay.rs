@@ -52,8 +52,8 @@ impl ReplayGuard {
                 .clone();
             match redis.query::<Option<String>>(&cmd, *timeout).await {
                 Ok(set) => return set.is_some(),
-                Err(e) => {
-                    crate::log::warn!(error = %e, "the replay store in Redis cannot answer; checking this process's memory")
+                Err(_e) => {
+                    crate::log::warn!(error = %_e, "the replay store in Redis cannot answer; checking this process's memory")
                 }
             }
         }

@@ -133,15 +133,15 @@ impl Shared {
     }
 
     /// Runs one store call within the timeout; `None` (logged) when it fails or is late.
-    pub(crate) async fn call<T>(&self, what: &'static str, call: StoreFuture<'_, T>) -> Option<T> {
+    pub(crate) async fn call<T>(&self, _what: &'static str, call: StoreFuture<'_, T>) -> Option<T> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => {
-                crate::log::warn!(error = %e, call = what, "token store failed; going on without it");
+            Ok(Err(_e)) => {
+                crate::log::warn!(error = %_e, call = _what, "token store failed; going on without it");
                 None
             }
             Err(_) => {
-                crate::log::warn!(call = what, "token store timed out; going on without it");
+                crate::log::warn!(call = _what, "token store timed out; going on without it");
                 None
             }
         }

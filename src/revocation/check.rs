@@ -77,6 +77,9 @@ pub(crate) struct Checker {
     revoked: AtomicU64,
     errors: AtomicU64,
     allowed_on_error: AtomicU64,
+    /// When a failure was last logged (ms since start): an outage logs once a second, not
+    /// once a request.
+    last_logged_ms: AtomicU64,
 }
 
 fn no_jti() -> AuthError {
@@ -101,7 +104,16 @@ impl Checker {
             revoked: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             allowed_on_error: AtomicU64::new(0),
+            last_logged_ms: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// Whether a failure may be logged now (at most once a second).
+    fn may_log(&self) -> bool {
+        let now = self.now_ms();
+        let last = self.last_logged_ms.load(Ordering::Relaxed);
+        (last == u64::MAX || now.saturating_sub(last) >= 1000)
+            && self.last_logged_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     fn now_ms(&self) -> u64 {
@@ -162,10 +174,13 @@ impl Checker {
                     Err(AuthError::new(AuthErrorKind::RevocationUnavailable).with_retry_after(1))
                 }
                 OnRevocationError::Allow => {
-                    self.allowed_on_error.fetch_add(1, Ordering::Relaxed);
-                    crate::log::warn!(
-                        "the revocation list cannot answer; letting the request through (on_error = allow)"
-                    );
+                    let _allowed = self.allowed_on_error.fetch_add(1, Ordering::Relaxed) + 1;
+                    if self.may_log() {
+                        crate::log::warn!(
+                            allowed_so_far = _allowed,
+                            "the revocation list cannot answer; letting requests through (on_error = allow)"
+                        );
+                    }
                     Ok(())
                 }
             },
@@ -194,17 +209,21 @@ impl Checker {
                 self.store(jti, Entry::Revoked { exp });
                 Answer::Revoked
             }
-            Ok(Err(e)) => {
+            Ok(Err(_e)) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                crate::log::warn!(error = %e, "revocation lookup failed");
+                if self.may_log() {
+                    crate::log::warn!(error = %_e, "revocation lookup failed");
+                }
                 Answer::Failed
             }
             Err(_) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                crate::log::warn!(
-                    timeout_ms = self.timeout.as_millis() as u64,
-                    "revocation lookup timed out"
-                );
+                if self.may_log() {
+                    crate::log::warn!(
+                        timeout_ms = self.timeout.as_millis() as u64,
+                        "revocation lookup timed out"
+                    );
+                }
                 Answer::Failed
             }
         }

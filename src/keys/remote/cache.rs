@@ -381,8 +381,8 @@ impl Remote {
             (Some(u), false) => u,
             (known, _) => match (self.discover().await, known) {
                 (Ok(u), _) => u,
-                (Err(e), Some(u)) => {
-                    crate::log::warn!(issuer = %self.iss, error = %e, "rediscovery failed; keeping the known jwks_uri");
+                (Err(_e), Some(u)) => {
+                    crate::log::warn!(issuer = %self.iss, error = %_e, "rediscovery failed; keeping the known jwks_uri");
                     u
                 }
                 (Err(e), None) => return Err(e),
