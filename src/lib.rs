@@ -81,6 +81,7 @@ mod revocation;
 mod scope;
 pub mod signing;
 mod token;
+mod vars;
 mod verifier;
 
 /// Used by the `scopes!` expansion; not part of the API.

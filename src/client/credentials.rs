@@ -131,9 +131,7 @@ impl ServiceCredentials {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: std::collections::HashMap<String, String> =
-            vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Self::from_lookup(name, &|k| vars.get(k).cloned())
+        Self::from_lookup(name, &crate::vars::lookup(vars))
     }
 
     pub(crate) fn from_lookup(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

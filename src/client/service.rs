@@ -78,9 +78,7 @@ impl RemoteService {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: std::collections::HashMap<String, String> =
-            vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Self::from_lookup(name, source, &|k| vars.get(k).cloned())
+        Self::from_lookup(name, source, &crate::vars::lookup(vars))
     }
 
     fn from_lookup(

@@ -200,8 +200,7 @@ impl RequestSigning {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Self::from_lookup(&|k| vars.get(k).cloned())
+        Self::from_lookup(&crate::vars::lookup(vars))
     }
 
     fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<SignatureLayer>, ConfigError> {

@@ -18,7 +18,6 @@
 //! assert!(err.to_string().contains("PERMISO_AUDIENCE"));
 //! ```
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -669,8 +668,7 @@ impl Verifier {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        builder_from_vars(&|name| vars.get(name).cloned())?.build()
+        builder_from_vars(&crate::vars::lookup(vars))?.build()
     }
 
     /// Builds a verifier from a TOML file (the format is in the README). `secret_env` keys
