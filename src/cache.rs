@@ -135,6 +135,7 @@ impl TokenCache {
         match entry {
             Some(entry) if is_valid(&entry) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::cache_lookup(true);
                 Some(Arc::clone(&entry.claims))
             }
             stale => {
@@ -142,6 +143,7 @@ impl TokenCache {
                     self.remove(token);
                 }
                 self.misses.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::cache_lookup(false);
                 None
             }
         }
@@ -203,6 +205,9 @@ impl TokenCache {
             shard.bytes -= old.bytes;
         }
         shard.bytes += bytes;
+        drop(shard);
+        #[cfg(feature = "metrics")]
+        crate::metrics::cache_entries(self.stats().entries as u64);
     }
 
     pub(crate) fn stats(&self) -> CacheStats {

@@ -104,6 +104,12 @@ pub enum AuthErrorKind {
     SignatureUnknownClient,
     /// The request body is larger than the configured cap. 413 `invalid_request`.
     PayloadTooLarge,
+    /// The client sent more requests than its rate limit allows. 429 `rate_limited`, with
+    /// `Retry-After`.
+    RateLimited,
+    /// The rate-limit store could not answer and rate limits reject on error. 503 with
+    /// `Retry-After`.
+    RateLimitUnavailable,
     /// An extractor or `RequireLayer` ran without an `AuthLayer` before it: a bug in the
     /// service, never a pass. 500 with `"error": "server_error"` and no `WWW-Authenticate`.
     MissingAuthLayer,
@@ -116,7 +122,8 @@ impl AuthErrorKind {
         match self {
             InvalidRequest => StatusCode::BAD_REQUEST,
             InsufficientScope | UntrustedClient => StatusCode::FORBIDDEN,
-            KeysUnavailable | RevocationUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            KeysUnavailable | RevocationUnavailable | RateLimitUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MissingAuthLayer => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
@@ -136,9 +143,54 @@ impl AuthErrorKind {
             | SignatureReplayed
             | SignatureUnknownClient => "invalid_signature",
             InsufficientScope | UntrustedClient => "insufficient_scope",
-            KeysUnavailable | RevocationUnavailable => "temporarily_unavailable",
+            KeysUnavailable | RevocationUnavailable | RateLimitUnavailable => "temporarily_unavailable",
+            RateLimited => "rate_limited",
             _ => "invalid_token",
         })
+    }
+
+    /// A stable `snake_case` name for this kind, for metrics labels and logs: `expired`,
+    /// `insufficient_scope`, `rate_limited`… (one per kind, unlike the RFC 6750 code).
+    ///
+    /// ```
+    /// use permiso::AuthErrorKind;
+    /// assert_eq!(AuthErrorKind::Expired.reason(), "expired");
+    /// assert_eq!(AuthErrorKind::MissingToken.reason(), "missing_token");
+    /// ```
+    pub fn reason(self) -> &'static str {
+        use AuthErrorKind::*;
+        match self {
+            MissingToken => "missing_token",
+            InvalidRequest => "invalid_request",
+            TokenTooLarge => "token_too_large",
+            MalformedToken => "malformed_token",
+            UnsupportedAlgorithm => "unsupported_algorithm",
+            UnsupportedHeader => "unsupported_header",
+            InvalidTokenType => "invalid_token_type",
+            UnknownIssuer => "unknown_issuer",
+            UnknownKey => "unknown_key",
+            InvalidSignature => "invalid_signature",
+            InvalidClaim => "invalid_claim",
+            Expired => "expired",
+            NotYetValid => "not_yet_valid",
+            InvalidAudience => "invalid_audience",
+            Revoked => "revoked",
+            SenderConstrained => "sender_constrained",
+            InsufficientScope => "insufficient_scope",
+            NotServiceToken => "not_service_token",
+            UntrustedClient => "untrusted_client",
+            KeysUnavailable => "keys_unavailable",
+            RevocationUnavailable => "revocation_unavailable",
+            SignatureMissing => "signature_missing",
+            SignatureStale => "signature_stale",
+            SignatureMismatch => "signature_mismatch",
+            SignatureReplayed => "signature_replayed",
+            SignatureUnknownClient => "signature_unknown_client",
+            PayloadTooLarge => "payload_too_large",
+            RateLimited => "rate_limited",
+            RateLimitUnavailable => "rate_limit_unavailable",
+            MissingAuthLayer => "missing_auth_layer",
+        }
     }
 
     fn default_description(self) -> &'static str {
@@ -171,6 +223,8 @@ impl AuthErrorKind {
             SignatureReplayed => "this request signature was already used",
             SignatureUnknownClient => "no signing secret is configured for this client",
             PayloadTooLarge => "the request body is larger than allowed",
+            RateLimited => "this client has sent more requests than its rate limit allows",
+            RateLimitUnavailable => "the rate limit cannot be checked right now",
             MissingAuthLayer => "authentication is not configured for this route (is AuthLayer applied?)",
         }
     }
@@ -195,7 +249,8 @@ impl fmt::Display for AuthErrorKind {
 /// | 401 | `invalid_signature` | request signing: missing, stale, mismatched, replayed, or an unknown client |
 /// | 413 | `invalid_request` | the request body is larger than the signature check reads |
 /// | 401 | `invalid_token` | the token was revoked, or has no `jti` while revocation is on |
-/// | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable, or the revocation list cannot answer (with `Retry-After`) |
+/// | 429 | `rate_limited` | the client is over its rate limit (with `Retry-After` and `RateLimit` headers) |
+/// | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable, or the revocation list or rate-limit store cannot answer (with `Retry-After`) |
 /// | 500 | `server_error` (body only) | an extractor or `RequireLayer` without `AuthLayer`: a bug in the service |
 ///
 /// Descriptions are fixed texts chosen here: they name the reason, never the token, a key or
@@ -220,6 +275,17 @@ pub struct AuthError {
     scope: Option<Box<str>>,
     retry_after: Option<u64>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+    about: Option<Box<About>>,
+}
+
+/// What is known about the request a rejection refused, for logs and metrics only (never
+/// sent): the configured issuer it named, the token's `kid` (cut short, printable only), and
+/// the client id of a verified token.
+#[derive(Clone, Default)]
+pub(crate) struct About {
+    pub(crate) issuer: Option<Arc<str>>,
+    pub(crate) kid: Option<Box<str>>,
+    pub(crate) client_id: Option<Box<str>>,
 }
 
 impl AuthError {
@@ -231,7 +297,41 @@ impl AuthError {
             scope: None,
             retry_after: None,
             source: None,
+            about: None,
         }
+    }
+
+    /// Notes the configured issuer the request named (logs and metrics only).
+    pub(crate) fn about_issuer(mut self, issuer: &Arc<str>) -> Self {
+        self.about.get_or_insert_with(Box::default).issuer = Some(Arc::clone(issuer));
+        self
+    }
+
+    /// Notes the token's `kid`, cut to 64 printable ASCII characters (logs only).
+    pub(crate) fn about_kid(mut self, kid: Option<&str>) -> Self {
+        if let Some(kid) = kid {
+            let clean: String =
+                kid.chars().take(64).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect();
+            self.about.get_or_insert_with(Box::default).kid = Some(clean.into());
+        }
+        self
+    }
+
+    /// Notes the verified client (logs, and metrics when client ids are on).
+    pub(crate) fn about_client(mut self, client_id: Option<&str>) -> Self {
+        if let Some(id) = client_id {
+            self.about.get_or_insert_with(Box::default).client_id = Some(id.into());
+        }
+        self
+    }
+
+    /// Notes the issuer and client of verified `claims`.
+    pub(crate) fn about_verified(self, claims: &crate::claims::Claims) -> Self {
+        self.about_issuer(&Arc::from(claims.issuer())).about_client(claims.client_id())
+    }
+
+    pub(crate) fn about(&self) -> Option<&About> {
+        self.about.as_deref()
     }
 
     /// A 403 naming the scopes that were required (space-separated in `scope="…"`).

@@ -72,7 +72,11 @@ mod fetch;
 mod heap;
 mod keys;
 mod layer;
+#[cfg(feature = "rate-limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
+pub mod limit;
 mod log;
+pub mod metrics;
 #[cfg(feature = "redis")]
 mod redis;
 mod replay;

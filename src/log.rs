@@ -9,3 +9,35 @@ macro_rules! warn_ {
 }
 
 pub(crate) use warn_ as warn;
+
+macro_rules! info_ {
+    ($($arg:tt)*) => {{
+        #[cfg(feature = "tracing")]
+        ::tracing::info!($($arg)*);
+    }};
+}
+
+pub(crate) use info_ as info;
+
+/// A gate that opens at most once a second: outages are logged once a second, not once a
+/// request.
+pub(crate) struct Every {
+    started: std::time::Instant,
+    /// Milliseconds since `started` of the last opening (`u64::MAX`: never).
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Every {
+    pub(crate) fn second() -> Self {
+        Self { started: std::time::Instant::now(), last_ms: std::sync::atomic::AtomicU64::new(u64::MAX) }
+    }
+
+    /// Whether to log now; true for one caller at most once a second.
+    pub(crate) fn due(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_ms.load(Relaxed);
+        (last == u64::MAX || now.saturating_sub(last) >= 1000)
+            && self.last_ms.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+    }
+}

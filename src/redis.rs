@@ -87,7 +87,7 @@ impl fmt::Debug for RedisTarget {
 }
 
 /// The URL without its user information.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
         _ => url.to_owned(),
@@ -101,6 +101,8 @@ pub(crate) enum RedisFailure {
     Timeout,
     /// Not connected, and not trying again yet.
     Unreachable,
+    /// Redis does not hold the script named by `EVALSHA` (load it with `EVAL`).
+    NoScript,
     /// Redis answered with an error, or the connection broke.
     Failed(String),
 }
@@ -110,6 +112,7 @@ impl fmt::Display for RedisFailure {
         match self {
             Self::Timeout => f.write_str("Redis did not answer in time"),
             Self::Unreachable => f.write_str("Redis cannot be reached"),
+            Self::NoScript => f.write_str("Redis does not hold the script"),
             Self::Failed(why) => write!(f, "Redis failed: {why}"),
         }
     }
@@ -164,7 +167,10 @@ impl Redis {
     }
 
     async fn query_unbounded<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisFailure> {
-        let failed = |e: redis::RedisError| RedisFailure::Failed(format!("{:?}", e.kind()));
+        let failed = |e: redis::RedisError| match e.code() {
+            Some("NOSCRIPT") => RedisFailure::NoScript,
+            _ => RedisFailure::Failed(format!("{:?}", e.kind())),
+        };
         match self.connection().await? {
             Connection::Single(mut c) => cmd.query_async(&mut c).await.map_err(failed),
             Connection::Cluster(mut c) => cmd.query_async(&mut c).await.map_err(failed),

@@ -46,6 +46,10 @@ pub(crate) enum Requirement {
 impl Requirement {
     /// Whether `claims` meet the requirement; the 401/403 saying why not.
     pub(crate) fn check(&self, claims: &Claims) -> Result<(), AuthError> {
+        self.decide(claims).map_err(|e| e.about_verified(claims))
+    }
+
+    fn decide(&self, claims: &Claims) -> Result<(), AuthError> {
         match self {
             Self::AllScopes(list) => {
                 if claims.scopes().satisfies_all(list.iter()) {

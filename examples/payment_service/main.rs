@@ -11,8 +11,12 @@
 //! or against an OIDC issuer (`PERMISO_DISCOVERY_URL=https://…`), or with several issuers from
 //! a TOML file (`PERMISO_CONFIG=path`). Revocation (`PERMISO_REVOCATION_*`, feature `redis`)
 //! and request signatures (`PERMISO_SIGNATURES`, `PERMISO_SIGNING_SECRETS`,
-//! `PERMISO_PUBLIC_BASE_URL`, …) come from the environment too. It listens on `PERMISO_BIND` (default
-//! `127.0.0.1:8001`) and prints `listening on http://ADDR` once ready.
+//! `PERMISO_PUBLIC_BASE_URL`, …) and per-client rate limits (`PERMISO_RATE_LIMITS`,
+//! `PERMISO_RATE_LIMIT_DEFAULT`, …) come from the environment too. With `PERMISO_METRICS=true`
+//! it serves Prometheus metrics on `GET /metrics` (`PERMISO_METRICS_CLIENT_ID_LABEL=true` adds
+//! the verified client id as a label). Rejections are logged to stderr at `info`. It listens
+//! on `PERMISO_BIND` (default `127.0.0.1:8001`) and prints `listening on http://ADDR` once
+//! ready.
 
 mod routes;
 
@@ -29,12 +33,33 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::INFO).init();
     let signing = match permiso::signing::RequestSigning::from_env() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("payment_service: configuration error: {e}");
             return ExitCode::from(2);
         }
+    };
+    let limits = match permiso::limit::RateLimits::from_env() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("payment_service: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let flag = |name: &str| std::env::var(name).is_ok_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
+    let metrics = if flag("PERMISO_METRICS") {
+        permiso::metrics::include_client_ids(flag("PERMISO_METRICS_CLIENT_ID_LABEL"));
+        match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                eprintln!("payment_service: cannot install the metrics recorder: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
     };
     let bind = std::env::var("PERMISO_BIND").unwrap_or_else(|_| "127.0.0.1:8001".into());
     let listener = match tokio::net::TcpListener::bind(&bind).await {
@@ -49,7 +74,10 @@ async fn main() -> ExitCode {
     if signing.is_some() {
         eprintln!("payment_service: request signatures are checked (PERMISO_SIGNATURES)");
     }
-    let app = routes::router_with(verifier, signing);
+    if limits.is_some() {
+        eprintln!("payment_service: per-client rate limits apply (PERMISO_RATE_LIMITS)");
+    }
+    let app = routes::router_with(verifier, routes::Extras { signing, limits, metrics });
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -2,13 +2,16 @@
 //! the integration tests.
 //!
 //! - `GET /health`: no authentication.
+//! - `GET /metrics`: Prometheus text, when the service was given a recorder's handle.
 //! - `GET /api/v1/transactions`: a service token with `read:transactions`.
 //! - `POST /api/v1/transactions`: a service token with `write:transactions`.
 //! - `GET /api/v1/admin/billing`: a trusted service client.
 
 use axum::routing::get;
 use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use permiso::extract::{RequireScopes, ServiceClient, TrustedClient};
+use permiso::limit::RateLimitLayer;
 use permiso::signing::SignatureLayer;
 use permiso::{AuthLayer, Verifier, scopes};
 use serde_json::{Value, json};
@@ -20,22 +23,39 @@ scopes! {
     pub(crate) WriteTransactions = "write:transactions";
 }
 
+/// What the service adds around its routes, each when configured.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// Request signatures, checked after the token.
+    pub(crate) signing: Option<SignatureLayer>,
+    /// Per-client rate limits, counted after the token and before the signature.
+    pub(crate) limits: Option<RateLimitLayer>,
+    /// `GET /metrics` renders this recorder.
+    pub(crate) metrics: Option<PrometheusHandle>,
+}
+
 /// The whole service: `/health` open, everything under `/api` behind one `AuthLayer`.
 #[allow(dead_code)] // not every program that includes this file uses both
 pub(crate) fn router(verifier: Verifier) -> Router {
-    router_with(verifier, None)
+    router_with(verifier, Extras::default())
 }
 
-/// The same, checking request signatures after the token when `signing` is given.
-pub(crate) fn router_with(verifier: Verifier, signing: Option<SignatureLayer>) -> Router {
-    let api = Router::new()
+/// The same, with the extras that are given.
+pub(crate) fn router_with(verifier: Verifier, extras: Extras) -> Router {
+    let mut api = Router::new()
         .route("/api/v1/transactions", get(list_transactions).post(create_transaction))
         .route("/api/v1/admin/billing", get(billing));
-    let api = match signing {
-        Some(layer) => api.layer(layer),
-        None => api,
-    };
-    Router::new().route("/health", get(health)).merge(api.layer(AuthLayer::new(verifier)))
+    if let Some(layer) = extras.signing {
+        api = api.layer(layer);
+    }
+    if let Some(layer) = extras.limits {
+        api = api.layer(layer);
+    }
+    let mut open = Router::new().route("/health", get(health));
+    if let Some(handle) = extras.metrics {
+        open = open.route("/metrics", get(move || std::future::ready(handle.render())));
+    }
+    open.merge(api.layer(AuthLayer::new(verifier)))
 }
 
 async fn health() -> Json<Value> {

@@ -154,11 +154,17 @@ pub struct RequireService<S> {
 
 impl<S> RequireService<S> {
     fn render(&self, error: &AuthError, context: Option<&AuthContext>) -> Response<Bytes> {
+        if self.layer.render.is_some() {
+            super::report(error, super::Stage::Behind);
+        }
         match (&self.layer.render, context) {
             (Some(render), Some(ctx)) => render(error, &ctx.0.realm),
             (Some(render), None) => render(error, ""),
             (None, Some(ctx)) => ctx.render(error),
-            (None, None) => DefaultRejection.on_rejection(error, ""),
+            (None, None) => {
+                super::report(error, super::Stage::Behind);
+                DefaultRejection.on_rejection(error, "")
+            }
         }
     }
 }

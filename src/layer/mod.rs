@@ -89,9 +89,52 @@ impl AuthContext {
         }))
     }
 
-    /// The response for `error`, as the layer's `on_rejection` shapes it.
+    /// The response for `error` refused behind the layer (an extractor, a guard, signatures,
+    /// rate limits), as the layer's `on_rejection` shapes it; reported once.
     pub(crate) fn render(&self, error: &AuthError) -> Response<Bytes> {
+        report(error, Stage::Behind);
         (self.0.render)(error, &self.0.realm)
+    }
+
+    /// The response for `error` refused by the layer itself; reported once.
+    fn render_at_layer(&self, error: &AuthError) -> Response<Bytes> {
+        report(error, Stage::Layer);
+        (self.0.render)(error, &self.0.realm)
+    }
+}
+
+/// Where a request was refused.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// By `AuthLayer`: the token (or its absence, or the revocation list).
+    Layer,
+    /// Behind it, on a verified (or absent) token: scopes, trust, signatures, limits.
+    Behind,
+}
+
+/// Reports one rejection: a tracing event at `info` with the reason, status, issuer, `kid`
+/// and client id when known (never the token or a secret), and the metric
+/// (`permiso_requests_total` at the layer, `permiso_denials_total` behind it).
+pub(crate) fn report(error: &AuthError, stage: Stage) {
+    let about = error.about();
+    let issuer = about.and_then(|a| a.issuer.as_ref());
+    let client = about.and_then(|a| a.client_id.as_deref());
+    #[cfg(feature = "tracing")]
+    {
+        let kid = about.and_then(|a| a.kid.as_deref());
+        crate::log::info!(
+            reason = error.kind().reason(),
+            status = error.status().as_u16(),
+            issuer = issuer.map_or("unknown", |i| &**i),
+            kid = kid.unwrap_or("-"),
+            client_id = client.unwrap_or("-"),
+            stage = if stage == Stage::Layer { "layer" } else { "behind" },
+            "permiso refused a request"
+        );
+    }
+    match stage {
+        Stage::Layer => crate::metrics::request("rejected", error.kind().reason(), issuer, client),
+        Stage::Behind => crate::metrics::denial(error.kind().reason(), issuer, client),
     }
 }
 
@@ -275,13 +318,16 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let layer = &self.layer;
         let token = match crate::bearer::extract(req.headers(), req.uri()) {
-            Err(err) => return ResponseFuture::rejected(layer.context.render(&err)),
+            Err(err) => return ResponseFuture::rejected(layer.context.render_at_layer(&err)),
             Ok(None) if layer.mode == Mode::Required => {
                 return ResponseFuture::rejected(
-                    layer.context.render(&AuthError::new(AuthErrorKind::MissingToken)),
+                    layer.context.render_at_layer(&AuthError::new(AuthErrorKind::MissingToken)),
                 );
             }
-            Ok(None) => None,
+            Ok(None) => {
+                crate::metrics::request("anonymous", "none", None, None);
+                None
+            }
             Ok(Some(token)) => Some(token),
         };
         let claims = match token {
@@ -290,22 +336,33 @@ where
                 // The common case: a token seen before and not revoked, answered without
                 // waiting or boxing.
                 Verdict::Verified(claims) => Some(claims),
-                Verdict::Rejected(err) => return ResponseFuture::rejected(layer.context.render(&err)),
+                Verdict::Rejected(err) => {
+                    return ResponseFuture::rejected(layer.context.render_at_layer(&err));
+                }
                 Verdict::Pending(verify) => {
                     // Waiting for keys or the revocation list: the inner service that
                     // `poll_ready` readied goes with it; a clone stays for the next call.
                     let clone = self.inner.clone();
                     let inner = std::mem::replace(&mut self.inner, clone);
-                    return ResponseFuture::verifying(verify, req, inner, layer.context.clone());
+                    let (verifier, context) = (layer.verifier.clone(), layer.context.clone());
+                    return ResponseFuture::verifying(verify, req, inner, verifier, context);
                 }
             },
         };
         if let Some(claims) = claims {
+            count_accepted(&layer.verifier, &claims);
             req.extensions_mut().insert(Authenticated(claims));
         }
         req.extensions_mut().insert(layer.context.clone());
         ResponseFuture::calling(self.inner.call(req))
     }
+}
+
+/// Counts an accepted request (a no-op without the `metrics` feature).
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+fn count_accepted(verifier: &Verifier, claims: &Claims) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::request("accepted", "none", verifier.issuer_label(claims.issuer()), claims.client_id());
 }
 
 pin_project! {
@@ -328,7 +385,7 @@ pin_project! {
         S: Service<Request<ReqBody>>,
     {
         Rejected { response: Response<Bytes> },
-        Verifying { verify: VerifyFuture, req: Request<ReqBody>, inner: S, context: AuthContext },
+        Verifying { verify: VerifyFuture, req: Request<ReqBody>, inner: S, verifier: Verifier, context: AuthContext },
         Calling { #[pin] future: S::Future },
         Done,
     }
@@ -339,8 +396,14 @@ impl<S: Service<Request<ReqBody>>, ReqBody> ResponseFuture<S, ReqBody> {
         Self { state: State::Rejected { response } }
     }
 
-    fn verifying(verify: VerifyFuture, req: Request<ReqBody>, inner: S, context: AuthContext) -> Self {
-        Self { state: State::Verifying { verify, req, inner, context } }
+    fn verifying(
+        verify: VerifyFuture,
+        req: Request<ReqBody>,
+        inner: S,
+        verifier: Verifier,
+        context: AuthContext,
+    ) -> Self {
+        Self { state: State::Verifying { verify, req, inner, verifier, context } }
     }
 
     fn calling(future: S::Future) -> Self {
@@ -365,19 +428,20 @@ where
                 }
                 StateProj::Verifying { verify, .. } => {
                     let verdict = std::task::ready!(verify.as_mut().poll(cx));
-                    let StateReplace::Verifying { mut req, mut inner, context, .. } =
+                    let StateReplace::Verifying { mut req, mut inner, verifier, context, .. } =
                         state.as_mut().project_replace(State::Done)
                     else {
                         unreachable!("the state was Verifying a moment ago")
                     };
                     match verdict {
                         Ok(claims) => {
+                            count_accepted(&verifier, &claims);
                             req.extensions_mut().insert(Authenticated(claims));
                             req.extensions_mut().insert(context);
                             state.set(State::Calling { future: inner.call(req) });
                         }
                         Err(err) => {
-                            return Poll::Ready(Ok(context.render(&err).map(AuthBody::rejection)));
+                            return Poll::Ready(Ok(context.render_at_layer(&err).map(AuthBody::rejection)));
                         }
                     }
                 }

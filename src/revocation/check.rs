@@ -79,7 +79,7 @@ pub(crate) struct Checker {
     allowed_on_error: AtomicU64,
     /// When a failure was last logged (ms since start): an outage logs once a second, not
     /// once a request.
-    last_logged_ms: AtomicU64,
+    log_gate: crate::log::Every,
 }
 
 fn no_jti() -> AuthError {
@@ -104,16 +104,13 @@ impl Checker {
             revoked: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             allowed_on_error: AtomicU64::new(0),
-            last_logged_ms: AtomicU64::new(u64::MAX),
+            log_gate: crate::log::Every::second(),
         }
     }
 
     /// Whether a failure may be logged now (at most once a second).
     fn may_log(&self) -> bool {
-        let now = self.now_ms();
-        let last = self.last_logged_ms.load(Ordering::Relaxed);
-        (last == u64::MAX || now.saturating_sub(last) >= 1000)
-            && self.last_logged_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        self.log_gate.due()
     }
 
     fn now_ms(&self) -> u64 {
@@ -134,10 +131,12 @@ impl Checker {
         match entry {
             Some(Entry::Revoked { exp }) if now_unix <= exp => {
                 self.revoked.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::revocation("revoked");
                 Local::Refused(AuthError::new(AuthErrorKind::Revoked))
             }
             Some(Entry::NotRevoked { until_ms }) if self.now_ms() < until_ms => {
                 self.local.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::revocation("allowed");
                 Local::Allowed
             }
             _ => Local::Ask,
@@ -164,17 +163,23 @@ impl Checker {
         let _leave = Leave { inflight: &self.inflight, jti, cell: &cell };
         let answer = *cell.get_or_init(|| self.lookup(jti, claims.expires_at())).await;
         match answer {
-            Answer::NotRevoked => Ok(()),
+            Answer::NotRevoked => {
+                crate::metrics::revocation("allowed");
+                Ok(())
+            }
             Answer::Revoked => {
                 self.revoked.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::revocation("revoked");
                 Err(AuthError::new(AuthErrorKind::Revoked))
             }
             Answer::Failed => match self.on_error {
                 OnRevocationError::Reject => {
+                    crate::metrics::revocation("unavailable_rejected");
                     Err(AuthError::new(AuthErrorKind::RevocationUnavailable).with_retry_after(1))
                 }
                 OnRevocationError::Allow => {
                     let _allowed = self.allowed_on_error.fetch_add(1, Ordering::Relaxed) + 1;
+                    crate::metrics::revocation("unavailable_allowed");
                     if self.may_log() {
                         crate::log::warn!(
                             allowed_so_far = _allowed,

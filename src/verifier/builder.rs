@@ -225,7 +225,7 @@ impl VerifierBuilder {
             let algorithms = settle_algorithms(&iss, &keys, issuer.algorithms)?;
             let mut rules = issuer.rules;
             rules.trusted_clients.extend(top_level_trusted.drain(..));
-            issuers.push(IssuerPolicy { rules, keys, algorithms });
+            issuers.push(IssuerPolicy { label: rules.iss.as_str().into(), rules, keys, algorithms });
         }
         if let Some(r) = &self.revocation {
             r.validate()?;

@@ -207,6 +207,8 @@ impl fmt::Debug for Issuer {
 
 /// An issuer as the verifier uses it: keys loaded, algorithms settled.
 pub(crate) struct IssuerPolicy {
+    /// The configured `iss`, shared with metrics labels and rejection notes.
+    pub(crate) label: Arc<str>,
     pub(crate) rules: IssuerRules,
     pub(crate) keys: KeySource,
     pub(crate) algorithms: Vec<Algorithm>,

@@ -56,6 +56,7 @@ use crate::claims::Claims;
 use crate::clock::Clock;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::keys::{KeyError, KeyFetchError, KeySource, KeyStats};
+use crate::metrics::Timer;
 use crate::revocation::{Checker, Local, RevocationStats};
 use crate::scope::ScopeRules;
 use crate::token;
@@ -214,30 +215,52 @@ impl Verifier {
     /// As much of [`verify`](Self::verify) as can be done without waiting: a token cache hit
     /// and a local revocation answer need no future at all (the layer's hot path).
     pub(crate) fn verify_now(&self, token: &str) -> Verdict {
+        let timer = Timer::start();
         let Some(claims) = self.verify_cached(token) else {
             let this = self.clone();
             let token = token.to_owned();
-            return Verdict::Pending(Box::pin(async move {
-                let claims = this.verify_and_cache(&token).await?;
-                this.check_revocation(&claims).await?;
+            let cold = async move {
+                let verified = this.verify_and_cache(&token).await;
+                timer.verification("cold");
+                let claims = verified?;
+                this.check_revocation(&claims).await.map_err(|e| this.about_claims(e, &claims))?;
                 Ok(claims)
-            }));
+            };
+            #[cfg(feature = "tracing")]
+            let cold =
+                tracing::Instrument::instrument(cold, tracing::debug_span!("permiso.verify", path = "cold"));
+            return Verdict::Pending(Box::pin(cold));
         };
+        timer.verification("cached");
         // Revocation runs on every request, cache hits included (see cache.rs).
         let Some(checker) = &self.inner.revocation else {
             return Verdict::Verified(claims);
         };
         match checker.check_local(&claims, self.inner.now()) {
             Local::Allowed => Verdict::Verified(claims),
-            Local::Refused(err) => Verdict::Rejected(err),
+            Local::Refused(err) => Verdict::Rejected(self.about_claims(err, &claims)),
             Local::Ask => {
                 let this = self.clone();
                 Verdict::Pending(Box::pin(async move {
-                    this.ask_revocation_list(&claims).await?;
+                    this.ask_revocation_list(&claims).await.map_err(|e| this.about_claims(e, &claims))?;
                     Ok(claims)
                 }))
             }
         }
+    }
+
+    /// `err` noted with the issuer and client of verified `claims` (for logs and metrics).
+    fn about_claims(&self, err: AuthError, claims: &Claims) -> AuthError {
+        let err = err.about_client(claims.client_id());
+        match self.issuer_label(claims.issuer()) {
+            Some(label) => err.about_issuer(label),
+            None => err,
+        }
+    }
+
+    /// The configured issuer `iss`, as a shared label.
+    pub(crate) fn issuer_label(&self, iss: &str) -> Option<&Arc<str>> {
+        self.inner.issuers.iter().find(|i| i.rules.iss == iss).map(|i| &i.label)
     }
 
     /// The revocation check of verified claims, asking the list when no local answer will do.
@@ -283,18 +306,32 @@ impl Verifier {
     async fn verify_in_full(&self, token: &str) -> Result<Verified, AuthError> {
         let inner = &*self.inner;
         let parts = token::split(token, inner.max_token_bytes)?;
-        let mut claims = Claims::parse(&parts.payload)?;
+        let kid = parts.header.kid.as_deref();
+        let claims = Claims::parse(&parts.payload).map_err(|e| e.about_kid(kid))?;
+        let Some((index, issuer)) =
+            inner.issuers.iter().enumerate().find(|(_, i)| i.rules.iss == claims.issuer())
+        else {
+            return Err(AuthError::new(AuthErrorKind::UnknownIssuer).about_kid(kid));
+        };
+        self.check_for_issuer(&parts, claims, index, issuer)
+            .await
+            .map_err(|e| e.about_issuer(&issuer.label).about_kid(kid))
+    }
+
+    /// The checks once the token's issuer is known.
+    async fn check_for_issuer(
+        &self,
+        parts: &token::Parts<'_>,
+        mut claims: Claims,
+        issuer_index: usize,
+        issuer: &IssuerPolicy,
+    ) -> Result<Verified, AuthError> {
+        let inner = &*self.inner;
         if claims.is_sender_constrained() {
             // A token bound to a key (RFC 7800 `cnf`: DPoP, mTLS) is only as good as the proof
             // of possession that goes with it; presented alone it is refused.
             return Err(AuthError::new(AuthErrorKind::SenderConstrained));
         }
-        let (issuer_index, issuer) = inner
-            .issuers
-            .iter()
-            .enumerate()
-            .find(|(_, i)| i.rules.iss == claims.issuer())
-            .ok_or_else(|| AuthError::new(AuthErrorKind::UnknownIssuer))?;
         let alg = parts.header.alg.ok_or_else(|| AuthError::new(AuthErrorKind::MalformedToken))?;
         if !issuer.algorithms.contains(&alg) {
             return Err(AuthError::new(AuthErrorKind::UnsupportedAlgorithm)

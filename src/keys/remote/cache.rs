@@ -46,11 +46,15 @@ struct State {
     jwks_uri: Option<Url>,
     /// When discovery last ran (discovery sources only).
     discovered_at: u64,
+    /// When the keys held were fetched (clock seconds).
+    fetched_at: u64,
 }
 
 /// The live cache of one issuer's remote keys.
 pub(crate) struct Remote {
     iss: String,
+    /// `iss` for metrics labels.
+    label: Arc<str>,
     cfg: RemoteKeys,
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -100,6 +104,7 @@ impl Remote {
         };
         Ok(Arc::new(Self {
             iss: iss.to_owned(),
+            label: iss.into(),
             unknown_kids: moka::sync::Cache::builder()
                 .max_capacity(UNKNOWN_KID_MEMORY)
                 .time_to_live(cfg.cooldown.max(Duration::from_secs(1)))
@@ -117,6 +122,7 @@ impl Remote {
                 last_error: None,
                 jwks_uri,
                 discovered_at: 0,
+                fetched_at: 0,
             }),
             flight: SingleFlight::default(),
             refreshes: AtomicU64::new(0),
@@ -279,6 +285,9 @@ impl Remote {
                     None => set,
                 };
                 s.keys = Some(Arc::new(set));
+                s.fetched_at = now;
+                crate::metrics::key_fetch(&self.label, true);
+                crate::metrics::key_set_age(&self.label, 0);
                 s.fresh_until = now.saturating_add(ttl);
                 s.stale_until = s.fresh_until.saturating_add(self.cfg.stale_window.as_secs());
                 s.last_attempt_failed = false;
@@ -287,6 +296,7 @@ impl Remote {
             }
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::key_fetch(&self.label, false);
                 s.last_attempt_failed = true;
                 s.last_kid_refetch = previous_kid_refetch;
                 let have_keys = s.keys.is_some() && now < s.stale_until;
@@ -309,7 +319,10 @@ impl Remote {
         let now = self.clock.now_unix();
         let s = self.read();
         match &s.keys {
-            Some(keys) if now < s.stale_until => Ok(Arc::clone(keys)),
+            Some(keys) if now < s.stale_until => {
+                crate::metrics::key_set_age(&self.label, now.saturating_sub(s.fetched_at));
+                Ok(Arc::clone(keys))
+            }
             _ => Err(self.unavailable(s.last_error.as_ref().unwrap_or(&KeyFetchError::Unreachable))),
         }
     }

@@ -1,0 +1,574 @@
+//! Per-client rate limits behind [`AuthLayer`](crate::AuthLayer) (feature `rate-limit`).
+//!
+//! [`RateLimitLayer`] counts each request against the **verified** client (`client_id`, else
+//! `sub`, of the token the `AuthLayer` in front of it verified), with GCRA: `per_minute`
+//! requests a minute, evenly replenished, of which up to `burst` may come at once (by
+//! default a whole minute's worth). A client over its limit gets 429 with `Retry-After`, the
+//! IETF `RateLimit-Policy` / `RateLimit` fields (`"per-client";q=120;w=60` and
+//! `"per-client";r=0;t=1`) and a JSON body `{"error": "rate_limited", …}`; allowed responses
+//! carry the two `RateLimit` fields too, so well-behaved callers can pace themselves.
+//!
+//! Clients with an entry get their own limit; others get the default, if one is set (without
+//! one they are not limited); exempt clients are never limited. Requests without a verified
+//! token (an optional `AuthLayer`) are not counted.
+//!
+//! Two stores: in-process (the default: [`governor`](https://docs.rs/governor)'s GCRA, each
+//! replica counting on its own) and Redis (feature `redis`: one atomic script per request on
+//! key `permiso:rate_limit:<client_id>`, so the whole fleet shares one count). Every Redis
+//! call is bounded by a timeout (50 ms by default); when Redis cannot answer, requests are
+//! allowed (the default) or refused with 503 ([`OnLimitStoreError`]), and Redis is left alone
+//! for a second before it is asked again.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use permiso::limit::RateLimits;
+//! use permiso::{AuthLayer, Issuer, Verifier};
+//!
+//! # let verifier = Verifier::builder(["a"]).issuer(Issuer::permiso("a", "0123456789abcdef0123456789abcdef")).build().unwrap();
+//! let limits = RateLimits::new()
+//!     .client("payment-service", 120) // its registered rate_limit_per_minute
+//!     .default_per_minute(60)
+//!     .exempt("billing-batch")
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/api/v1/transactions", get(|| async { "[]" }))
+//!     .layer(limits)                     // inside: runs after the token is verified
+//!     .layer(AuthLayer::new(verifier));
+//! # let _ = app;
+//! # Ok::<(), permiso::ConfigError>(())
+//! ```
+//!
+//! Configuration from the environment or TOML: [`RateLimits::from_env`].
+
+mod config;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, header};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::clock::Clock;
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::layer::{AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, missing_layer};
+use memory::{LimitClock, Memory};
+
+/// The Redis key prefix of the fleet-wide store: `permiso:rate_limit:<client_id>`.
+pub const DEFAULT_RATE_LIMIT_KEY_PREFIX: &str = "permiso:rate_limit:";
+/// How long one Redis call may take before the store counts as unavailable.
+pub const DEFAULT_RATE_LIMIT_TIMEOUT: Duration = Duration::from_millis(50);
+
+static POLICY_HEADER: HeaderName = HeaderName::from_static("ratelimit-policy");
+static STATE_HEADER: HeaderName = HeaderName::from_static("ratelimit");
+
+/// What to do with a request when the shared (Redis) store cannot answer in time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnLimitStoreError {
+    /// Let it through, unlimited (the default: a limiter outage must not take the service
+    /// down). Logged at most once a second.
+    #[default]
+    Allow,
+    /// Refuse it with 503 `temporarily_unavailable` and `Retry-After: 1`.
+    Reject,
+}
+
+/// One limit: requests per minute, and how many may come at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Policy {
+    per_minute: u32,
+    burst: u32,
+}
+
+/// A store's answer for one request.
+#[derive(Debug)]
+pub(crate) enum Decision {
+    /// Counted and allowed: `remaining` more may come at once; the burst is whole again in
+    /// `reset`.
+    Allowed { remaining: u32, reset: Duration },
+    /// Over the limit: the next request is allowed after `retry_after`.
+    Limited { retry_after: Duration },
+    /// No limit applies to this client.
+    Unlimited,
+}
+
+/// The settings of a [`RateLimitLayer`]; every one is checked at [`build`](Self::build).
+///
+/// ```
+/// use permiso::limit::RateLimits;
+///
+/// let layer = RateLimits::new().client("payment-service", 120).burst(20).build().unwrap();
+/// # let _ = layer;
+/// ```
+#[must_use]
+pub struct RateLimits {
+    clients: HashMap<String, u32>,
+    default: Option<u32>,
+    burst: Option<u32>,
+    exempt: HashSet<String>,
+    clock: Option<Arc<dyn Clock>>,
+    #[cfg(feature = "redis")]
+    redis: Option<String>,
+    #[cfg(feature = "redis")]
+    key_prefix: Arc<str>,
+    on_store_error: OnLimitStoreError,
+    timeout: Duration,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RateLimits {
+    /// No limits yet: add clients, a default, or both.
+    pub fn new() -> Self {
+        Self {
+            clients: HashMap::new(),
+            default: None,
+            burst: None,
+            exempt: HashSet::new(),
+            clock: None,
+            #[cfg(feature = "redis")]
+            redis: None,
+            #[cfg(feature = "redis")]
+            key_prefix: DEFAULT_RATE_LIMIT_KEY_PREFIX.into(),
+            on_store_error: OnLimitStoreError::Allow,
+            timeout: DEFAULT_RATE_LIMIT_TIMEOUT,
+        }
+    }
+
+    /// The limit of client `client_id`, in requests per minute (permiso's
+    /// `rate_limit_per_minute`).
+    pub fn client(mut self, client_id: impl Into<String>, per_minute: u32) -> Self {
+        self.clients.insert(client_id.into(), per_minute);
+        self
+    }
+
+    /// The limit of every client without its own entry (default: none, not limited).
+    pub fn default_per_minute(mut self, per_minute: u32) -> Self {
+        self.default = Some(per_minute);
+        self
+    }
+
+    /// How many requests may come at once (default: each limit's own per-minute count, a
+    /// whole minute's worth). One burst for every limit.
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// A client that is never limited.
+    pub fn exempt(mut self, client_id: impl Into<String>) -> Self {
+        self.exempt.insert(client_id.into());
+        self
+    }
+
+    /// The in-process store's clock (default: a monotonic clock). For tests: with a
+    /// [`ManualClock`](crate::ManualClock), limits replenish only when it moves.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Counts in Redis, shared by every replica (feature `redis`): one server, a Cluster seed
+    /// list, or `redis+cluster://…` (see [`RedisTarget`](crate::RedisTarget)).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        self.redis = Some(url.into());
+        self
+    }
+
+    /// Another Redis key prefix (default [`DEFAULT_RATE_LIMIT_KEY_PREFIX`]).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn key_prefix(mut self, prefix: impl Into<Arc<str>>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// What happens when Redis cannot answer (default [`OnLimitStoreError::Allow`]).
+    pub fn on_store_error(mut self, choice: OnLimitStoreError) -> Self {
+        self.on_store_error = choice;
+        self
+    }
+
+    /// How long one Redis call may take (default 50 ms; from 1 ms to 10 s).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks the settings and makes the layer. Nothing connects to Redis until the first
+    /// request.
+    ///
+    /// # Errors
+    ///
+    /// No limit at all; a limit or burst of 0; a timeout out of range; a bad Redis URL.
+    pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
+        let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, format!("rate limits: {m}"));
+        if self.clients.is_empty() && self.default.is_none() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::Missing,
+                "rate limits: give a default limit or at least one client's",
+            ));
+        }
+        if let Some((id, _)) = self.clients.iter().find(|(_, n)| **n == 0) {
+            return Err(invalid(format!("the limit of {id:?} is 0 requests a minute")));
+        }
+        if self.default == Some(0) {
+            return Err(invalid("the default limit is 0 requests a minute".into()));
+        }
+        if self.burst == Some(0) {
+            return Err(invalid("the burst is 0".into()));
+        }
+        if self.timeout < Duration::from_millis(1) || self.timeout > Duration::from_secs(10) {
+            return Err(invalid("the store timeout must be from 1 ms to 10 s".into()));
+        }
+        let policy = |per_minute: u32| Policy { per_minute, burst: self.burst.unwrap_or(per_minute) };
+        let clients: HashMap<String, Policy> =
+            self.clients.iter().map(|(id, n)| (id.clone(), policy(*n))).collect();
+        let default = self.default.map(policy);
+        let clock = match self.clock {
+            Some(c) => LimitClock::Given(c),
+            None => LimitClock::Monotonic(Instant::now()),
+        };
+        #[cfg(feature = "redis")]
+        let store = match &self.redis {
+            Some(url) => Store::Redis(redis::RedisStore::new(
+                crate::RedisTarget::parse(url).map_err(|e| invalid(e.to_string()))?,
+                Arc::clone(&self.key_prefix),
+                self.timeout,
+            )),
+            None => Store::Memory(Memory::new(&clients, default, clock)),
+        };
+        #[cfg(not(feature = "redis"))]
+        let store = Store::Memory(Memory::new(&clients, default, clock));
+        let policy_header = |p: Policy| {
+            HeaderValue::try_from(format!("\"per-client\";q={};w=60", p.per_minute))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"per-client\""))
+        };
+        Ok(RateLimitLayer {
+            shared: Arc::new(Shared {
+                clients: clients.into_iter().map(|(id, p)| (id, (p, policy_header(p)))).collect(),
+                default: default.map(|p| (p, policy_header(p))),
+                exempt: self.exempt,
+                store,
+                on_store_error: self.on_store_error,
+                last_log: crate::log::Every::second(),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RateLimits");
+        d.field("clients", &self.clients)
+            .field("default_per_minute", &self.default)
+            .field("burst", &self.burst)
+            .field("exempt", &self.exempt);
+        #[cfg(feature = "redis")]
+        d.field("redis", &self.redis.as_deref().map(crate::redis::redact));
+        d.field("on_store_error", &self.on_store_error).field("store_timeout", &self.timeout).finish()
+    }
+}
+
+enum Store {
+    Memory(Memory),
+    #[cfg(feature = "redis")]
+    Redis(redis::RedisStore),
+}
+
+impl Store {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Memory(_) => "memory",
+            #[cfg(feature = "redis")]
+            Self::Redis(_) => "redis",
+        }
+    }
+}
+
+struct Shared {
+    clients: HashMap<String, (Policy, HeaderValue)>,
+    default: Option<(Policy, HeaderValue)>,
+    exempt: HashSet<String>,
+    store: Store,
+    on_store_error: OnLimitStoreError,
+    last_log: crate::log::Every,
+}
+
+impl Shared {
+    /// The policy for `client`, if it is limited at all.
+    fn policy(&self, client: &str) -> Option<&(Policy, HeaderValue)> {
+        if self.exempt.contains(client) {
+            return None;
+        }
+        self.clients.get(client).or(self.default.as_ref())
+    }
+}
+
+/// Limits each verified client's requests per minute; see the [module docs](self). Made by
+/// [`RateLimits::build`] or [`RateLimits::from_env`]; put it inside (after) the
+/// [`AuthLayer`](crate::AuthLayer), whose `on_rejection` shapes its 429s.
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.shared;
+        f.debug_struct("RateLimitLayer")
+            .field("clients", &s.clients.len())
+            .field("default", &s.default.as_ref().map(|(p, _)| p.per_minute))
+            .field("exempt", &s.exempt.len())
+            .field("store", &s.store.name())
+            .field("on_store_error", &s.on_store_error)
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimitService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimitService { inner, shared: Arc::clone(&self.shared) }
+    }
+}
+
+/// The service made by [`RateLimitLayer`].
+#[derive(Clone)]
+pub struct RateLimitService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> fmt::Debug for RateLimitService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitService").finish_non_exhaustive()
+    }
+}
+
+/// Whole seconds, rounded up (a client told to wait 0 s would come straight back).
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// The `RateLimit` field: `"per-client";r=<remaining>;t=<seconds>`.
+fn state_header(remaining: u32, reset: Duration) -> HeaderValue {
+    let v = format!("\"per-client\";r={remaining};t={}", ceil_secs(reset));
+    HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static("\"per-client\""))
+}
+
+/// The answer for one decision: headers for an allowed response, or the 429/503.
+enum Verdict {
+    Pass(Option<[HeaderValue; 2]>),
+    Refuse(Response<Bytes>),
+}
+
+fn verdict(
+    shared: &Shared,
+    context: &AuthContext,
+    client: &str,
+    policy_header: &HeaderValue,
+    decision: Result<Decision, ()>,
+) -> Verdict {
+    let store = shared.store.name();
+    match decision {
+        Ok(Decision::Allowed { remaining, reset }) => {
+            crate::metrics::rate_limit("allowed", store, Some(client));
+            Verdict::Pass(Some([policy_header.clone(), state_header(remaining, reset)]))
+        }
+        Ok(Decision::Unlimited) => {
+            crate::metrics::rate_limit("exempt", store, Some(client));
+            Verdict::Pass(None)
+        }
+        Ok(Decision::Limited { retry_after }) => {
+            crate::metrics::rate_limit("limited", store, Some(client));
+            let wait = ceil_secs(retry_after).max(1);
+            let err =
+                AuthError::new(AuthErrorKind::RateLimited).with_retry_after(wait).about_client(Some(client));
+            let mut res = context.render(&err);
+            let headers = res.headers_mut();
+            headers.insert(POLICY_HEADER.clone(), policy_header.clone());
+            headers.insert(STATE_HEADER.clone(), state_header(0, retry_after));
+            if !headers.contains_key(header::RETRY_AFTER) {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            }
+            Verdict::Refuse(res)
+        }
+        Err(()) => match shared.on_store_error {
+            OnLimitStoreError::Allow => {
+                crate::metrics::rate_limit("store_error_allowed", store, Some(client));
+                if shared.last_log.due() {
+                    crate::log::warn!(
+                        "the rate-limit store cannot answer; letting requests through (on_store_error = allow)"
+                    );
+                }
+                Verdict::Pass(None)
+            }
+            OnLimitStoreError::Reject => {
+                crate::metrics::rate_limit("store_error_rejected", store, Some(client));
+                if shared.last_log.due() {
+                    crate::log::warn!(
+                        "the rate-limit store cannot answer; refusing requests (on_store_error = reject)"
+                    );
+                }
+                let err = AuthError::new(AuthErrorKind::RateLimitUnavailable)
+                    .with_retry_after(1)
+                    .about_client(Some(client));
+                Verdict::Refuse(context.render(&err))
+            }
+        },
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimitService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<AuthBody<ResBody>>;
+    type Error = S::Error;
+    type Future = LimitFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let Some(context) = req.extensions().get::<AuthContext>() else {
+            return LimitFuture::refuse(DefaultRejection.on_rejection(&missing_layer(), ""));
+        };
+        let client = req
+            .extensions()
+            .get::<Authenticated>()
+            .and_then(|a| a.claims().client_id().or_else(|| a.claims().subject()));
+        let Some(client) = client else {
+            // No verified client (an optional AuthLayer let an anonymous request through).
+            return LimitFuture::pass(self.inner.call(req), None);
+        };
+        let Some((policy, policy_header)) = self.shared.policy(client) else {
+            crate::metrics::rate_limit("exempt", self.shared.store.name(), Some(client));
+            return LimitFuture::pass(self.inner.call(req), None);
+        };
+        match &self.shared.store {
+            Store::Memory(memory) => {
+                let decision = memory.check(client, *policy);
+                match verdict(&self.shared, context, client, policy_header, Ok(decision)) {
+                    Verdict::Pass(headers) => LimitFuture::pass(self.inner.call(req), headers),
+                    Verdict::Refuse(res) => LimitFuture::refuse(res),
+                }
+            }
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => {
+                let (shared, context) = (Arc::clone(&self.shared), context.clone());
+                let (client, policy, policy_header) = (client.to_owned(), *policy, policy_header.clone());
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                LimitFuture::boxed(Box::pin(async move {
+                    let Store::Redis(store) = &shared.store else { unreachable!("the store was Redis") };
+                    let decision = store.check(&client, policy).await.map_err(|_| ());
+                    match verdict(&shared, &context, &client, &policy_header, decision) {
+                        Verdict::Pass(headers) => {
+                            let res = inner.call(req).await?;
+                            Ok(with_headers(res.map(AuthBody::inner), headers))
+                        }
+                        Verdict::Refuse(res) => Ok(res.map(AuthBody::rejection)),
+                    }
+                }))
+            }
+        }
+    }
+}
+
+fn with_headers<B>(mut res: Response<B>, headers: Option<[HeaderValue; 2]>) -> Response<B> {
+    if let Some([policy, state]) = headers {
+        let map = res.headers_mut();
+        // The handler's own fields, if it set any, are left alone.
+        if !map.contains_key(&POLICY_HEADER) {
+            map.insert(POLICY_HEADER.clone(), policy);
+            map.insert(STATE_HEADER.clone(), state);
+        }
+    }
+    res
+}
+
+pin_project! {
+    /// The response future of [`RateLimitService`].
+    pub struct LimitFuture<F, B, E> {
+        #[pin]
+        state: LimitState<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = LimitProj]
+    enum LimitState<F, B, E> {
+        Refused { response: Option<Response<Bytes>> },
+        Calling { #[pin] future: F, headers: Option<[HeaderValue; 2]> },
+        Boxed { future: BoxFuture<Result<Response<AuthBody<B>>, E>> },
+    }
+}
+
+impl<F, B, E> LimitFuture<F, B, E> {
+    fn refuse(response: Response<Bytes>) -> Self {
+        Self { state: LimitState::Refused { response: Some(response) } }
+    }
+
+    fn pass(future: F, headers: Option<[HeaderValue; 2]>) -> Self {
+        Self { state: LimitState::Calling { future, headers } }
+    }
+
+    #[cfg(feature = "redis")]
+    fn boxed(future: BoxFuture<Result<Response<AuthBody<B>>, E>>) -> Self {
+        Self { state: LimitState::Boxed { future } }
+    }
+}
+
+impl<F, B, E> Future for LimitFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<AuthBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            LimitProj::Refused { response } => {
+                let res = response.take().expect("permiso's LimitFuture was polled after it completed");
+                Poll::Ready(Ok(res.map(AuthBody::rejection)))
+            }
+            LimitProj::Calling { future, headers } => {
+                let res = std::task::ready!(future.poll(cx))?;
+                Poll::Ready(Ok(with_headers(res.map(AuthBody::inner), headers.take())))
+            }
+            LimitProj::Boxed { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, B, E> fmt::Debug for LimitFuture<F, B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LimitFuture").finish_non_exhaustive()
+    }
+}
