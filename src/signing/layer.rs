@@ -483,7 +483,12 @@ where
             return reject(DefaultRejection.on_rejection(&missing_layer(), ""));
         };
         let settings = Arc::clone(&self.settings);
-        let refuse = |kind: AuthErrorKind| reject(context.render(&AuthError::new(kind)));
+        let verified = req.extensions().get::<Authenticated>().map(|a| Arc::clone(a.claims()));
+        let error = move |kind: AuthErrorKind| match &verified {
+            Some(claims) => AuthError::new(kind).about_verified(claims),
+            None => AuthError::new(kind),
+        };
+        let refuse = |kind: AuthErrorKind| reject(context.render(&error(kind)));
         let headers = req.headers();
         let (Ok(timestamp), Ok(signature)) =
             (single(headers, TIMESTAMP_HEADER), single(headers, SIGNATURE_HEADER))
@@ -526,8 +531,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let refuse =
-                |kind: AuthErrorKind| Ok(context.render(&AuthError::new(kind)).map(AuthBody::rejection));
+            let refuse = |kind: AuthErrorKind| Ok(context.render(&error(kind)).map(AuthBody::rejection));
             let (parts, body) = req.into_parts();
             let Ok(collected) = http_body_util::Limited::new(body, settings.max_body).collect().await else {
                 return refuse(AuthErrorKind::PayloadTooLarge);
