@@ -35,6 +35,9 @@ impl Captured {
     }
 }
 
+/// (what, path, Authorization value, extra header, reason, status)
+type Case<'a> = (&'a str, &'a str, Option<String>, Option<(&'a str, &'a str)>, &'a str, u16);
+
 #[tokio::test]
 async fn each_rejection_is_one_event_with_its_reason_and_no_token() {
     let captured = Captured::default();
@@ -111,9 +114,8 @@ async fn each_rejection_is_one_event_with_its_reason_and_no_token() {
         idp.sign(&c)
     };
 
-    // (what, path, Authorization value, extra header, reason, status)
     let bearer = |t: &str| format!("Bearer {t}");
-    let cases: Vec<(&str, &str, Option<String>, Option<(&str, &str)>, &str, u16)> = vec![
+    let cases: Vec<Case> = vec![
         ("no token", "/api/v1/transactions", None, None, "missing_token", 401),
         (
             "two-word bearer",
