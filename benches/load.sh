@@ -3,6 +3,8 @@
 #   (a) bare, (b) behind permiso, (c) behind tower-oauth2-resource-server,
 #   (d) behind jwt-authorizer (axum 0.7), (e) behind a hand-written jsonwebtoken middleware,
 #   (f) behind permiso checking revocation in a redis-server on loopback (default policy),
+#   (h) behind permiso with a Prometheus recorder and a rate limit that never triggers
+#       (permiso-observed),
 #   (g) behind permiso requiring the seed's request signatures (loaded by load-client, since
 #       wrk cannot sign; LOADGEN=rust loads every variant with it, for a like-for-like run),
 # each with the same token (RS256 from a JWKS on loopback, then HS256 where the peer can),
@@ -11,6 +13,7 @@
 # Usage: benches/load.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 10 s per variant)
 #        VARIANTS="bare permiso permiso-revocation" benches/load.sh 3 10   (a subset)
 #        LOADGEN=rust VARIANTS="bare permiso permiso-signed" benches/load.sh 3 10
+#        VARIANTS="bare permiso permiso-observed" benches/load.sh 5 10
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
 # the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than

@@ -39,6 +39,47 @@ fn invalid(why: &'static str) -> AuthError {
 ///
 /// As above: always [`AuthErrorKind::InvalidRequest`].
 pub fn extract<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Option<&'a str>, AuthError> {
+    match credentials(headers, uri)? {
+        Some(Credentials { scheme: Scheme::Bearer, token }) => Ok(Some(token)),
+        _ => Ok(None),
+    }
+}
+
+/// The scheme a token came with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer` (RFC 6750).
+    Bearer,
+    /// `Authorization: DPoP`, with a `DPoP` proof header (RFC 9449).
+    Dpop,
+}
+
+/// A token and the scheme it came with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Credentials<'a> {
+    /// `Bearer` or `DPoP`.
+    pub scheme: Scheme,
+    /// The access token, syntactically a `b64token`; not otherwise checked.
+    pub token: &'a str,
+}
+
+/// The token of a request and its scheme, `Bearer` or `DPoP` (both case-insensitive), with
+/// the rules of [`extract`]; another scheme is `Ok(None)`.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Uri};
+/// use permiso::bearer::{self, Scheme};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", HeaderValue::from_static("DPoP abc.def.ghi"));
+/// let creds = bearer::credentials(&headers, &Uri::from_static("/")).unwrap().unwrap();
+/// assert_eq!((creds.scheme, creds.token), (Scheme::Dpop, "abc.def.ghi"));
+/// ```
+///
+/// # Errors
+///
+/// As [`extract`], for either scheme.
+pub fn credentials<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Option<Credentials<'a>>, AuthError> {
     if uri.query().is_some_and(query_has_token) {
         return Err(invalid("access tokens are not accepted in the URL"));
     }
@@ -56,12 +97,16 @@ pub fn extract<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Option<&'a str>,
         Some(i) => (&bytes[..i], &bytes[i + 1..]),
         None => (bytes, &bytes[bytes.len()..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return match value.to_str() {
             Ok(_) => Ok(None),
             Err(_) => Err(invalid("the Authorization header is not visible ASCII")),
         };
-    }
+    };
     let token = &rest[rest.iter().take_while(|&&b| b == b' ').count()..];
     if token.is_empty() {
         return Err(invalid("the bearer token is empty"));
@@ -69,7 +114,8 @@ pub fn extract<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Option<&'a str>,
     if !is_b64token(token) {
         return Err(invalid("the bearer token is malformed"));
     }
-    std::str::from_utf8(token).map(Some).map_err(|_| invalid("the bearer token is malformed"))
+    let token = std::str::from_utf8(token).map_err(|_| invalid("the bearer token is malformed"))?;
+    Ok(Some(Credentials { scheme, token }))
 }
 
 /// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

@@ -135,7 +135,6 @@ impl TokenCache {
         match entry {
             Some(entry) if is_valid(&entry) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::cache_lookup(true);
                 Some(Arc::clone(&entry.claims))
             }
             stale => {
@@ -143,7 +142,6 @@ impl TokenCache {
                     self.remove(token);
                 }
                 self.misses.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::cache_lookup(false);
                 None
             }
         }

@@ -178,6 +178,13 @@ impl Claims {
         self.other.contains_key("cnf")
     }
 
+    /// The thumbprint of the key this token is bound to (`cnf.jkt`, RFC 9449), if it is a
+    /// DPoP-bound token. Behind `AuthLayer`, a request whose claims have one came with a valid
+    /// proof of possession of that key.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.other.get("cnf")?.get("jkt")?.as_str()
+    }
+
     pub(crate) fn trusted_claim(&self) -> bool {
         self.trusted_claim
     }

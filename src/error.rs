@@ -104,6 +104,20 @@ pub enum AuthErrorKind {
     SignatureUnknownClient,
     /// The request body is larger than the configured cap. 413 `invalid_request`.
     PayloadTooLarge,
+    /// DPoP: the proof is missing, repeated, malformed, signed with a disallowed algorithm or
+    /// another key, or does not match the request (method, URL) or the token (`ath`). 401
+    /// `invalid_dpop_proof`; the description says which.
+    InvalidDpopProof,
+    /// DPoP: the proof's `iat` is outside the accepted window. 401 `invalid_dpop_proof`.
+    DpopProofStale,
+    /// DPoP: this proof (its `jti`) was already used. 401 `invalid_dpop_proof`.
+    DpopProofReplayed,
+    /// DPoP is required here and the token was presented as `Bearer` or is not bound to a
+    /// key. 401 `invalid_token`.
+    DpopRequired,
+    /// DPoP: the token presented with the `DPoP` scheme is not bound to a key (`cnf.jkt`).
+    /// 401 `invalid_token`.
+    DpopUnbound,
     /// The client sent more requests than its rate limit allows. 429 `rate_limited`, with
     /// `Retry-After`.
     RateLimited,
@@ -145,6 +159,7 @@ impl AuthErrorKind {
             InsufficientScope | UntrustedClient => "insufficient_scope",
             KeysUnavailable | RevocationUnavailable | RateLimitUnavailable => "temporarily_unavailable",
             RateLimited => "rate_limited",
+            InvalidDpopProof | DpopProofStale | DpopProofReplayed => "invalid_dpop_proof",
             _ => "invalid_token",
         })
     }
@@ -189,6 +204,11 @@ impl AuthErrorKind {
             PayloadTooLarge => "payload_too_large",
             RateLimited => "rate_limited",
             RateLimitUnavailable => "rate_limit_unavailable",
+            InvalidDpopProof => "invalid_dpop_proof",
+            DpopProofStale => "dpop_proof_stale",
+            DpopProofReplayed => "dpop_proof_replayed",
+            DpopRequired => "dpop_required",
+            DpopUnbound => "dpop_unbound",
             MissingAuthLayer => "missing_auth_layer",
         }
     }
@@ -224,6 +244,11 @@ impl AuthErrorKind {
             SignatureUnknownClient => "no signing secret is configured for this client",
             PayloadTooLarge => "the request body is larger than allowed",
             RateLimited => "this client has sent more requests than its rate limit allows",
+            InvalidDpopProof => "the DPoP proof is invalid",
+            DpopProofStale => "the DPoP proof's iat is outside the accepted window",
+            DpopProofReplayed => "this DPoP proof was already used",
+            DpopRequired => "a DPoP-bound token with its proof is required",
+            DpopUnbound => "the token is not bound to a DPoP key",
             RateLimitUnavailable => "the rate limit cannot be checked right now",
             MissingAuthLayer => "authentication is not configured for this route (is AuthLayer applied?)",
         }
@@ -276,6 +301,7 @@ pub struct AuthError {
     retry_after: Option<u64>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
     about: Option<Box<About>>,
+    dpop: Option<Arc<DpopChallenge>>,
 }
 
 /// What is known about the request a rejection refused, for logs and metrics only (never
@@ -286,6 +312,17 @@ pub(crate) struct About {
     pub(crate) issuer: Option<Arc<str>>,
     pub(crate) kid: Option<Box<str>>,
     pub(crate) client_id: Option<Box<str>>,
+    /// The request used the `DPoP` scheme (or its verified token is DPoP-bound).
+    pub(crate) dpop: bool,
+}
+
+/// The `DPoP` challenge of a layer that accepts the scheme (RFC 9449 §7.1).
+#[derive(Clone, Debug)]
+pub(crate) struct DpopChallenge {
+    /// `algs="…"`: the proof algorithms accepted.
+    pub(crate) algs: Arc<str>,
+    /// Whether `Bearer` is accepted too (a second challenge).
+    pub(crate) bearer: bool,
 }
 
 impl AuthError {
@@ -298,6 +335,7 @@ impl AuthError {
             retry_after: None,
             source: None,
             about: None,
+            dpop: None,
         }
     }
 
@@ -325,9 +363,22 @@ impl AuthError {
         self
     }
 
-    /// Notes the issuer and client of verified `claims`.
+    /// Notes the issuer and client of verified `claims`, and whether they are DPoP-bound.
     pub(crate) fn about_verified(self, claims: &crate::claims::Claims) -> Self {
-        self.about_issuer(&Arc::from(claims.issuer())).about_client(claims.client_id())
+        let err = self.about_issuer(&Arc::from(claims.issuer())).about_client(claims.client_id());
+        if claims.dpop_jkt().is_some() { err.about_dpop() } else { err }
+    }
+
+    /// Notes that the request used the `DPoP` scheme: its challenge carries the error.
+    pub(crate) fn about_dpop(mut self) -> Self {
+        self.about.get_or_insert_with(Box::default).dpop = true;
+        self
+    }
+
+    /// Adds the layer's `DPoP` challenge to the response.
+    pub(crate) fn with_dpop_challenge(mut self, challenge: &Arc<DpopChallenge>) -> Self {
+        self.dpop = Some(Arc::clone(challenge));
+        self
     }
 
     pub(crate) fn about(&self) -> Option<&About> {
@@ -405,10 +456,25 @@ impl AuthError {
     /// The `WWW-Authenticate` value: `Bearer realm="…", error="…", error_description="…"`,
     /// plus `scope="…"` for a missing scope (RFC 6750 §3).
     pub fn www_authenticate(&self, realm: &str) -> HeaderValue {
+        self.challenge("Bearer", realm, None, true)
+    }
+
+    /// One challenge: `<scheme> realm="…"[, algs="…"]`, then the error parameters when
+    /// `with_error`.
+    fn challenge(&self, scheme: &str, realm: &str, algs: Option<&str>, with_error: bool) -> HeaderValue {
         let mut v = String::with_capacity(96);
-        v.push_str("Bearer realm=\"");
+        v.push_str(scheme);
+        v.push_str(" realm=\"");
         push_quoted(&mut v, realm);
         v.push('"');
+        if let Some(algs) = algs {
+            v.push_str(", algs=\"");
+            push_quoted(&mut v, algs);
+            v.push('"');
+        }
+        if !with_error {
+            return HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+        }
         if let Some(code) = self.kind.error_code() {
             v.push_str(", error=\"");
             v.push_str(code);
@@ -453,7 +519,25 @@ impl AuthError {
         *res.status_mut() = self.status();
         let headers = res.headers_mut();
         if self.kind != AuthErrorKind::MissingAuthLayer {
-            headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+            match &self.dpop {
+                None => {
+                    headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+                }
+                Some(dpop) => {
+                    // RFC 9449 §7.1: the error goes in the challenge of the scheme the request
+                    // used (DPoP when only DPoP is accepted); the other accepted scheme gets a
+                    // bare challenge.
+                    let used_dpop = self.about.as_ref().is_some_and(|a| a.dpop) || !dpop.bearer;
+                    let algs = Some(&*dpop.algs);
+                    headers.append(header::WWW_AUTHENTICATE, self.challenge("DPoP", realm, algs, used_dpop));
+                    if dpop.bearer {
+                        headers.append(
+                            header::WWW_AUTHENTICATE,
+                            self.challenge("Bearer", realm, None, !used_dpop),
+                        );
+                    }
+                }
+            }
         }
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -292,6 +292,13 @@ impl ServiceClient {
         self.claims.is_trusted()
     }
 
+    /// Whether the request was DPoP-bound: its token names a key (`cnf.jkt`) and the request
+    /// carried a valid proof of possession of it (`AuthLayer` lets no bound token through
+    /// without one).
+    pub fn is_dpop_bound(&self) -> bool {
+        self.claims.dpop_jkt().is_some()
+    }
+
     /// All the verified claims.
     pub fn claims(&self) -> &Arc<Claims> {
         &self.claims

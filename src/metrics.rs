@@ -46,12 +46,62 @@ pub fn client_ids_included() -> bool {
 
 #[cfg(feature = "metrics")]
 mod on {
+    use std::cell::RefCell;
     use std::sync::Arc;
     use std::time::Duration;
 
-    use metrics::{Label, SharedString, counter, gauge, histogram};
+    use metrics::{Counter, Histogram, Label, SharedString, counter, gauge, histogram};
 
     use super::client_ids_included;
+
+    /// The handles of the series every request touches, registered once per thread and
+    /// recorder: a request then costs an atomic add per series, not a registry lookup. Series
+    /// with a `client_id` label, and rare ones, go through the registry each time.
+    struct Hot {
+        /// The recorder these handles belong to (its address): a recorder installed later
+        /// gets new handles.
+        recorder: usize,
+        hit: Counter,
+        miss: Counter,
+        cached: Histogram,
+        cold: Histogram,
+        /// `permiso_requests_total{outcome="accepted"}` per issuer label (a handful).
+        accepted: Vec<(Arc<str>, Counter)>,
+        /// `permiso_rate_limit_decisions_total{result="allowed"}` for `memory` and `redis`.
+        limit_allowed: [Counter; 2],
+    }
+
+    const MAX_HOT_ISSUERS: usize = 16;
+
+    thread_local! {
+        static HOT: RefCell<Option<Hot>> = const { RefCell::new(None) };
+    }
+
+    fn recorder_id() -> usize {
+        metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize)
+    }
+
+    fn with_hot<T>(f: impl FnOnce(&mut Hot) -> T) -> T {
+        let recorder = recorder_id();
+        HOT.with_borrow_mut(|slot| {
+            let hot = match slot {
+                Some(hot) if hot.recorder == recorder => hot,
+                _ => slot.insert(Hot {
+                    recorder,
+                    hit: counter!("permiso_token_cache_lookups_total", "result" => "hit"),
+                    miss: counter!("permiso_token_cache_lookups_total", "result" => "miss"),
+                    cached: histogram!("permiso_verification_duration_seconds", "path" => "cached"),
+                    cold: histogram!("permiso_verification_duration_seconds", "path" => "cold"),
+                    accepted: Vec::new(),
+                    limit_allowed: [
+                        counter!("permiso_rate_limit_decisions_total", "result" => "allowed", "store" => "memory"),
+                        counter!("permiso_rate_limit_decisions_total", "result" => "allowed", "store" => "redis"),
+                    ],
+                }),
+            };
+            f(hot)
+        })
+    }
 
     fn issuer_label(issuer: Option<&Arc<str>>) -> SharedString {
         match issuer {
@@ -66,19 +116,49 @@ mod on {
         }
     }
 
-    pub(crate) fn request(
+    fn requests_counter(
         outcome: &'static str,
         reason: &'static str,
         issuer: Option<&Arc<str>>,
         client: Option<&str>,
-    ) {
+    ) -> Counter {
         let mut labels = vec![
             Label::from_static_parts("outcome", outcome),
             Label::from_static_parts("reason", reason),
             Label::new("issuer", issuer_label(issuer)),
         ];
         client_label(&mut labels, client);
-        counter!("permiso_requests_total", labels).increment(1);
+        counter!("permiso_requests_total", labels)
+    }
+
+    pub(crate) fn request(
+        outcome: &'static str,
+        reason: &'static str,
+        issuer: Option<&Arc<str>>,
+        client: Option<&str>,
+    ) {
+        if outcome == "accepted"
+            && !client_ids_included()
+            && let Some(issuer) = issuer
+        {
+            let counted = with_hot(|hot| {
+                if let Some((_, c)) = hot.accepted.iter().find(|(i, _)| Arc::ptr_eq(i, issuer)) {
+                    c.increment(1);
+                    return true;
+                }
+                if hot.accepted.len() < MAX_HOT_ISSUERS {
+                    let c = requests_counter(outcome, reason, Some(issuer), None);
+                    c.increment(1);
+                    hot.accepted.push((Arc::clone(issuer), c));
+                    return true;
+                }
+                false
+            });
+            if counted {
+                return;
+            }
+        }
+        requests_counter(outcome, reason, issuer, client).increment(1);
     }
 
     pub(crate) fn denial(reason: &'static str, issuer: Option<&Arc<str>>, client: Option<&str>) {
@@ -88,13 +168,24 @@ mod on {
         counter!("permiso_denials_total", labels).increment(1);
     }
 
-    pub(crate) fn verification(path: &'static str, took: Duration) {
-        histogram!("permiso_verification_duration_seconds", "path" => path).record(took.as_secs_f64());
+    /// A verification in full (`cold`), after a cache miss when the cache is on.
+    pub(crate) fn cold_verification(took: Duration, cache_on: bool) {
+        let secs = took.as_secs_f64();
+        with_hot(|hot| {
+            if cache_on {
+                hot.miss.increment(1);
+            }
+            hot.cold.record(secs);
+        });
     }
 
-    pub(crate) fn cache_lookup(hit: bool) {
-        counter!("permiso_token_cache_lookups_total", "result" => if hit { "hit" } else { "miss" })
-            .increment(1);
+    /// A verification answered by the cache.
+    pub(crate) fn cached_verification(took: Duration) {
+        let secs = took.as_secs_f64();
+        with_hot(|hot| {
+            hot.hit.increment(1);
+            hot.cached.record(secs);
+        });
     }
 
     #[allow(clippy::cast_precision_loss)]
@@ -122,6 +213,11 @@ mod on {
     }
 
     pub(crate) fn rate_limit(result: &'static str, store: &'static str, client: Option<&str>) {
+        if result == "allowed" && !client_ids_included() {
+            let index = usize::from(store == "redis");
+            with_hot(|hot| hot.limit_allowed[index].increment(1));
+            return;
+        }
         let mut labels =
             vec![Label::from_static_parts("result", result), Label::from_static_parts("store", store)];
         client_label(&mut labels, client);
@@ -136,7 +232,6 @@ mod on {
 
     pub(crate) fn request(_: &'static str, _: &'static str, _: Option<&Arc<str>>, _: Option<&str>) {}
     pub(crate) fn denial(_: &'static str, _: Option<&Arc<str>>, _: Option<&str>) {}
-    pub(crate) fn cache_lookup(_: bool) {}
     pub(crate) fn key_fetch(_: &Arc<str>, _: bool) {}
     pub(crate) fn key_set_age(_: &Arc<str>, _: u64) {}
     pub(crate) fn revocation(_: &'static str) {}
@@ -158,11 +253,17 @@ impl Timer {
         )
     }
 
-    /// Records the time since start as a verification on `path`.
-    pub(crate) fn verification(self, path: &'static str) {
+    /// Records a verification in full since start (and the cache miss before it).
+    pub(crate) fn cold(self, cache_on: bool) {
         #[cfg(feature = "metrics")]
-        verification(path, self.0.elapsed());
+        cold_verification(self.0.elapsed(), cache_on);
         #[cfg(not(feature = "metrics"))]
-        let _ = path;
+        let _ = cache_on;
+    }
+
+    /// Records a verification answered by the cache since start.
+    pub(crate) fn cached(self) {
+        #[cfg(feature = "metrics")]
+        cached_verification(self.0.elapsed());
     }
 }

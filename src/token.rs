@@ -96,6 +96,35 @@ pub(crate) fn parse_object<'de, S: DeserializeSeed<'de>>(json: &'de [u8], seed: 
     Ok(value)
 }
 
+/// A JSON object (UTF-8, nothing after it) whose top-level members are all distinct.
+pub(crate) fn parse_strict_object(json: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ()> {
+    struct Strict;
+    impl<'de> DeserializeSeed<'de> for Strict {
+        type Value = serde_json::Map<String, serde_json::Value>;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Strict {
+        type Value = serde_json::Map<String, serde_json::Value>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = serde_json::Map::new();
+            let mut seen = DupCheck::default();
+            while let Some(MemberName(name)) = map.next_key::<MemberName<'de>>()? {
+                if !seen.insert(name.clone()) {
+                    return Err(de::Error::custom("duplicate member"));
+                }
+                out.insert(name.into_owned(), map.next_value()?);
+            }
+            Ok(out)
+        }
+    }
+    parse_object(json, Strict)
+}
+
 /// An object member name, borrowed from the input when it has no escapes.
 pub(crate) struct MemberName<'de>(pub(crate) Cow<'de, str>);
 

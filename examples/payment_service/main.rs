@@ -51,8 +51,22 @@ async fn main() -> ExitCode {
     let flag = |name: &str| std::env::var(name).is_ok_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
     let metrics = if flag("PERMISO_METRICS") {
         permiso::metrics::include_client_ids(flag("PERMISO_METRICS_CLIENT_ID_LABEL"));
-        match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
-            Ok(handle) => Some(handle),
+        // Histograms with buckets (cheaper per sample than summaries, and they aggregate).
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+            .and_then(|b| b.install_recorder());
+        match recorder {
+            Ok(handle) => {
+                // Histogram samples wait in the recorder until upkeep: run it regularly.
+                let upkeep = handle.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        upkeep.run_upkeep();
+                    }
+                });
+                Some(handle)
+            }
             Err(e) => {
                 eprintln!("payment_service: cannot install the metrics recorder: {e}");
                 return ExitCode::from(2);

@@ -63,7 +63,7 @@ async fn health() -> Json<Value> {
 }
 
 async fn list_transactions(_: RequireScopes<ReadTransactions>, client: ServiceClient) -> Json<Value> {
-    Json(json!({"transactions": [], "caller": client.client_id()}))
+    Json(json!({"transactions": [], "caller": client.client_id(), "dpop_bound": client.is_dpop_bound()}))
 }
 
 async fn create_transaction(_: RequireScopes<WriteTransactions>, client: ServiceClient) -> Json<Value> {

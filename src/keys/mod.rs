@@ -23,6 +23,7 @@ use crate::algorithm::{Algorithm, Family};
 use crate::error::{ConfigError, ConfigErrorKind};
 
 pub(crate) use hmac::HmacKeys;
+pub(crate) use jwk::parse as parse_jwk;
 pub(crate) use remote::{KeyError, MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT, Remote};
 pub use remote::{KeyFetchError, KeyStats, RemoteKeys};
 

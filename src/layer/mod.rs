@@ -42,9 +42,11 @@ use tower_service::Service;
 pub use body::AuthBody;
 pub use guard::{GuardFuture, RequireLayer, RequireService};
 
+use crate::bearer::{Credentials, Scheme};
 use crate::claims::Claims;
-use crate::error::{AuthError, AuthErrorKind};
-use crate::verifier::{Verdict, Verifier, VerifyFuture};
+use crate::dpop::DpopMode;
+use crate::error::{AuthError, AuthErrorKind, DpopChallenge};
+use crate::verifier::{Presented, Verdict, Verifier, VerifyFuture};
 
 /// What the layer proved about a request, left in its extensions for what runs behind it
 /// (extractors, [`RequireLayer`], your own handlers on plain hyper): the verified claims.
@@ -79,13 +81,22 @@ pub(crate) type RenderFn = dyn Fn(&AuthError, &str) -> Response<Bytes> + Send + 
 struct ContextInner {
     realm: Arc<str>,
     render: Box<RenderFn>,
+    /// The `DPoP` challenge every rejection carries when the verifier accepts DPoP.
+    dpop: Option<Arc<DpopChallenge>>,
 }
 
 impl AuthContext {
-    fn new<R: OnRejection>(realm: Arc<str>, rejection: R) -> Self {
+    fn new<R: OnRejection>(realm: Arc<str>, rejection: R, verifier: &Verifier) -> Self {
+        let dpop = verifier.dpop().map(|policy| {
+            Arc::new(DpopChallenge {
+                algs: Arc::clone(&policy.algs),
+                bearer: policy.mode != DpopMode::Required,
+            })
+        });
         Self(Arc::new(ContextInner {
             realm,
             render: Box::new(move |e, realm| rejection.on_rejection(e, realm)),
+            dpop,
         }))
     }
 
@@ -93,13 +104,20 @@ impl AuthContext {
     /// rate limits), as the layer's `on_rejection` shapes it; reported once.
     pub(crate) fn render(&self, error: &AuthError) -> Response<Bytes> {
         report(error, Stage::Behind);
-        (self.0.render)(error, &self.0.realm)
+        self.shape(error)
     }
 
     /// The response for `error` refused by the layer itself; reported once.
     fn render_at_layer(&self, error: &AuthError) -> Response<Bytes> {
         report(error, Stage::Layer);
-        (self.0.render)(error, &self.0.realm)
+        self.shape(error)
+    }
+
+    fn shape(&self, error: &AuthError) -> Response<Bytes> {
+        match &self.0.dpop {
+            Some(challenge) => (self.0.render)(&error.clone().with_dpop_challenge(challenge), &self.0.realm),
+            None => (self.0.render)(error, &self.0.realm),
+        }
     }
 }
 
@@ -238,7 +256,7 @@ impl AuthLayer {
     /// verifier's first audience.
     pub fn new(verifier: Verifier) -> Self {
         let realm: Arc<str> = verifier.default_realm().into();
-        let context = AuthContext::new(Arc::clone(&realm), DefaultRejection);
+        let context = AuthContext::new(Arc::clone(&realm), DefaultRejection, &verifier);
         Self { verifier, mode: Mode::Required, realm, rejection: DefaultRejection, context }
     }
 }
@@ -255,14 +273,14 @@ impl<R: OnRejection> AuthLayer<R> {
     /// The `realm` of `WWW-Authenticate`.
     pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
         self.realm = realm.into();
-        self.context = AuthContext::new(Arc::clone(&self.realm), self.rejection.clone());
+        self.context = AuthContext::new(Arc::clone(&self.realm), self.rejection.clone(), &self.verifier);
         self
     }
 
     /// Replaces how rejections are answered: the layer's own, and every 401/403 of the
     /// extractors and [`RequireLayer`]s behind it.
     pub fn on_rejection<R2: OnRejection>(self, rejection: R2) -> AuthLayer<R2> {
-        let context = AuthContext::new(Arc::clone(&self.realm), rejection.clone());
+        let context = AuthContext::new(Arc::clone(&self.realm), rejection.clone(), &self.verifier);
         AuthLayer { verifier: self.verifier, mode: self.mode, realm: self.realm, rejection, context }
     }
 }
@@ -303,6 +321,24 @@ impl<S, R: 'static> fmt::Debug for AuthService<S, R> {
     }
 }
 
+impl<S: Clone, R> AuthService<S, R> {
+    /// Waits for `verify` before calling the inner service: the service that `poll_ready`
+    /// readied goes with it; a clone stays for the next call.
+    fn verifying<ReqBody>(
+        &mut self,
+        verify: VerifyFuture,
+        req: Request<ReqBody>,
+    ) -> ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let (verifier, context) = (self.layer.verifier.clone(), self.layer.context.clone());
+        ResponseFuture::verifying(verify, req, inner, verifier, context)
+    }
+}
+
 impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
@@ -317,37 +353,58 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let layer = &self.layer;
-        let token = match crate::bearer::extract(req.headers(), req.uri()) {
-            Err(err) => return ResponseFuture::rejected(layer.context.render_at_layer(&err)),
+        let reject = |err: AuthError| ResponseFuture::rejected(layer.context.render_at_layer(&err));
+        let credentials = match crate::bearer::credentials(req.headers(), req.uri()) {
+            Err(err) => return reject(err),
             Ok(None) if layer.mode == Mode::Required => {
-                return ResponseFuture::rejected(
-                    layer.context.render_at_layer(&AuthError::new(AuthErrorKind::MissingToken)),
-                );
+                return reject(AuthError::new(AuthErrorKind::MissingToken));
             }
             Ok(None) => {
                 crate::metrics::request("anonymous", "none", None, None);
                 None
             }
-            Ok(Some(token)) => Some(token),
+            Ok(Some(credentials)) => Some(credentials),
         };
-        let claims = match token {
+        let claims = match credentials {
             None => None,
-            Some(token) => match layer.verifier.verify_now(token) {
-                // The common case: a token seen before and not revoked, answered without
-                // waiting or boxing.
-                Verdict::Verified(claims) => Some(claims),
-                Verdict::Rejected(err) => {
-                    return ResponseFuture::rejected(layer.context.render_at_layer(&err));
+            Some(Credentials { scheme: Scheme::Bearer, token }) => {
+                if layer.verifier.dpop().is_some_and(|d| d.mode == DpopMode::Required) {
+                    return reject(AuthError::new(AuthErrorKind::DpopRequired));
                 }
-                Verdict::Pending(verify) => {
-                    // Waiting for keys or the revocation list: the inner service that
-                    // `poll_ready` readied goes with it; a clone stays for the next call.
-                    let clone = self.inner.clone();
-                    let inner = std::mem::replace(&mut self.inner, clone);
-                    let (verifier, context) = (layer.verifier.clone(), layer.context.clone());
-                    return ResponseFuture::verifying(verify, req, inner, verifier, context);
+                match layer.verifier.verify_now(token, Presented::Bearer) {
+                    // The common case: a token seen before and not revoked, answered without
+                    // waiting or boxing.
+                    Verdict::Verified(claims) => Some(claims),
+                    Verdict::Rejected(err) => return reject(err),
+                    Verdict::Pending(verify) => return self.verifying(verify, req),
                 }
-            },
+            }
+            Some(Credentials { scheme: Scheme::Dpop, token }) => {
+                let Some(policy) = layer.verifier.dpop() else {
+                    return reject(
+                        AuthError::new(AuthErrorKind::InvalidRequest)
+                            .with_description("the DPoP authorization scheme is not accepted here"),
+                    );
+                };
+                let proof = match policy.capture(req.headers(), req.method(), req.uri()) {
+                    Ok(proof) => proof,
+                    Err(err) => return reject(err.about_dpop()),
+                };
+                // The token may come from the cache; the proof is checked on every request.
+                let verdict = layer.verifier.verify_now(token, Presented::Dpop);
+                let (policy, token) = (Arc::clone(policy), token.to_owned());
+                let verify = Box::pin(async move {
+                    let claims = match verdict {
+                        Verdict::Verified(claims) => claims,
+                        Verdict::Rejected(err) => return Err(err.about_dpop()),
+                        Verdict::Pending(rest) => rest.await.map_err(AuthError::about_dpop)?,
+                    };
+                    let jkt = claims.dpop_jkt().unwrap_or_default();
+                    policy.check(&proof, Some((&token, jkt))).await.map_err(|e| e.about_verified(&claims))?;
+                    Ok(claims)
+                });
+                return self.verifying(verify, req);
+            }
         };
         if let Some(claims) = claims {
             count_accepted(&layer.verifier, &claims);

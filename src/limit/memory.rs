@@ -41,7 +41,7 @@ const KEYED_SWEEP_ABOVE: usize = 10_000;
 
 pub(super) struct Memory {
     clock: LimitClock,
-    clients: HashMap<String, Direct>,
+    clients: HashMap<String, Direct, foldhash::fast::RandomState>,
     default: Option<Keyed>,
     checks: AtomicU64,
 }

@@ -265,7 +265,7 @@ impl RateLimits {
             shared: Arc::new(Shared {
                 clients: clients.into_iter().map(|(id, p)| (id, (p, policy_header(p)))).collect(),
                 default: default.map(|p| (p, policy_header(p))),
-                exempt: self.exempt,
+                exempt: self.exempt.into_iter().collect(),
                 store,
                 on_store_error: self.on_store_error,
                 last_log: crate::log::Every::second(),
@@ -303,10 +303,13 @@ impl Store {
     }
 }
 
+/// Client ids are hashed on every request: a fast hasher, randomly seeded.
+type Fast = foldhash::fast::RandomState;
+
 struct Shared {
-    clients: HashMap<String, (Policy, HeaderValue)>,
+    clients: HashMap<String, (Policy, HeaderValue), Fast>,
     default: Option<(Policy, HeaderValue)>,
-    exempt: HashSet<String>,
+    exempt: HashSet<String, Fast>,
     store: Store,
     on_store_error: OnLimitStoreError,
     last_log: crate::log::Every,

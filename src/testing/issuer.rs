@@ -80,6 +80,8 @@ struct Inner {
     max_age: Option<u64>,
     discovery_issuer: Option<String>,
     clients: HashMap<String, Client>,
+    /// The nonce DPoP token requests must carry, when the issuer asks for one.
+    dpop_nonce: Option<String>,
 }
 
 struct Shared {
@@ -91,6 +93,8 @@ struct Shared {
     redirect_target_fetches: AtomicU64,
     jti: AtomicU64,
     revocations: MemoryRevocations,
+    /// Checks the DPoP proofs of token requests (RFC 9449 §5).
+    dpop: crate::dpop::DpopPolicy,
 }
 
 impl Shared {
@@ -204,6 +208,7 @@ impl TestIssuerBuilder {
                 token_fault: None,
                 max_age: None,
                 discovery_issuer: None,
+                dpop_nonce: None,
                 clients: self
                     .clients
                     .into_iter()
@@ -212,13 +217,19 @@ impl TestIssuerBuilder {
                     })
                     .collect(),
             }),
-            base,
             jwks_fetches: AtomicU64::new(0),
             discovery_fetches: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             redirect_target_fetches: AtomicU64::new(0),
             jti: AtomicU64::new(0),
             revocations: MemoryRevocations::new(),
+            dpop: crate::dpop::Dpop::default()
+                .public_base_url(base.clone())
+                .build(5, Arc::new(crate::clock::SystemClock))
+                .ok()
+                .flatten()
+                .expect("the test issuer's DPoP settings are valid"),
+            base,
         });
         let server = spawn_server(listener, Arc::clone(&shared));
         TestIssuer { addr, shared, server: Mutex::new(Some(server)) }
@@ -391,6 +402,34 @@ impl TestIssuer {
     /// A signed token for `client_id` with `scopes` (`is_trusted: false`).
     pub fn token(&self, client_id: &str, scopes: &[&str]) -> String {
         self.sign(&self.claims_for(client_id, scopes))
+    }
+
+    /// A DPoP-bound token for `client_id` with `scopes`: `cnf.jkt` is `jkt`, the thumbprint of
+    /// the caller's key ([`DpopKey::thumbprint`](crate::dpop::DpopKey::thumbprint)).
+    ///
+    /// ```
+    /// use permiso::dpop::DpopKey;
+    /// use permiso::testing::TestIssuer;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let idp = TestIssuer::start().await;
+    /// let key = DpopKey::generate().unwrap();
+    /// let token = idp.dpop_token("payment-service", &["read:transactions"], key.thumbprint());
+    /// let proof = key.proof("GET", "http://127.0.0.1:8001/api/v1/transactions", Some(&token), None);
+    /// // Send `Authorization: DPoP {token}` and `DPoP: {proof}`.
+    /// # let _ = proof;
+    /// # });
+    /// ```
+    pub fn dpop_token(&self, client_id: &str, scopes: &[&str], jkt: &str) -> String {
+        let mut claims = self.claims_for(client_id, scopes);
+        claims["cnf"] = json!({ "jkt": jkt });
+        self.sign(&claims)
+    }
+
+    /// Makes DPoP token requests carry `nonce` (answered `400 use_dpop_nonce` with a
+    /// `DPoP-Nonce` header until they do), or stops asking with `None`.
+    pub fn set_dpop_nonce(&self, nonce: Option<&str>) {
+        self.shared.state().dpop_nonce = nonce.map(str::to_owned);
     }
 
     /// The key signing tokens now.
@@ -715,6 +754,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 /// Basic on `/token`), `scope` narrowing the grant.
 async fn token(
     State(shared): State<Arc<Shared>>,
+    uri: http::Uri,
     headers: HeaderMap,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -747,32 +787,66 @@ async fn token(
             );
         }
     };
+    let minted = (|| {
+        let st = shared.state();
+        let Some(client) = st.clients.get(&id).cloned() else {
+            return Err(oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Service client not found"));
+        };
+        if client.secret != secret {
+            return Err(oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Invalid client credentials",
+            ));
+        }
+        let granted: Vec<&str> = match form.scope.as_deref().filter(|s| !s.trim().is_empty()) {
+            None => client.scopes.iter().map(String::as_str).collect(),
+            Some(requested) => {
+                requested.split(' ').filter(|s| client.scopes.iter().any(|c| c == s)).collect()
+            }
+        };
+        if granted.is_empty() {
+            return Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                "None of the requested scopes are allowed",
+            ));
+        }
+        let claims = mint_claims(&shared, &st, &id, &granted, client.trusted);
+        Ok((claims, granted.join(" "), st.dpop_nonce.clone()))
+    })();
+    let (mut claims, granted, wanted_nonce) = match minted {
+        Ok(m) => m,
+        Err(res) => return res,
+    };
+    // RFC 9449 §5: a token request with a DPoP proof gets a token bound to the proof's key.
+    let bound = if headers.contains_key("dpop") {
+        let checked = match shared.dpop.capture(&headers, &http::Method::POST, &uri) {
+            Ok(request) => shared.dpop.check(&request, None).await,
+            Err(e) => Err(e),
+        };
+        let proof = match checked {
+            Ok(proof) => proof,
+            Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_dpop_proof", e.description()),
+        };
+        if let Some(nonce) = wanted_nonce.filter(|n| proof.nonce.as_ref() != Some(n)) {
+            let mut res = oauth_error(StatusCode::BAD_REQUEST, "use_dpop_nonce", "a DPoP nonce is required");
+            res.headers_mut().insert("dpop-nonce", nonce.parse().expect("a visible ASCII nonce"));
+            return res;
+        }
+        claims["cnf"] = json!({ "jkt": proof.jkt });
+        true
+    } else {
+        false
+    };
     let st = shared.state();
-    let Some(client) = st.clients.get(&id).cloned() else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Service client not found");
-    };
-    if client.secret != secret {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client credentials");
-    }
-    let granted: Vec<&str> = match form.scope.as_deref().filter(|s| !s.trim().is_empty()) {
-        None => client.scopes.iter().map(String::as_str).collect(),
-        Some(requested) => requested.split(' ').filter(|s| client.scopes.iter().any(|c| c == s)).collect(),
-    };
-    if granted.is_empty() {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "None of the requested scopes are allowed",
-        );
-    }
-    let claims = mint_claims(&shared, &st, &id, &granted, client.trusted);
     let access_token = TestIssuer::sign_in(&st, &claims);
     axum::Json(json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": if bound { "DPoP" } else { "Bearer" },
         "expires_in": st.lifetime,
         "refresh_token": null,
-        "scope": granted.join(" "),
+        "scope": granted,
         "session_id": null,
     }))
     .into_response()

@@ -55,6 +55,7 @@ pub struct VerifierBuilder {
     clock: Arc<dyn Clock>,
     cache: Option<TokenCacheLimits>,
     revocation: Option<Revocation>,
+    dpop: crate::dpop::Dpop,
 }
 
 /// The bounds of the verified-token cache.
@@ -96,6 +97,7 @@ impl VerifierBuilder {
             clock: Arc::new(SystemClock),
             cache: Some(TokenCacheLimits::default()),
             revocation: None,
+            dpop: crate::dpop::Dpop::default(),
         }
     }
 
@@ -149,6 +151,14 @@ impl VerifierBuilder {
     /// the key which verified it is still in its issuer's set.
     pub fn token_cache(mut self, limits: TokenCacheLimits) -> Self {
         self.cache = Some(limits);
+        self
+    }
+
+    /// How DPoP-bound tokens and their proofs are checked (RFC 9449; see
+    /// [`permiso::dpop`](crate::dpop)). Default: [`DpopMode::Allowed`](crate::dpop::DpopMode)
+    /// with every asymmetric algorithm, ±60 s, and the URL rebuilt from `Host`.
+    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        self.dpop = dpop;
         self
     }
 
@@ -227,6 +237,7 @@ impl VerifierBuilder {
             rules.trusted_clients.extend(top_level_trusted.drain(..));
             issuers.push(IssuerPolicy { label: rules.iss.as_str().into(), rules, keys, algorithms });
         }
+        let dpop = self.dpop.build(self.leeway.as_secs(), Arc::clone(&self.clock))?.map(Arc::new);
         if let Some(r) = &self.revocation {
             r.validate()?;
         }
@@ -244,6 +255,7 @@ impl VerifierBuilder {
                     .filter(|l| l.max_entries > 0 && l.max_bytes > 0)
                     .map(|l| TokenCache::new(l.max_entries, l.max_bytes)),
                 revocation: self.revocation.map(Checker::new),
+                dpop,
             }),
         })
     }
@@ -302,6 +314,7 @@ impl fmt::Debug for VerifierBuilder {
             .field("audiences", &self.audiences)
             .field("issuers", &self.issuers)
             .field("leeway", &self.leeway)
+            .field("dpop", &self.dpop)
             .field("max_token_bytes", &self.max_token_bytes)
             .finish_non_exhaustive()
     }

@@ -380,6 +380,9 @@ struct FileConfig {
     /// Read by `RequestSigning::from_env`, not by the verifier.
     #[allow(dead_code)]
     signing: Option<serde::de::IgnoredAny>,
+    /// Read by `RateLimits::from_env` (feature `rate-limit`).
+    #[allow(dead_code)]
+    rate_limits: Option<serde::de::IgnoredAny>,
 }
 
 /// Revocation as configured: the `[revocation]` table, or the `PERMISO_REVOCATION_*`

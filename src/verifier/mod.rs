@@ -124,10 +124,34 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache>,
     revocation: Option<Checker>,
+    dpop: Option<Arc<crate::dpop::DpopPolicy>>,
 }
 
 /// A verification still waiting for keys or for the revocation list.
 pub(crate) type VerifyFuture = Pin<Box<dyn Future<Output = Result<Arc<Claims>, AuthError>> + Send + 'static>>;
+
+/// How the token came: the scheme decides whether a key binding is expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// `Bearer` (or [`Verifier::verify`]): a bound token is refused, since no proof goes
+    /// with it.
+    Bearer,
+    /// `DPoP`: the token must be bound (`cnf.jkt`); the layer checks the proof.
+    Dpop,
+}
+
+/// Whether `claims` fit the way the token came. Runs on every request, cache hits included:
+/// the binding is the token's, the proof is the request's.
+fn check_binding(claims: &Claims, presented: Presented) -> Result<(), AuthError> {
+    match (presented, claims.is_sender_constrained()) {
+        (Presented::Bearer, false) => Ok(()),
+        // A token bound to a key is only as good as the proof of possession that goes with
+        // it; presented alone it may be a stolen copy.
+        (Presented::Bearer, true) => Err(AuthError::new(AuthErrorKind::SenderConstrained)),
+        (Presented::Dpop, _) if claims.dpop_jkt().is_some() => Ok(()),
+        (Presented::Dpop, _) => Err(AuthError::new(AuthErrorKind::DpopUnbound)),
+    }
+}
 
 /// What a verifier can say about a token without waiting.
 pub(crate) enum Verdict {
@@ -148,6 +172,11 @@ impl Verifier {
         S: Into<String>,
     {
         VerifierBuilder::new(audiences.into_iter().map(Into::into).collect())
+    }
+
+    /// The DPoP checker, or `None` when DPoP is off.
+    pub(crate) fn dpop(&self) -> Option<&Arc<crate::dpop::DpopPolicy>> {
+        self.inner.dpop.as_ref()
     }
 
     /// The realm a layer answers with unless told otherwise: the first audience.
@@ -205,7 +234,7 @@ impl Verifier {
     ///
     /// An [`AuthError`] saying why; see [`AuthErrorKind`].
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        match self.verify_now(token) {
+        match self.verify_now(token, Presented::Bearer) {
             Verdict::Verified(claims) => Ok(claims),
             Verdict::Rejected(err) => Err(err),
             Verdict::Pending(rest) => rest.await,
@@ -214,15 +243,16 @@ impl Verifier {
 
     /// As much of [`verify`](Self::verify) as can be done without waiting: a token cache hit
     /// and a local revocation answer need no future at all (the layer's hot path).
-    pub(crate) fn verify_now(&self, token: &str) -> Verdict {
+    pub(crate) fn verify_now(&self, token: &str, presented: Presented) -> Verdict {
         let timer = Timer::start();
         let Some(claims) = self.verify_cached(token) else {
             let this = self.clone();
             let token = token.to_owned();
             let cold = async move {
                 let verified = this.verify_and_cache(&token).await;
-                timer.verification("cold");
+                timer.cold(this.inner.cache.is_some());
                 let claims = verified?;
+                check_binding(&claims, presented).map_err(|e| this.about_claims(e, &claims))?;
                 this.check_revocation(&claims).await.map_err(|e| this.about_claims(e, &claims))?;
                 Ok(claims)
             };
@@ -231,7 +261,10 @@ impl Verifier {
                 tracing::Instrument::instrument(cold, tracing::debug_span!("permiso.verify", path = "cold"));
             return Verdict::Pending(Box::pin(cold));
         };
-        timer.verification("cached");
+        timer.cached();
+        if let Err(err) = check_binding(&claims, presented) {
+            return Verdict::Rejected(self.about_claims(err, &claims));
+        }
         // Revocation runs on every request, cache hits included (see cache.rs).
         let Some(checker) = &self.inner.revocation else {
             return Verdict::Verified(claims);
@@ -327,9 +360,9 @@ impl Verifier {
         issuer: &IssuerPolicy,
     ) -> Result<Verified, AuthError> {
         let inner = &*self.inner;
-        if claims.is_sender_constrained() {
-            // A token bound to a key (RFC 7800 `cnf`: DPoP, mTLS) is only as good as the proof
-            // of possession that goes with it; presented alone it is refused.
+        if claims.is_sender_constrained() && claims.dpop_jkt().is_none() {
+            // Bound some other way (RFC 7800 `cnf`: mTLS's `x5t#S256`…): no proof of that
+            // possession can be checked here, so the token is never accepted.
             return Err(AuthError::new(AuthErrorKind::SenderConstrained));
         }
         let alg = parts.header.alg.ok_or_else(|| AuthError::new(AuthErrorKind::MalformedToken))?;

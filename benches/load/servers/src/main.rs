@@ -8,6 +8,8 @@
 //!   `PERMISO_LOAD_REDIS_URL` with the default policy (1 s staleness);
 //! - `permiso-signed`: permiso's `AuthLayer` and a required `SignatureLayer` (the token's
 //!   client signs with `PERMISO_LOAD_SIGNING_SECRET`; send with `load-client`);
+//! - `permiso-observed`: permiso's `AuthLayer` with a Prometheus recorder installed (every
+//!   permiso metric recorded) and an in-process `RateLimitLayer` whose limit never triggers;
 //! - `tower-oauth2`: tower-oauth2-resource-server (JWKS; rs256 only);
 //! - `handwritten`: a middleware calling `jsonwebtoken::decode` with the key fetched once.
 //!
@@ -66,7 +68,7 @@ async fn main() {
     let route = Router::new().route("/api/v1/transactions", get(handler));
     let app = match variant.as_str() {
         "bare" => route,
-        "permiso" | "permiso-revocation" | "permiso-signed" => {
+        "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" => {
             let issuer = if hs {
                 permiso::Issuer::permiso(iss.clone(), secret)
             } else {
@@ -92,6 +94,27 @@ async fn main() {
                 println!("listening on http://{addr}");
                 axum::serve(listener, app).await.expect("serve");
                 return;
+            }
+            if variant == "permiso-observed" {
+                // Buckets, as a Prometheus user would set them (summaries cost more per sample).
+                let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                    .set_buckets(&[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
+                    .expect("buckets")
+                    .install_recorder()
+                    .expect("recorder");
+                // The recorder's upkeep (histogram buckets), as a scraping exporter would run it.
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        handle.run_upkeep();
+                    }
+                });
+                let limits = permiso::limit::RateLimits::new()
+                    .client("payment-service", 1_000_000_000)
+                    .default_per_minute(1_000_000_000)
+                    .build()
+                    .expect("limits");
+                return serve(bind, route.layer(limits).layer(permiso::AuthLayer::new(verifier))).await;
             }
             route.layer(permiso::AuthLayer::new(verifier))
         }
@@ -129,6 +152,10 @@ async fn main() {
             std::process::exit(3);
         }
     };
+    serve(bind, app).await;
+}
+
+async fn serve(bind: &str, app: Router) {
     let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
     println!("listening on http://{}", listener.local_addr().expect("addr"));
     axum::serve(listener, app).await.expect("serve");

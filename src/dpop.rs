@@ -1,0 +1,632 @@
+//! DPoP (RFC 9449): tokens bound to a key the caller holds, each request carrying a fresh
+//! proof signed with it.
+//!
+//! **Receiving side.** [`AuthLayer`](crate::AuthLayer) accepts `Authorization: DPoP <token>`
+//! with one `DPoP` proof header as part of its one verification; the policy is the
+//! verifier's ([`VerifierBuilder::dpop`](crate::VerifierBuilder::dpop), `PERMISO_DPOP`…). A
+//! token bound to a key (`cnf.jkt`) is accepted only with a proof that passes every check
+//! of RFC 9449 §4.3:
+//!
+//! - exactly one `DPoP` header, a compact JWS of at most 8 KiB, header and claims JSON
+//!   objects without duplicate members;
+//! - `typ` = `dpop+jwt`; `alg` asymmetric and in the allow-list ([`Dpop::algorithms`]);
+//!   no `crit`;
+//! - `jwk` a public key (a private member is refused) whose RFC 7638 thumbprint equals the
+//!   token's `cnf.jkt`, and the signature valid with it;
+//! - `htm` equal to the request method; `htu` equal to the request URL without query and
+//!   fragment, rebuilt from the public base URL (`PERMISO_PUBLIC_BASE_URL`, shared with
+//!   request signing; without one, from `Host` over `http`), both sides normalised (scheme
+//!   and host case, default port, dot segments);
+//! - `iat` within ±[`max_age`](Dpop::max_age) (60 s) plus the verifier's leeway;
+//! - `ath` equal to the base64url SHA-256 of the token;
+//! - `jti` not seen before within that window (per key; in memory, bounded, or shared through
+//!   Redis with `SET NX EX`).
+//!
+//! The verified-token cache may hold the token (its claims, `cnf.jkt` included); the proof is
+//! checked on every request and never cached. A bound token presented as `Bearer` is refused
+//! (401 `invalid_token`); in `required` mode so is any token without `cnf`. Errors follow
+//! RFC 9449 §7.1: `WWW-Authenticate: DPoP algs="…", error="invalid_dpop_proof" |
+//! "invalid_token"`, plus a `Bearer` challenge where both schemes are accepted. Server nonces
+//! (`DPoP-Nonce`) are not issued by the receiving side.
+//!
+//! **Calling side.** [`DpopKey`] holds the caller's key (P-256, generated or given) and makes
+//! proofs; with the `client` feature a `TokenSource` given a key gets bound tokens and the
+//! bearer layers send `Authorization: DPoP` with a fresh proof per request.
+//!
+//! ```
+//! use permiso::dpop::DpopKey;
+//!
+//! let key = DpopKey::generate().unwrap();
+//! let proof = key.proof("GET", "https://payments.example.com/api/v1/transactions", Some("the.access.token"), None);
+//! assert_eq!(proof.split('.').count(), 3);
+//! assert_eq!(key.thumbprint().len(), 43); // base64url SHA-256: the token's cnf.jkt
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::SecureRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, Method, Uri, header};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::clock::Clock;
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::replay::ReplayGuard;
+
+/// The largest `DPoP` header accepted, in bytes.
+const MAX_PROOF_BYTES: usize = 8 * 1024;
+/// The longest `jti` accepted.
+const MAX_JTI_LEN: usize = 256;
+/// How far `iat` may be from now, either way, before the leeway (RFC 9449 §11.1).
+pub const DEFAULT_DPOP_MAX_AGE: Duration = Duration::from_secs(60);
+const MAX_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// The algorithms a proof may use unless told otherwise: every asymmetric one permiso
+/// verifies.
+const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+];
+
+/// Whether the `DPoP` scheme is accepted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DpopMode {
+    /// `DPoP` and `Bearer` both accepted (the default); a bound token needs its proof.
+    #[default]
+    Allowed,
+    /// Only DPoP-bound tokens with a valid proof: `Bearer`, and tokens without `cnf`, are
+    /// refused.
+    Required,
+    /// The `DPoP` scheme is refused (400); bound tokens can then never be used here.
+    Off,
+}
+
+/// How the verifier checks DPoP proofs: the mode, the algorithms, the `iat` window, the
+/// public base URL and the replay store. Checked when the verifier is built.
+///
+/// ```
+/// use std::time::Duration;
+/// use permiso::dpop::{Dpop, DpopMode};
+/// use permiso::{Algorithm, Issuer, Verifier};
+///
+/// let verifier = Verifier::builder(["payments"])
+///     .issuer(Issuer::discovery("https://auth.example.com"))
+///     .dpop(
+///         Dpop::new(DpopMode::Required)
+///             .algorithms([Algorithm::ES256, Algorithm::EdDSA])
+///             .max_age(Duration::from_secs(30))
+///             .public_base_url("https://payments.example.com"),
+///     )
+///     .build()?;
+/// # let _ = verifier;
+/// # Ok::<(), permiso::ConfigError>(())
+/// ```
+#[must_use]
+#[derive(Clone)]
+pub struct Dpop {
+    mode: DpopMode,
+    algorithms: Option<Vec<Algorithm>>,
+    max_age: Duration,
+    base_url: Option<String>,
+    #[cfg(feature = "redis")]
+    replay_redis: Option<String>,
+}
+
+impl Default for Dpop {
+    fn default() -> Self {
+        Self::new(DpopMode::Allowed)
+    }
+}
+
+impl Dpop {
+    /// Proofs checked in `mode`, with the defaults: every asymmetric algorithm, ±60 s, the URL
+    /// from `Host`, replay remembered in memory.
+    pub fn new(mode: DpopMode) -> Self {
+        Self {
+            mode,
+            algorithms: None,
+            max_age: DEFAULT_DPOP_MAX_AGE,
+            base_url: None,
+            #[cfg(feature = "redis")]
+            replay_redis: None,
+        }
+    }
+
+    /// The algorithms a proof may be signed with (asymmetric ones only).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// How far a proof's `iat` may be from now, either way, before the verifier's leeway
+    /// (default 60 s; at most 600 s).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The URL callers reach this service at (scheme, host, port and any path prefix a proxy
+    /// adds): `htu` is compared with it plus the request's path. Without it the URL is
+    /// rebuilt from the `Host` header over `http`, which is wrong behind a TLS-terminating
+    /// proxy.
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Shares the proofs' `jti`s among replicas through Redis (`SET NX EX`, feature `redis`),
+    /// so a proof replayed to another replica is refused too. A Redis that cannot answer
+    /// within 100 ms falls back to this replica's memory.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn shared_replay_store(mut self, redis_url: impl Into<String>) -> Self {
+        self.replay_redis = Some(redis_url.into());
+        self
+    }
+
+    /// The checker, or `None` when DPoP is off.
+    pub(crate) fn build(self, leeway: u64, clock: Arc<dyn Clock>) -> Result<Option<DpopPolicy>, ConfigError> {
+        let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, format!("dpop: {m}"));
+        if self.mode == DpopMode::Off {
+            return Ok(None);
+        }
+        let algorithms = self.algorithms.unwrap_or_else(|| DEFAULT_ALGORITHMS.to_vec());
+        if algorithms.is_empty() {
+            return Err(invalid("the algorithm list is empty".into()));
+        }
+        if let Some(a) = algorithms.iter().find(|a| a.is_symmetric()) {
+            return Err(invalid(format!(
+                "{a} is symmetric: proofs are signed with the caller's private key"
+            )));
+        }
+        if self.max_age.is_zero() || self.max_age > MAX_MAX_AGE {
+            return Err(invalid("max_age must be from 1 s to 600 s".into()));
+        }
+        let base = match self.base_url {
+            Some(b) => Some(normalize(&b).ok_or_else(|| {
+                invalid(
+                    "the public base URL must be an absolute http(s) URL without query or fragment".into(),
+                )
+            })?),
+            None => None,
+        };
+        #[cfg(feature = "redis")]
+        let replay = match self.replay_redis {
+            Some(u) => ReplayGuard::redis(
+                crate::RedisTarget::parse(&u).map_err(|e| invalid(e.to_string()))?,
+                "permiso_dpop:".into(),
+                Duration::from_millis(100),
+            ),
+            None => ReplayGuard::memory(),
+        };
+        #[cfg(not(feature = "redis"))]
+        let replay = ReplayGuard::memory();
+        let names: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();
+        Ok(Some(DpopPolicy {
+            mode: self.mode,
+            algs: names.join(" ").into(),
+            algorithms,
+            window: self.max_age.as_secs() + leeway,
+            base,
+            replay,
+            clock,
+        }))
+    }
+}
+
+impl fmt::Debug for Dpop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dpop")
+            .field("mode", &self.mode)
+            .field("algorithms", &self.algorithms)
+            .field("max_age", &self.max_age)
+            .field("public_base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The checker the verifier holds when DPoP is not off.
+pub(crate) struct DpopPolicy {
+    pub(crate) mode: DpopMode,
+    /// `algs="…"` of the challenge.
+    pub(crate) algs: Arc<str>,
+    algorithms: Vec<Algorithm>,
+    /// Seconds `iat` may be from now, either way (max age plus leeway).
+    window: u64,
+    /// The normalised public base URL, without a trailing slash.
+    base: Option<String>,
+    replay: ReplayGuard,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for DpopPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dpop")
+            .field("mode", &self.mode)
+            .field("algorithms", &self.algs)
+            .field("window_secs", &self.window)
+            .field("public_base_url", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a DPoP request brings for its proof check, taken before verification.
+pub(crate) struct ProofRequest {
+    proof: String,
+    method: Method,
+    /// The request URL as `htu` must name it, normalised.
+    url: String,
+}
+
+fn invalid_proof(why: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidDpopProof).with_description(why)
+}
+
+/// `scheme://host[:port]/path` with the scheme and host lower-cased, the default port and
+/// dot segments removed, query and fragment dropped; `None` for anything but absolute
+/// http(s) URLs.
+fn normalize(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() || u.cannot_be_a_base() {
+        return None;
+    }
+    let mut out = format!("{}://{}", u.scheme(), u.host_str()?);
+    if let Some(port) = u.port() {
+        out.push(':');
+        out.push_str(&port.to_string());
+    }
+    out.push_str(u.path());
+    Some(out)
+}
+
+impl DpopPolicy {
+    /// The proof and what it must match: exactly one `DPoP` header, and the request URL.
+    pub(crate) fn capture(
+        &self,
+        headers: &HeaderMap,
+        method: &Method,
+        uri: &Uri,
+    ) -> Result<ProofRequest, AuthError> {
+        let mut values = headers.get_all("dpop").iter();
+        let proof = match (values.next(), values.next()) {
+            (None, _) => return Err(invalid_proof("the DPoP proof header is missing")),
+            (Some(_), Some(_)) => return Err(invalid_proof("more than one DPoP proof header")),
+            (Some(v), None) => v,
+        };
+        if proof.len() > MAX_PROOF_BYTES {
+            return Err(invalid_proof("the DPoP proof is larger than allowed"));
+        }
+        let proof = proof.to_str().map_err(|_| invalid_proof("the DPoP proof is not a compact JWS"))?.trim();
+        let path = uri.path();
+        let url = match (&self.base, uri.scheme_str(), uri.authority()) {
+            (Some(base), ..) => normalize(&format!("{}{path}", base.trim_end_matches('/'))),
+            (None, Some(scheme), Some(authority)) => normalize(&format!("{scheme}://{authority}{path}")),
+            (None, ..) => headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|host| normalize(&format!("http://{host}{path}"))),
+        }
+        .ok_or_else(|| invalid_proof("the request URL cannot be rebuilt to check the proof's htu"))?;
+        Ok(ProofRequest { proof: proof.to_owned(), method: method.clone(), url })
+    }
+
+    /// Every check of the proof against the request, and against the access token and its
+    /// `cnf.jkt` when one goes with it (a resource request; a token request has none); the
+    /// `jti` is remembered only once the proof passed everything else.
+    pub(crate) async fn check(
+        &self,
+        req: &ProofRequest,
+        bound: Option<(&str, &str)>,
+    ) -> Result<ProofInfo, AuthError> {
+        let proof = parse_proof(&req.proof)?;
+        let alg: Algorithm = proof
+            .header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid_proof("the DPoP proof has no alg"))?
+            .parse()
+            .map_err(|_| invalid_proof("the DPoP proof's alg is not allowed"))?;
+        if !self.algorithms.contains(&alg) {
+            return Err(invalid_proof("the DPoP proof's alg is not allowed"));
+        }
+        if !proof
+            .header
+            .get("typ")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
+        {
+            return Err(invalid_proof("the DPoP proof's typ is not dpop+jwt"));
+        }
+        if proof.header.contains_key("crit") {
+            return Err(invalid_proof("the DPoP proof's crit names extensions that are not supported"));
+        }
+        let jwk = proof.header.get("jwk").ok_or_else(|| invalid_proof("the DPoP proof has no jwk"))?;
+        if jwk.as_object().is_some_and(|o| PRIVATE_MEMBERS.iter().any(|m| o.contains_key(*m))) {
+            return Err(invalid_proof("the DPoP proof's jwk holds a private key"));
+        }
+        let key = crate::keys::parse_jwk(jwk)
+            .map_err(|_| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
+        if !key.supports(alg) {
+            return Err(invalid_proof("the DPoP proof's alg does not fit its jwk"));
+        }
+        if !key.verify(alg, proof.signing_input.as_bytes(), &proof.signature) {
+            return Err(invalid_proof("the DPoP proof's signature is invalid"));
+        }
+        let jkt = thumbprint(jwk)
+            .ok_or_else(|| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
+        if bound.is_some_and(|(_, bound_to)| bound_to != jkt) {
+            return Err(invalid_proof("the DPoP proof's key is not the one the token is bound to"));
+        }
+        let claims = &proof.claims;
+        let str_claim = |name: &str| claims.get(name).and_then(Value::as_str);
+        let jti = str_claim("jti")
+            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+            .ok_or_else(|| invalid_proof("the DPoP proof's jti is missing or invalid"))?;
+        if str_claim("htm") != Some(req.method.as_str()) {
+            return Err(invalid_proof("the DPoP proof's htm does not match the request method"));
+        }
+        let htu = str_claim("htu").ok_or_else(|| invalid_proof("the DPoP proof has no htu"))?;
+        if normalize(htu).as_deref() != Some(req.url.as_str()) {
+            return Err(invalid_proof("the DPoP proof's htu does not match the request URL"));
+        }
+        let iat = claims
+            .get("iat")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| invalid_proof("the DPoP proof's iat is missing or not a number"))?;
+        let now = self.clock.now_unix();
+        if iat.abs_diff(now) > self.window {
+            return Err(AuthError::new(AuthErrorKind::DpopProofStale));
+        }
+        if let Some((token, _)) = bound {
+            let ath = str_claim("ath").ok_or_else(|| invalid_proof("the DPoP proof has no ath"))?;
+            if ath != token_hash(token) {
+                return Err(invalid_proof("the DPoP proof's ath does not match the access token"));
+            }
+        }
+        let nonce = str_claim("nonce").map(str::to_owned);
+        let remembered = format!("{jkt}:{jti}");
+        if !self.replay.first_use(&remembered, now, iat.max(now).saturating_add(self.window)).await {
+            return Err(AuthError::new(AuthErrorKind::DpopProofReplayed));
+        }
+        Ok(ProofInfo { jkt, nonce })
+    }
+}
+
+/// What a proof that passed says: its key's thumbprint, and the server nonce it carries.
+#[derive(Debug)]
+pub(crate) struct ProofInfo {
+    pub(crate) jkt: String,
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) nonce: Option<String>,
+}
+
+/// Members only private (or symmetric) keys have.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+struct Proof {
+    signing_input: String,
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    signature: Vec<u8>,
+}
+
+fn parse_proof(proof: &str) -> Result<Proof, AuthError> {
+    let malformed = || invalid_proof("the DPoP proof is not a compact JWS");
+    let mut parts = proof.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(malformed());
+    };
+    if h.is_empty() || p.is_empty() || s.is_empty() {
+        return Err(malformed());
+    }
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed());
+    let object = |bytes: Vec<u8>| {
+        crate::token::parse_strict_object(&bytes).map_err(|()| {
+            invalid_proof("the DPoP proof's header or claims are not a JSON object without duplicates")
+        })
+    };
+    let header = object(decode(h)?)?;
+    let claims = object(decode(p)?)?;
+    Ok(Proof { signing_input: format!("{h}.{p}"), header, claims, signature: decode(s)? })
+}
+
+/// The RFC 7638 SHA-256 thumbprint of a public JWK, base64url; `None` when a required member
+/// is missing or not a string.
+pub(crate) fn thumbprint(jwk: &Value) -> Option<String> {
+    let obj = jwk.as_object()?;
+    let members: &[&str] = match obj.get("kty")?.as_str()? {
+        "EC" => &["crv", "kty", "x", "y"],
+        "RSA" => &["e", "kty", "n"],
+        "OKP" => &["crv", "kty", "x"],
+        _ => return None,
+    };
+    let mut canonical = String::from("{");
+    for (i, name) in members.iter().enumerate() {
+        let value = obj.get(*name)?.as_str()?;
+        if i > 0 {
+            canonical.push(',');
+        }
+        canonical.push_str(&serde_json::to_string(name).ok()?);
+        canonical.push(':');
+        canonical.push_str(&serde_json::to_string(value).ok()?);
+    }
+    canonical.push('}');
+    Some(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes())))
+}
+
+/// `ath`: the base64url SHA-256 of the access token.
+pub(crate) fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()))
+}
+
+/// A caller's DPoP key (ECDSA P-256, `ES256`): it makes the proofs. Its private half never
+/// leaves it and never appears in `Debug`.
+///
+/// ```
+/// use permiso::dpop::DpopKey;
+///
+/// let key = DpopKey::generate().unwrap();
+/// let jwk = key.public_jwk();
+/// assert_eq!(jwk["kty"], "EC");
+/// assert!(jwk.get("d").is_none());
+/// assert!(format!("{key:?}").contains(key.thumbprint()));
+/// ```
+#[derive(Clone)]
+pub struct DpopKey {
+    pair: Arc<EcdsaKeyPair>,
+    jwk: Value,
+    thumbprint: Arc<str>,
+}
+
+impl DpopKey {
+    /// A new random key.
+    ///
+    /// # Errors
+    ///
+    /// The system's random source failed.
+    pub fn generate() -> Result<Self, ConfigError> {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| {
+            ConfigError::new(ConfigErrorKind::Key, "dpop: a P-256 key could not be generated")
+        })?;
+        Ok(Self::from_pair(pair))
+    }
+
+    /// A key from its PKCS#8 DER (a P-256 private key).
+    ///
+    /// # Errors
+    ///
+    /// The bytes are not a P-256 PKCS#8 private key.
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, ConfigError> {
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(|_| {
+            ConfigError::new(ConfigErrorKind::Key, "dpop: the key is not a P-256 PKCS#8 private key")
+        })?;
+        Ok(Self::from_pair(pair))
+    }
+
+    fn from_pair(pair: EcdsaKeyPair) -> Self {
+        let point = pair.public_key().as_ref();
+        let (x, y) = (&point[1..33], &point[33..65]);
+        let jwk = serde_json::json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x),
+            "y": URL_SAFE_NO_PAD.encode(y),
+        });
+        let thumbprint = thumbprint(&jwk).unwrap_or_default().into();
+        Self { pair: Arc::new(pair), jwk, thumbprint }
+    }
+
+    /// The RFC 7638 thumbprint: what a token bound to this key carries as `cnf.jkt`.
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// The public key as a JWK.
+    pub fn public_jwk(&self) -> Value {
+        self.jwk.clone()
+    }
+
+    /// A fresh proof for one request: `htm` = `method`, `htu` = `url` without query and
+    /// fragment, `iat` = now, a random `jti`, `ath` when an access token goes with it, and
+    /// the server's `nonce` when it asked for one.
+    pub fn proof(&self, method: &str, url: &str, access_token: Option<&str>, nonce: Option<&str>) -> String {
+        let htu = url.split(['?', '#']).next().unwrap_or(url);
+        let iat = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut claims = serde_json::json!({ "jti": random_id(), "htm": method, "htu": htu, "iat": iat });
+        if let Some(token) = access_token {
+            claims["ath"] = Value::String(token_hash(token));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = Value::String(nonce.to_owned());
+        }
+        let header = serde_json::json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk });
+        self.sign_jws(&header, &claims)
+    }
+
+    /// Signs any header and claims with this key (ES256) as a compact JWS. For tests that
+    /// need a proof with something wrong in it; [`proof`](Self::proof) makes the right ones.
+    pub fn sign_jws(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        // Signing with a valid key and the system's random source does not fail in practice;
+        // an empty signature would only make the proof refused.
+        let signature =
+            self.pair.sign(&rng, input.as_bytes()).map(|s| s.as_ref().to_vec()).unwrap_or_default();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+impl fmt::Debug for DpopKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopKey").field("alg", &"ES256").field("thumbprint", &self.thumbprint).finish()
+    }
+}
+
+/// 128 random bits, base64url.
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_matches_rfc_7638_example() {
+        // RFC 7638 §3.1.
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        assert_eq!(thumbprint(&jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn urls_are_normalised_and_lose_query_and_fragment() {
+        assert_eq!(
+            normalize("HTTPS://Payments.Example.COM:443/a/../b?x=1#f").unwrap(),
+            "https://payments.example.com/b"
+        );
+        assert_eq!(normalize("http://h:8080/p").unwrap(), "http://h:8080/p");
+        assert_eq!(normalize("http://h").unwrap(), "http://h/");
+        assert!(normalize("ftp://h/x").is_none());
+        assert!(normalize("/relative").is_none());
+    }
+
+    #[test]
+    fn a_key_round_trips_through_its_proof() {
+        let key = DpopKey::generate().unwrap();
+        let proof = key.proof("POST", "https://a.example/x?y=1", Some("tok"), Some("n-1"));
+        let parsed = parse_proof(&proof).unwrap();
+        assert_eq!(parsed.claims["htu"], "https://a.example/x");
+        assert_eq!(parsed.claims["ath"], token_hash("tok"));
+        assert_eq!(parsed.claims["nonce"], "n-1");
+        assert_eq!(thumbprint(&parsed.header["jwk"]).unwrap(), key.thumbprint());
+        let jwk = crate::keys::parse_jwk(&parsed.header["jwk"]).unwrap();
+        assert!(jwk.verify(Algorithm::ES256, parsed.signing_input.as_bytes(), &parsed.signature));
+    }
+}

@@ -1,0 +1,320 @@
+//! DPoP (RFC 9449) on the receiving side, over real HTTP: the payment routes served on
+//! loopback, DPoP-bound tokens from a `TestIssuer`, proofs made with `DpopKey` (and, for the
+//! hostile ones, by hand). Every refusal is checked for status, both challenges and the JSON
+//! error.
+
+#[path = "../examples/payment_service/routes.rs"]
+mod routes;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use permiso::dpop::{Dpop, DpopKey, DpopMode};
+use permiso::testing::TestIssuer;
+use permiso::{Algorithm, Verifier};
+use serde_json::{Value, json};
+
+struct Service {
+    base: String,
+    http: reqwest::Client,
+    verifier: Verifier,
+}
+
+async fn serve(idp: &TestIssuer, dpop: Dpop) -> Service {
+    let verifier =
+        Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).dpop(dpop).build().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = routes::router(verifier.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Service { base, http: reqwest::Client::new(), verifier }
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    challenges: Vec<String>,
+    body: Value,
+}
+
+impl Answer {
+    fn dpop_challenge(&self) -> &str {
+        self.challenges.iter().find(|c| c.starts_with("DPoP ")).map_or("", String::as_str)
+    }
+    fn bearer_challenge(&self) -> &str {
+        self.challenges.iter().find(|c| c.starts_with("Bearer ")).map_or("", String::as_str)
+    }
+}
+
+impl Service {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, auth: &str, proofs: &[&str]) -> Answer {
+        let mut req = self.http.request(method, self.url(path)).header("authorization", auth);
+        for p in proofs {
+            req = req.header("dpop", *p);
+        }
+        let res = req.send().await.unwrap();
+        let challenges = res
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let status = res.status().as_u16();
+        Answer { status, challenges, body: res.json().await.unwrap_or(Value::Null) }
+    }
+
+    async fn get(&self, auth: &str, proofs: &[&str]) -> Answer {
+        self.send(reqwest::Method::GET, "/api/v1/transactions", auth, proofs).await
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn ath(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()))
+}
+
+/// A proof's claims as `DpopKey::proof` would make them, to change before signing.
+fn claims(method: &str, url: &str, token: &str) -> Value {
+    json!({ "jti": format!("jti-{}", rand_u64()), "htm": method, "htu": url, "iat": now(), "ath": ath(token) })
+}
+
+fn header(key: &DpopKey) -> Value {
+    json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": key.public_jwk() })
+}
+
+fn rand_u64() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) ^ now().rotate_left(20)
+}
+
+/// Asserts a DPoP refusal (RFC 9449 §7.1): 401, the error in the `DPoP` challenge with the
+/// accepted algorithms, a bare `Bearer` challenge beside it, and the JSON error.
+fn refused(a: &Answer, error: &str, what: &str) {
+    assert_eq!(a.status, 401, "{what}: {a:?}");
+    let dpop = a.dpop_challenge();
+    assert!(dpop.contains(&format!("error=\"{error}\"")), "{what}: {a:?}");
+    assert!(dpop.contains("algs=\"ES256 ES384 EdDSA PS256"), "{what}: {a:?}");
+    assert!(!a.bearer_challenge().contains("error="), "{what}: {a:?}");
+    assert_eq!(a.body["error"], error, "{what}: {a:?}");
+}
+
+#[tokio::test]
+async fn a_bound_token_with_its_proof_is_accepted_and_every_broken_proof_refused() {
+    let idp = TestIssuer::start().await;
+    let svc = serve(&idp, Dpop::default()).await;
+    let key = DpopKey::generate().unwrap();
+    let token = idp.dpop_token("payment-service", &["read:transactions"], key.thumbprint());
+    let auth = format!("DPoP {token}");
+    let url = svc.url("/api/v1/transactions");
+    let good = || key.proof("GET", &url, Some(&token), None);
+
+    // Accepted, and the handler sees a DPoP-bound request. The token is cached; each proof is
+    // checked anew.
+    let ok = svc.get(&auth, &[&good()]).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(ok.body["dpop_bound"], true);
+    assert_eq!(svc.get(&auth, &[&good()]).await.status, 200);
+    assert_eq!(svc.verifier.cache_stats().unwrap().hits, 1);
+    // Scheme name and the URL are compared as RFC 9449 says: case-insensitive scheme, host
+    // case, default port, no query.
+    let port = svc.base.rsplit(':').next().unwrap();
+    let loud = format!("HTTP://127.0.0.1:{port}/api/x/../v1/transactions?page=2#top");
+    let answer = svc
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/transactions?page=2",
+            &format!("dpop {token}"),
+            &[&key.proof("GET", &loud, Some(&token), None)],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    // The bound token as a plain bearer token: a stolen copy.
+    let bearer = svc.get(&format!("Bearer {token}"), &[]).await;
+    assert_eq!(bearer.status, 401);
+    assert!(bearer.bearer_challenge().contains("error=\"invalid_token\""), "{bearer:?}");
+    assert!(bearer.dpop_challenge().starts_with("DPoP realm=\"keystone-auth\", algs=\""), "{bearer:?}");
+    assert!(!bearer.dpop_challenge().contains("error="), "{bearer:?}");
+    assert_eq!(bearer.body["error"], "invalid_token");
+
+    let sign = |h: &Value, c: &Value| key.sign_jws(h, c);
+    let mut cases: Vec<(&str, Vec<String>)> = Vec::new();
+    cases.push(("no proof", vec![]));
+    cases.push(("two proofs", vec![good(), good()]));
+    cases.push(("wrong method", vec![key.proof("POST", &url, Some(&token), None)]));
+    cases.push(("wrong URL", vec![key.proof("GET", &svc.url("/api/v1/admin/billing"), Some(&token), None)]));
+    cases.push((
+        "another host",
+        vec![key.proof("GET", &format!("http://10.0.0.1:{port}/api/v1/transactions"), Some(&token), None)],
+    ));
+    cases.push((
+        "https for http",
+        vec![key.proof("GET", &url.replace("http://", "https://"), Some(&token), None)],
+    ));
+    let mut stale = claims("GET", &url, &token);
+    stale["iat"] = json!(now() - 600);
+    cases.push(("stale iat", vec![sign(&header(&key), &stale)]));
+    let mut future = claims("GET", &url, &token);
+    future["iat"] = json!(now() + 600);
+    cases.push(("future iat", vec![sign(&header(&key), &future)]));
+    let mut no_ath = claims("GET", &url, &token);
+    no_ath.as_object_mut().unwrap().remove("ath");
+    cases.push(("no ath", vec![sign(&header(&key), &no_ath)]));
+    let mut wrong_ath = claims("GET", &url, &token);
+    wrong_ath["ath"] = json!(ath("another.access.token"));
+    cases.push(("wrong ath", vec![sign(&header(&key), &wrong_ath)]));
+    let mut no_jti = claims("GET", &url, &token);
+    no_jti.as_object_mut().unwrap().remove("jti");
+    cases.push(("no jti", vec![sign(&header(&key), &no_jti)]));
+    let other = DpopKey::generate().unwrap();
+    cases.push(("another key", vec![other.proof("GET", &url, Some(&token), None)]));
+    // Another key's jwk in the header of a proof signed by the bound key: the signature fails.
+    cases.push(("jwk of another key", vec![sign(&header(&other), &claims("GET", &url, &token))]));
+    let mut typ = header(&key);
+    typ["typ"] = json!("JWT");
+    cases.push(("typ JWT", vec![sign(&typ, &claims("GET", &url, &token))]));
+    let mut no_jwk = header(&key);
+    no_jwk.as_object_mut().unwrap().remove("jwk");
+    cases.push(("no jwk", vec![sign(&no_jwk, &claims("GET", &url, &token))]));
+    let mut private = header(&key);
+    private["jwk"]["d"] = json!(URL_SAFE_NO_PAD.encode([7u8; 32]));
+    cases.push(("jwk with a private key", vec![sign(&private, &claims("GET", &url, &token))]));
+    let mut crit = header(&key);
+    crit["crit"] = json!(["exp"]);
+    cases.push(("crit", vec![sign(&crit, &claims("GET", &url, &token))]));
+    // alg none: unsigned, and with junk where the signature goes.
+    let mut none = header(&key);
+    none["alg"] = json!("none");
+    let enc = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let unsigned = format!("{}.{}.", enc(&none), enc(&claims("GET", &url, &token)));
+    cases.push(("alg none, no signature", vec![unsigned.clone()]));
+    cases.push(("alg none", vec![format!("{unsigned}AAAA")]));
+    // HS256 keyed with the public JWK's x coordinate: key confusion.
+    let mut hs = header(&key);
+    hs["alg"] = json!("HS256");
+    let input = format!("{}.{}", enc(&hs), enc(&claims("GET", &url, &token)));
+    let mac_key = aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        key.public_jwk()["x"].as_str().unwrap().as_bytes(),
+    );
+    let mac = aws_lc_rs::hmac::sign(&mac_key, input.as_bytes());
+    cases.push(("alg HS256", vec![format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()))]));
+    cases.push(("not a JWS", vec!["not-a-proof".into()]));
+    cases.push((
+        "JSON with duplicate members",
+        vec![format!(
+            "{}.{}.AAAA",
+            URL_SAFE_NO_PAD.encode(br#"{"typ":"dpop+jwt","typ":"dpop+jwt"}"#),
+            enc(&json!({}))
+        )],
+    ));
+    cases.push(("huge", vec!["a".repeat(9000)]));
+
+    for (what, proofs) in &cases {
+        let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+        let answer = svc.get(&auth, &proofs).await;
+        refused(&answer, "invalid_dpop_proof", what);
+        let description = answer.body["error_description"].as_str().unwrap();
+        assert!(
+            !description.contains(&token) && !description.contains(&key.thumbprint()[..8]),
+            "{what}: {description}"
+        );
+    }
+
+    // A proof used once is refused the second time, and the reason says so.
+    let once = good();
+    assert_eq!(svc.get(&auth, &[&once]).await.status, 200);
+    let replayed = svc.get(&auth, &[&once]).await;
+    refused(&replayed, "invalid_dpop_proof", "replayed");
+    assert!(replayed.body["error_description"].as_str().unwrap().contains("already used"));
+
+    // The DPoP scheme with a token that is not bound.
+    let plain = idp.token("payment-service", &["read:transactions"]);
+    let unbound = svc.get(&format!("DPoP {plain}"), &[&key.proof("GET", &url, Some(&plain), None)]).await;
+    refused(&unbound, "invalid_token", "unbound token");
+    // And a plain token as Bearer still works in the default mode.
+    let answer = svc.get(&format!("Bearer {plain}"), &[]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body["dpop_bound"], false);
+
+    // Behind the layer (a scope the token lacks), the 403 is in the DPoP challenge too.
+    let no_scope = idp.dpop_token("payment-service", &[], key.thumbprint());
+    let forbidden =
+        svc.get(&format!("DPoP {no_scope}"), &[&key.proof("GET", &url, Some(&no_scope), None)]).await;
+    assert_eq!(forbidden.status, 403);
+    assert!(forbidden.dpop_challenge().contains("error=\"insufficient_scope\""), "{forbidden:?}");
+}
+
+#[tokio::test]
+async fn required_mode_refuses_bearer_and_off_mode_refuses_the_scheme() {
+    let idp = TestIssuer::start().await;
+    let key = DpopKey::generate().unwrap();
+    let bound = idp.dpop_token("payment-service", &["read:transactions"], key.thumbprint());
+    let plain = idp.token("payment-service", &["read:transactions"]);
+
+    let svc = serve(&idp, Dpop::new(DpopMode::Required).algorithms([Algorithm::ES256])).await;
+    let url = svc.url("/api/v1/transactions");
+    let answer = svc.get(&format!("DPoP {bound}"), &[&key.proof("GET", &url, Some(&bound), None)]).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let bearer = svc.get(&format!("Bearer {plain}"), &[]).await;
+    assert_eq!(bearer.status, 401);
+    assert_eq!(bearer.challenges.len(), 1, "only DPoP is accepted: {bearer:?}");
+    assert!(bearer.dpop_challenge().contains("algs=\"ES256\", error=\"invalid_token\""), "{bearer:?}");
+    let none = svc.http.get(&url).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert!(none.headers()["www-authenticate"].to_str().unwrap().starts_with("DPoP realm="));
+    // An unbound token with the DPoP scheme is still not bound.
+    let unbound = svc.get(&format!("DPoP {plain}"), &[&key.proof("GET", &url, Some(&plain), None)]).await;
+    assert_eq!((unbound.status, unbound.body["error"].as_str()), (401, Some("invalid_token")));
+
+    let off = serve(&idp, Dpop::new(DpopMode::Off)).await;
+    let url = off.url("/api/v1/transactions");
+    let answer = off.get(&format!("DPoP {bound}"), &[&key.proof("GET", &url, Some(&bound), None)]).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body["error_description"].as_str().unwrap().contains("DPoP"));
+    assert!(answer.challenges.iter().all(|c| c.starts_with("Bearer")), "{answer:?}");
+    // With DPoP off a bound token can never be used.
+    assert_eq!(off.get(&format!("Bearer {bound}"), &[]).await.status, 401);
+}
+
+#[tokio::test]
+async fn htu_is_rebuilt_from_the_public_base_url() {
+    let idp = TestIssuer::start().await;
+    let key = DpopKey::generate().unwrap();
+    let token = idp.dpop_token("payment-service", &["read:transactions"], key.thumbprint());
+    let svc = serve(&idp, Dpop::default().public_base_url("https://payments.example.com/edge")).await;
+    let public = "https://payments.example.com/edge/api/v1/transactions";
+    let answer = svc.get(&format!("DPoP {token}"), &[&key.proof("GET", public, Some(&token), None)]).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    // The address the server sees is not the one callers use.
+    let local = svc.url("/api/v1/transactions");
+    let answer = svc.get(&format!("DPoP {token}"), &[&key.proof("GET", &local, Some(&token), None)]).await;
+    refused(&answer, "invalid_dpop_proof", "local URL");
+    assert!(answer.body["error_description"].as_str().unwrap().contains("htu"));
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused_at_build() {
+    let build = |dpop: Dpop| {
+        Verifier::builder(["a"])
+            .issuer(permiso::Issuer::permiso("a", "0123456789abcdef0123456789abcdef"))
+            .dpop(dpop)
+            .build()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    assert!(build(Dpop::default().algorithms([Algorithm::HS256])).unwrap_err().contains("symmetric"));
+    assert!(build(Dpop::default().algorithms([])).unwrap_err().contains("empty"));
+    assert!(build(Dpop::default().max_age(std::time::Duration::ZERO)).unwrap_err().contains("max_age"));
+    assert!(build(Dpop::default().public_base_url("payments.example.com")).unwrap_err().contains("base URL"));
+    assert!(build(Dpop::default()).is_ok());
+}
