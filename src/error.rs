@@ -527,14 +527,21 @@ impl AuthError {
                     // RFC 9449 §7.1: the error goes in the challenge of the scheme the request
                     // used (DPoP when only DPoP is accepted); the other accepted scheme gets a
                     // bare challenge.
+                    // The challenge with the error comes first, so a client reading one
+                    // header reads the one that explains the refusal.
                     let used_dpop = self.about.as_ref().is_some_and(|a| a.dpop) || !dpop.bearer;
-                    let algs = Some(&*dpop.algs);
-                    headers.append(header::WWW_AUTHENTICATE, self.challenge("DPoP", realm, algs, used_dpop));
-                    if dpop.bearer {
-                        headers.append(
-                            header::WWW_AUTHENTICATE,
-                            self.challenge("Bearer", realm, None, !used_dpop),
-                        );
+                    let dpop_challenge = self.challenge("DPoP", realm, Some(&dpop.algs), used_dpop);
+                    if used_dpop {
+                        headers.append(header::WWW_AUTHENTICATE, dpop_challenge);
+                        if dpop.bearer {
+                            headers.append(
+                                header::WWW_AUTHENTICATE,
+                                self.challenge("Bearer", realm, None, false),
+                            );
+                        }
+                    } else {
+                        headers.append(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+                        headers.append(header::WWW_AUTHENTICATE, dpop_challenge);
                     }
                 }
             }

@@ -10,9 +10,12 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::source::{AccessToken, TokenSource};
-use super::token_error::{TokenError, wants_new_token};
+use super::token_error::{TokenError, wants_dpop_nonce, wants_new_token};
 
-/// Adds `Authorization: Bearer …` from a [`TokenSource`] to every outgoing request. On a 401
+/// Adds `Authorization: Bearer …` from a [`TokenSource`] to every outgoing request (for a
+/// DPoP-bound token, `Authorization: DPoP …` and a fresh `DPoP` proof for the request's
+/// method and URL — its URI when absolute, else `Host` over `http` — with one retry carrying
+/// a nonce the target asks for). On a 401
 /// from the target whose challenge says `invalid_token` (or names no error) it drops the
 /// cached token, gets a new one and sends the request once more (at most one forced refetch
 /// per [interval](super::TokenSourceBuilder::refetch_after_401_interval)); a second 401 is
@@ -92,9 +95,29 @@ impl<E: std::error::Error + 'static> std::error::Error for BearerError<E> {
     }
 }
 
-fn authorize<B>(req: &mut Request<B>, token: &AccessToken) -> Result<(), TokenError> {
+fn authorize<B>(req: &mut Request<B>, token: &AccessToken, source: &TokenSource) -> Result<(), TokenError> {
     req.headers_mut().insert(header::AUTHORIZATION, token.authorization()?);
+    if token.is_dpop_bound()
+        && let Some((origin, url)) = target(req)
+    {
+        let nonce = source.dpop_nonce(&origin);
+        if let Some(proof) = token.dpop_proof(req.method().as_str(), &url, nonce.as_deref()) {
+            req.headers_mut().insert("dpop", proof);
+        }
+    }
     Ok(())
+}
+
+/// The origin and URL (without query) a request goes to: its URI when absolute, else its
+/// `Host` over `http`.
+fn target<B>(req: &Request<B>) -> Option<(String, String)> {
+    let uri = req.uri();
+    let origin = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        _ => format!("http://{}", req.headers().get(header::HOST)?.to_str().ok()?),
+    };
+    let url = format!("{origin}{}", uri.path());
+    Some((origin, url))
 }
 
 fn replay<B: Clone>(req: &Request<B>) -> Request<B> {
@@ -129,8 +152,20 @@ where
         Box::pin(async move {
             let token = source.token().await.map_err(BearerError::Token)?;
             let mut retry = replay(&req);
-            authorize(&mut req, &token).map_err(BearerError::Token)?;
-            let res = inner.call(req).await.map_err(BearerError::Service)?;
+            let origin = target(&req).map(|(o, _)| o);
+            authorize(&mut req, &token, &source).map_err(BearerError::Token)?;
+            let mut res = inner.call(req).await.map_err(BearerError::Service)?;
+            // RFC 9449 §9: a target that wants a nonce says so with a 401 and `DPoP-Nonce`.
+            if token.is_dpop_bound()
+                && origin.as_deref().is_some_and(|o| source.remember_dpop_nonce(o, res.headers()))
+                && res.status() == StatusCode::UNAUTHORIZED
+                && wants_dpop_nonce(res.headers())
+            {
+                let mut again = replay(&retry);
+                authorize(&mut again, &token, &source).map_err(BearerError::Token)?;
+                poll_fn(|cx| inner.poll_ready(cx)).await.map_err(BearerError::Service)?;
+                res = inner.call(again).await.map_err(BearerError::Service)?;
+            }
             if res.status() != StatusCode::UNAUTHORIZED || !wants_new_token(res.headers()) {
                 return Ok(res);
             }
@@ -140,7 +175,7 @@ where
                 // No new token: the target's 401 is the answer.
                 _ => return Ok(res),
             };
-            authorize(&mut retry, &fresh).map_err(BearerError::Token)?;
+            authorize(&mut retry, &fresh, &source).map_err(BearerError::Token)?;
             poll_fn(|cx| inner.poll_ready(cx)).await.map_err(BearerError::Service)?;
             inner.call(retry).await.map_err(BearerError::Service)
         })

@@ -6,10 +6,12 @@ use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
 use super::source::{AccessToken, TokenSource};
-use super::token_error::wants_new_token;
+use super::token_error::{wants_dpop_nonce, wants_new_token};
 
 /// Adds `Authorization: Bearer …` from a [`TokenSource`] to every request of a
-/// `reqwest_middleware::ClientWithMiddleware`. On a 401 whose challenge says `invalid_token` (or
+/// `reqwest_middleware::ClientWithMiddleware` (for a DPoP-bound token, `Authorization: DPoP …`
+/// and a fresh `DPoP` proof for the request's method and URL; a 401 asking for a DPoP nonce
+/// is answered with one retry carrying it). On a 401 whose challenge says `invalid_token` (or
 /// names no error) it drops the cached token, gets a new one and sends the request once more
 /// if its body can be replayed (not a stream), at most one forced refetch per
 /// [interval](super::TokenSourceBuilder::refetch_after_401_interval); a second 401 is
@@ -37,9 +39,15 @@ impl BearerMiddleware {
     }
 }
 
-fn authorize(req: &mut Request, token: &AccessToken) -> reqwest_middleware::Result<()> {
+fn authorize(req: &mut Request, token: &AccessToken, source: &TokenSource) -> reqwest_middleware::Result<()> {
     req.headers_mut()
         .insert(AUTHORIZATION, token.authorization().map_err(reqwest_middleware::Error::middleware)?);
+    if token.is_dpop_bound() {
+        let nonce = source.dpop_nonce(&req.url().origin().ascii_serialization());
+        if let Some(proof) = token.dpop_proof(req.method().as_str(), req.url().as_str(), nonce.as_deref()) {
+            req.headers_mut().insert("dpop", proof);
+        }
+    }
     Ok(())
 }
 
@@ -52,9 +60,21 @@ impl Middleware for BearerMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         let token = self.source.token().await.map_err(reqwest_middleware::Error::middleware)?;
-        let retry = req.try_clone();
-        authorize(&mut req, &token)?;
-        let res = next.clone().run(req, extensions).await?;
+        let origin = req.url().origin().ascii_serialization();
+        let mut retry = req.try_clone();
+        authorize(&mut req, &token, &self.source)?;
+        let mut res = next.clone().run(req, extensions).await?;
+        // RFC 9449 §9: a target that wants a nonce says so with a 401 and `DPoP-Nonce`.
+        if token.is_dpop_bound()
+            && self.source.remember_dpop_nonce(&origin, res.headers())
+            && res.status() == StatusCode::UNAUTHORIZED
+            && wants_dpop_nonce(res.headers())
+            && let Some(mut again) = retry.take()
+        {
+            retry = again.try_clone();
+            authorize(&mut again, &token, &self.source)?;
+            res = next.clone().run(again, extensions).await?;
+        }
         if res.status() != StatusCode::UNAUTHORIZED || !wants_new_token(res.headers()) {
             return Ok(res);
         }
@@ -64,7 +84,7 @@ impl Middleware for BearerMiddleware {
             Ok(t) if t != token => t,
             _ => return Ok(res),
         };
-        authorize(&mut retry, &fresh)?;
+        authorize(&mut retry, &fresh, &self.source)?;
         next.run(retry, extensions).await
     }
 }

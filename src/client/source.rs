@@ -1,5 +1,6 @@
 //! Client-credentials tokens, fetched once and reused until shortly before they expire.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,7 @@ use super::credentials::{ClientAuth, ServiceCredentials, TokenEndpoint};
 use super::store::{DEFAULT_STORE_TIMEOUT, LOCK_TTL, SeedValue, Shared, TokenStore};
 use super::token_error::{TokenError, TokenErrorKind, parse_error};
 use crate::clock::{Clock, SystemClock};
+use crate::dpop::DpopKey;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::fetch::{self, FetchError, HttpPolicy, SingleFlight, check_url, jitter};
 
@@ -28,12 +30,22 @@ const MAX_REFRESH_PAUSE: u64 = 60;
 const MAX_BODY: usize = 64 * 1024;
 
 /// An access token. `Debug` never shows it; [`secret`](Self::secret) does.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct AccessToken {
     token: Arc<str>,
     expires_at: u64,
     scope: Option<Arc<str>>,
+    /// The key a DPoP-bound token is bound to: requests then carry a proof made with it.
+    dpop: Option<DpopKey>,
 }
+
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.token == other.token && self.expires_at == other.expires_at && self.scope == other.scope
+    }
+}
+
+impl Eq for AccessToken {}
 
 impl AccessToken {
     /// The token, for an `Authorization: Bearer` header.
@@ -52,17 +64,35 @@ impl AccessToken {
     }
 
     fn shared(v: SeedValue) -> Self {
-        Self { token: v.access_token.into(), expires_at: v.expires_at, scope: None }
+        Self { token: v.access_token.into(), expires_at: v.expires_at, scope: None, dpop: None }
     }
 
-    /// The `Authorization: Bearer …` value, marked sensitive (hidden from `Debug` and
-    /// HTTP/2 header compression): the one header builder of the tower layer and the
-    /// middleware.
+    /// Whether the token is DPoP-bound (`token_type: DPoP`): requests carry
+    /// `Authorization: DPoP` and a fresh proof.
+    pub fn is_dpop_bound(&self) -> bool {
+        self.dpop.is_some()
+    }
+
+    /// The `Authorization` value (`Bearer …`, or `DPoP …` for a bound token), marked
+    /// sensitive (hidden from `Debug` and HTTP/2 header compression): the one header builder
+    /// of the tower layer and the middleware.
     pub(crate) fn authorization(&self) -> Result<http::HeaderValue, TokenError> {
-        let mut value = http::HeaderValue::try_from(format!("Bearer {}", self.secret()))
+        let scheme = if self.dpop.is_some() { "DPoP" } else { "Bearer" };
+        let mut value = http::HeaderValue::try_from(format!("{scheme} {}", self.secret()))
             .map_err(|_| TokenError::malformed_token())?;
         value.set_sensitive(true);
         Ok(value)
+    }
+
+    /// The `DPoP` proof for one request with this token (`None` for a bearer token).
+    pub(crate) fn dpop_proof(
+        &self,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Option<http::HeaderValue> {
+        let key = self.dpop.as_ref()?;
+        http::HeaderValue::try_from(key.proof(method, url, Some(self.secret()), nonce)).ok()
     }
 }
 
@@ -72,6 +102,7 @@ impl fmt::Debug for AccessToken {
             .field("token", &"***")
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
+            .field("dpop_bound", &self.dpop.is_some())
             .finish()
     }
 }
@@ -115,6 +146,7 @@ struct Settings {
     refetch_interval: Duration,
     http: HttpPolicy,
     clock: Arc<dyn Clock>,
+    dpop: Option<DpopKey>,
 }
 
 struct Inner {
@@ -127,6 +159,9 @@ struct Inner {
     /// A background refresh is under way.
     refreshing: AtomicBool,
     fetches: AtomicU64,
+    /// DPoP nonces servers asked for (`DPoP-Nonce`), by origin: the token endpoint's and
+    /// each target's.
+    dpop_nonces: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// Gets client-credentials tokens and caches one until a margin before it expires.
@@ -233,6 +268,16 @@ impl TokenSourceBuilder {
         self
     }
 
+    /// Asks for DPoP-bound tokens (RFC 9449): each token request carries a proof made with
+    /// `key`, and the bearer layers then send `Authorization: DPoP` with a fresh proof per
+    /// request. A `DPoP-Nonce` the token endpoint or a target asks for (`use_dpop_nonce`) is
+    /// sent with one retry. A server that answers `token_type: Bearer` gets bearer requests.
+    /// Not with a shared store: bound tokens are this process's alone.
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.settings.dpop = Some(key);
+        self
+    }
+
     /// The clock that decides expiry (default: the system clock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.settings.clock = Arc::new(clock);
@@ -269,6 +314,12 @@ impl TokenSourceBuilder {
         }
         let http = fetch::client(self.http)
             .map_err(|_| ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built"))?;
+        if st.dpop.is_some() && self.store.is_some() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::Conflict,
+                "a shared token store cannot be used with DPoP: the tokens are bound to this process's key",
+            ));
+        }
         let shared = self.store.map(|(store, timeout)| {
             Shared::new(store, self.settings.creds.client_id(), self.settings.creds.scopes(), timeout)
         });
@@ -289,6 +340,7 @@ impl TokenSourceBuilder {
                 flight: SingleFlight::default(),
                 refreshing: AtomicBool::new(false),
                 fetches: AtomicU64::new(0),
+                dpop_nonces: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -348,8 +400,19 @@ impl TokenSource {
     }
 
     fn from_lookup(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let builder = Self::builder(ServiceCredentials::from_lookup(name, get)?);
+        let mut builder = Self::builder(ServiceCredentials::from_lookup(name, get)?);
         let var = |n: &str| get(n).filter(|v| !v.trim().is_empty());
+        let dpop_var = format!("{}_DPOP", super::credentials::env_prefix(name));
+        match var(&dpop_var).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("false" | "0" | "no") => {}
+            Some("true" | "1" | "yes") => builder = builder.dpop(DpopKey::generate()?),
+            Some(other) => {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::Invalid,
+                    format!("{dpop_var}: expected true or false, got {other:?}"),
+                ));
+            }
+        }
         let Some(url) = var("PERMISO_TOKEN_CACHE_REDIS_URL") else {
             if var("PERMISO_TOKEN_CACHE_TIMEOUT_MS").is_some() {
                 return Err(ConfigError::new(
@@ -406,6 +469,7 @@ impl TokenSource {
                 refetch_interval: DEFAULT_REFETCH_INTERVAL,
                 http: HttpPolicy::HttpsOrLoopback,
                 clock: Arc::new(SystemClock),
+                dpop: None,
             },
             http: None,
             store: None,
@@ -638,7 +702,34 @@ impl TokenSource {
             .map_err(|_| err("the token_endpoint is not acceptable"))
     }
 
-    /// One token request. Also returns the `Retry-After` of a 503/429.
+    /// The DPoP nonce `origin` asked for last, if any.
+    pub(crate) fn dpop_nonce(&self, origin: &str) -> Option<String> {
+        self.inner.dpop_nonces.lock().unwrap_or_else(|e| e.into_inner()).get(origin).cloned()
+    }
+
+    /// Keeps the `DPoP-Nonce` of a response from `origin`; true when it is new.
+    pub(crate) fn remember_dpop_nonce(&self, origin: &str, headers: &http::HeaderMap) -> bool {
+        let Some(nonce) = headers.get("dpop-nonce").and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        // A nonce is short visible ASCII (RFC 9449 §8.1); anything else is ignored.
+        if nonce.is_empty() || nonce.len() > 256 || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
+            return false;
+        }
+        let mut nonces = self.inner.dpop_nonces.lock().unwrap_or_else(|e| e.into_inner());
+        if nonces.get(origin).is_some_and(|n| n == nonce) {
+            return false;
+        }
+        // Bounded: a handful of servers in practice.
+        if nonces.len() >= 64 {
+            nonces.clear();
+        }
+        nonces.insert(origin.to_owned(), nonce.to_owned());
+        true
+    }
+
+    /// One token request (two when the endpoint asks for a DPoP nonce). Also returns the
+    /// `Retry-After` of a 503/429.
     async fn fetch_once(&self) -> (Result<AccessToken, TokenError>, Option<Duration>) {
         let url = match self.endpoint().await {
             Ok(u) => u.clone(),
@@ -654,8 +745,7 @@ impl TokenSource {
         if let Some(r) = &self.inner.settings.resource {
             form.push(("resource", r));
         }
-        let mut req =
-            self.inner.http.post(url).header(ACCEPT, "application/json").timeout(self.inner.settings.timeout);
+        let mut basic = None;
         match self.inner.settings.auth {
             ClientAuth::SecretPost => {
                 form.push(("client_id", creds.client_id()));
@@ -664,13 +754,39 @@ impl TokenSource {
             ClientAuth::SecretBasic => {
                 let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
                 let pair = format!("{}:{}", enc(creds.client_id()), enc(creds.client_secret().expose()));
-                let basic = base64::engine::general_purpose::STANDARD.encode(pair);
-                req = req.header(AUTHORIZATION, format!("Basic {basic}"));
+                basic = Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)));
             }
         }
-        let res = match req.form(&form).send().await {
-            Ok(r) => r,
-            Err(_) => return (Err(TokenError::new(TokenErrorKind::Unavailable)), None),
+        let origin = url.origin().ascii_serialization();
+        let mut asked_nonce = false;
+        let res = loop {
+            let mut req = self
+                .inner
+                .http
+                .post(url.clone())
+                .header(ACCEPT, "application/json")
+                .timeout(self.inner.settings.timeout);
+            if let Some(basic) = &basic {
+                req = req.header(AUTHORIZATION, basic);
+            }
+            if let Some(key) = &self.inner.settings.dpop {
+                let nonce = self.dpop_nonce(&origin);
+                req = req.header("dpop", key.proof("POST", url.as_str(), None, nonce.as_deref()));
+            }
+            let res = match req.form(&form).send().await {
+                Ok(r) => r,
+                Err(_) => return (Err(TokenError::new(TokenErrorKind::Unavailable)), None),
+            };
+            if self.inner.settings.dpop.is_none() {
+                break res;
+            }
+            let nonce_changed = self.remember_dpop_nonce(&origin, res.headers());
+            // RFC 9449 §8: 400 `use_dpop_nonce` with a new nonce: one more try with it.
+            if res.status() == reqwest::StatusCode::BAD_REQUEST && nonce_changed && !asked_nonce {
+                asked_nonce = true;
+                continue;
+            }
+            break res;
         };
         let status = res.status();
         let retry_after = res
@@ -709,9 +825,13 @@ impl TokenSource {
         if res.access_token.is_empty() {
             return Err(malformed("empty access_token"));
         }
-        if res.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
-            return Err(malformed("token_type is not Bearer"));
-        }
+        let token_type = res.token_type.as_deref().unwrap_or("Bearer");
+        let dpop = match &self.inner.settings.dpop {
+            Some(key) if token_type.eq_ignore_ascii_case("dpop") => Some(key.clone()),
+            _ if token_type.eq_ignore_ascii_case("bearer") => None,
+            Some(_) => return Err(malformed("token_type is neither DPoP nor Bearer")),
+            None => return Err(malformed("token_type is not Bearer")),
+        };
         let expires_in = match res.expires_in {
             Some(serde_json::Value::Number(n)) => n.as_u64(),
             Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
@@ -723,6 +843,7 @@ impl TokenSource {
             expires_at: self.inner.settings.clock.now_unix().saturating_add(expires_in),
             token: res.access_token.into(),
             scope: res.scope.map(Into::into),
+            dpop,
         })
     }
 }

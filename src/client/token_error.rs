@@ -157,12 +157,25 @@ pub(crate) fn wants_new_token(headers: &http::HeaderMap) -> bool {
     if challenges.peek().is_none() {
         return true;
     }
-    challenges.any(|value| match value.to_str().ok().and_then(error_param) {
-        Some(Some(error)) => error == "invalid_token",
-        Some(None) => true,
-        // A challenge that cannot be read asks for nothing.
-        None => false,
-    })
+    // A challenge that cannot be read asks for nothing. When one names an error, that error
+    // decides (a server accepting DPoP and Bearer names it in one challenge and leaves the
+    // other bare); when none does, the 401 itself asks for a new token.
+    let errors: Vec<Option<&str>> =
+        challenges.filter_map(|v| v.to_str().ok().and_then(error_param)).collect();
+    if errors.iter().any(Option::is_some) {
+        errors.contains(&Some("invalid_token"))
+    } else {
+        !errors.is_empty()
+    }
+}
+
+/// Whether a response asks for a DPoP nonce: a challenge with `error="use_dpop_nonce"`
+/// (RFC 9449 §9).
+pub(crate) fn wants_dpop_nonce(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .any(|v| v.to_str().ok().and_then(error_param) == Some(Some("use_dpop_nonce")))
 }
 
 /// The `error` auth-param of a challenge (`Bearer realm="x", error="invalid_token"`), quoted
