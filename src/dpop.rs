@@ -105,7 +105,7 @@ pub enum DpopMode {
 /// use permiso::{Algorithm, Issuer, Verifier};
 ///
 /// let verifier = Verifier::builder(["payments"])
-///     .issuer(Issuer::discovery("https://auth.example.com"))
+///     .issuer(Issuer::discover("https://auth.example.com"))
 ///     .dpop(
 ///         Dpop::new(DpopMode::Required)
 ///             .algorithms([Algorithm::ES256, Algorithm::EdDSA])

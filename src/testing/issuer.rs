@@ -787,6 +787,8 @@ async fn token(
             );
         }
     };
+    // The refusal is a whole response, built once on a rare path.
+    #[allow(clippy::result_large_err)]
     let minted = (|| {
         let st = shared.state();
         let Some(client) = st.clients.get(&id).cloned() else {
