@@ -3,6 +3,8 @@
 #   (a) bare, (b) behind permiso, (c) behind tower-oauth2-resource-server,
 #   (d) behind jwt-authorizer (axum 0.7), (e) behind a hand-written jsonwebtoken middleware,
 #   (f) behind permiso checking revocation in a redis-server on loopback (default policy),
+#   (i) behind permiso with a DPoP-bound token and a fresh proof per request (permiso-dpop,
+#       loaded by load-client; compare with LOADGEN=rust),
 #   (h) behind permiso with a Prometheus recorder and a rate limit that never triggers
 #       (permiso-observed),
 #   (g) behind permiso requiring the seed's request signatures (loaded by load-client, since
@@ -14,6 +16,7 @@
 #        VARIANTS="bare permiso permiso-revocation" benches/load.sh 3 10   (a subset)
 #        LOADGEN=rust VARIANTS="bare permiso permiso-signed" benches/load.sh 3 10
 #        VARIANTS="bare permiso permiso-observed" benches/load.sh 5 10
+#        LOADGEN=rust VARIANTS="bare permiso permiso-dpop" benches/load.sh 5 10
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
 # the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than
@@ -53,7 +56,7 @@ trap cleanup EXIT
 issuer_out=$(mktemp)
 taskset -c 1 "$BIN/load-issuer" >"$issuer_out" &
 pids+=($!)
-for _ in $(seq 100); do grep -q '^hs256=' "$issuer_out" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q '^hs256_dpop=' "$issuer_out" && break; sleep 0.1; done
 val() { sed -n "s/^$1=//p" "$issuer_out"; }
 ISS=$(val iss); JWKS=$(val jwks); SECRET=$(val secret)
 AUD=keystone-auth
@@ -112,6 +115,8 @@ for alg in rs256 hs256; do
       # Sanity: the token is accepted, and (for protected variants) its absence is not.
       if [ "$variant" = permiso-signed ]; then
         ok=$(taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" 1 1 "$SIGNING_SECRET" | grep -q Non-2xx && echo 401 || echo 200)
+      elif [ "$variant" = permiso-dpop ]; then
+        ok=$(PERMISO_LOAD_DPOP_KEY=$(val dpop_key) taskset -c 1 "$BIN/load-client" "$target" "$(val "${alg}_dpop")" 1 1 | grep -q Non-2xx && echo 401 || echo 200)
       else
         ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$target")
       fi
@@ -121,7 +126,9 @@ for alg in rs256 hs256; do
         kill "$pid"; continue
       fi
       load() { # seconds -> the load generator's report
-        if [ "${LOADGEN:-wrk}" = rust ] || [ "$variant" = permiso-signed ]; then
+        if [ "$variant" = permiso-dpop ]; then
+          PERMISO_LOAD_DPOP_KEY=$(val dpop_key) taskset -c 1 "$BIN/load-client" "$target" "$(val "${alg}_dpop")" "$1" "$CONNECTIONS"
+        elif [ "${LOADGEN:-wrk}" = rust ] || [ "$variant" = permiso-signed ]; then
           local sign=()
           [ "$variant" = permiso-signed ] && sign=("$SIGNING_SECRET")
           taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" "$1" "$CONNECTIONS" "${sign[@]}"

@@ -14,7 +14,11 @@
 //! `PERMISO_TOKEN_CACHE_REDIS_URL=redis://…` (and `--features client,redis`) every replica
 //! shares one token through Redis, in the seed's `TokenCache` format.
 //!
-//! Without `AUTH_SERVICE_URL` it starts its own `TestIssuer` and `payment_service` on loopback
+//! With `PAYMENT_TOKEN_URL` instead of `AUTH_SERVICE_URL` it uses any OAuth2 token endpoint
+//! (`PAYMENT_RESOURCE` names an RFC 8707 resource); with `PAYMENT_DPOP=true` it gets a
+//! DPoP-bound token and sends a proof with each call.
+//!
+//! Without either it starts its own `TestIssuer` and `payment_service` on loopback
 //! and calls those, so `cargo run --features client --example client` works anywhere.
 
 #[path = "payment_service/routes.rs"]
@@ -30,7 +34,8 @@ use permiso::testing::TestIssuer;
 async fn main() -> ExitCode {
     // Keeps the in-process issuer alive for the whole run when there is one.
     let mut _issuer = None;
-    let configured = if std::env::var_os("AUTH_SERVICE_URL").is_some() {
+    let from_env = ["AUTH_SERVICE_URL", "PAYMENT_TOKEN_URL"].iter().any(|v| std::env::var_os(v).is_some());
+    let configured = if from_env {
         TokenSource::from_env("payment")
             .and_then(|source| Ok((RemoteService::from_env("payment", source.clone())?, source)))
     } else {

@@ -9,16 +9,19 @@
 //!
 //! A hit stands for the checks that depend on **the token alone** and cannot change while it
 //! is cached: its structure, header, `alg`, signature, `iss`, `aud`, `typ`, the RFC 9068
-//! claims, the absence of `cnf`, and the issuer's decisions (scopes, service token, trust).
+//! claims, that any `cnf` is one permiso can check (`jkt`), and the issuer's decisions
+//! (scopes, service token, trust). Tokens bound to a DPoP key are cached like any other.
 //!
 //! A hit is re-checked every time for what **time or the key set** can change: `exp`/`nbf`/
 //! `iat` against the clock, and that the key which verified the token is still in its
 //! issuer's usable set (`get_valid`'s `is_valid`, given by the verifier).
 //!
 //! A hit never stands for what **the request or shared state** decides, which therefore runs
-//! after the cache, on hits and misses alike, in the layer: revocation (a token can be
-//! revoked while cached), proof of possession (DPoP: each proof is for one request), request
-//! signatures, rate limits. None of those may ever be stored here.
+//! after the cache, on hits and misses alike: whether the token's binding fits the scheme it
+//! came with (a bound token as `Bearer` is refused; `DPoP` needs a bound token), revocation
+//! (a token can be revoked while cached), the DPoP proof (each proof is for one request:
+//! method, URL, `ath`, `iat`, a `jti` never seen before), request signatures, rate limits.
+//! None of those may ever be stored here. Metrics and logs record; they decide nothing.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};

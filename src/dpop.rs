@@ -531,6 +531,20 @@ impl DpopKey {
         Self { pair: Arc::new(pair), jwk, thumbprint }
     }
 
+    /// The private key as PKCS#8 DER, to keep it across restarts (store it as a secret; load
+    /// it with [`from_pkcs8`](Self::from_pkcs8)). Tokens bound to a key stay usable only as
+    /// long as the key does.
+    ///
+    /// # Errors
+    ///
+    /// The key could not be serialized (not expected for a key this type made).
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, ConfigError> {
+        self.pair
+            .to_pkcs8v1()
+            .map(|doc| doc.as_ref().to_vec())
+            .map_err(|_| ConfigError::new(ConfigErrorKind::Key, "dpop: the key could not be serialized"))
+    }
+
     /// The RFC 7638 thumbprint: what a token bound to this key carries as `cnf.jkt`.
     pub fn thumbprint(&self) -> &str {
         &self.thumbprint
@@ -615,6 +629,14 @@ mod tests {
         assert_eq!(normalize("http://h").unwrap(), "http://h/");
         assert!(normalize("ftp://h/x").is_none());
         assert!(normalize("/relative").is_none());
+    }
+
+    #[test]
+    fn a_key_survives_pkcs8() {
+        let key = DpopKey::generate().unwrap();
+        let again = DpopKey::from_pkcs8(&key.to_pkcs8_der().unwrap()).unwrap();
+        assert_eq!(again.thumbprint(), key.thumbprint());
+        assert!(DpopKey::from_pkcs8(b"not a key").is_err());
     }
 
     #[test]

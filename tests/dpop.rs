@@ -318,3 +318,49 @@ fn settings_that_cannot_work_are_refused_at_build() {
     assert!(build(Dpop::default().public_base_url("payments.example.com")).unwrap_err().contains("base URL"));
     assert!(build(Dpop::default()).is_ok());
 }
+
+#[test]
+fn dpop_is_configured_from_the_environment_and_toml() {
+    let base = [
+        ("PERMISO_ISSUER", "keystone-auth"),
+        ("PERMISO_AUDIENCE", "keystone-auth"),
+        ("PERMISO_HS256_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        Verifier::from_env_vars(base.iter().chain(extra).copied())
+            .map(|v| format!("{v:?}"))
+            .map_err(|e| e.to_string())
+    };
+    let shown = with(&[]).unwrap();
+    assert!(shown.contains("mode: Allowed"), "{shown}");
+    let shown = with(&[
+        ("PERMISO_DPOP", "required"),
+        ("PERMISO_DPOP_ALGORITHMS", "ES256, EdDSA"),
+        ("PERMISO_DPOP_MAX_AGE_SECS", "30"),
+        ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com"),
+    ])
+    .unwrap();
+    assert!(shown.contains("mode: Required") && shown.contains("\"ES256 EdDSA\""), "{shown}");
+    assert!(shown.contains("https://payments.example.com/"), "{shown}");
+    assert!(with(&[("PERMISO_DPOP", "off")]).unwrap().contains("dpop: None"));
+    assert!(with(&[("PERMISO_DPOP", "sometimes")]).unwrap_err().contains("PERMISO_DPOP"));
+    assert!(with(&[("PERMISO_DPOP_ALGORITHMS", "HS256")]).unwrap_err().contains("symmetric"));
+    assert!(with(&[("PERMISO_DPOP_ALGORITHMS", "ES999")]).unwrap_err().contains("PERMISO_DPOP_ALGORITHMS"));
+    assert!(with(&[("PERMISO_DPOP_MAX_AGE_SECS", "0")]).unwrap_err().contains("PERMISO_DPOP_MAX_AGE_SECS"));
+
+    let toml = r#"
+        audience = "keystone-auth"
+        [[issuer]]
+        iss = "keystone-auth"
+        secret = "0123456789abcdef0123456789abcdef"
+        [dpop]
+        mode = "required"
+        algorithms = ["ES256"]
+        max_age_secs = 20
+        public_base_url = "https://payments.example.com/edge"
+    "#;
+    let shown = format!("{:?}", Verifier::from_toml_str(toml).unwrap());
+    assert!(shown.contains("mode: Required") && shown.contains("window_secs: 80"), "{shown}");
+    let err = Verifier::from_toml_str(&toml.replace("max_age_secs = 20", "max_age = 20")).unwrap_err();
+    assert!(err.to_string().contains("max_age"), "{err}");
+}

@@ -376,7 +376,9 @@ impl TokenSource {
     /// [`ServiceCredentials::from_env`]) and, when `PERMISO_TOKEN_CACHE_REDIS_URL` is set, a
     /// token shared by every replica through that Redis (feature `redis`; see
     /// [`TokenStore`](super::TokenStore)), each Redis call bounded by
-    /// `PERMISO_TOKEN_CACHE_TIMEOUT_MS` (default 200).
+    /// `PERMISO_TOKEN_CACHE_TIMEOUT_MS` (default 200). `{NAME}_RESOURCE` sends an RFC 8707
+    /// `resource`; `{NAME}_DPOP=true` asks for DPoP-bound tokens with a key generated at start
+    /// (see [`TokenSourceBuilder::dpop`]).
     ///
     /// # Errors
     ///
@@ -402,7 +404,11 @@ impl TokenSource {
     fn from_lookup(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut builder = Self::builder(ServiceCredentials::from_lookup(name, get)?);
         let var = |n: &str| get(n).filter(|v| !v.trim().is_empty());
-        let dpop_var = format!("{}_DPOP", super::credentials::env_prefix(name));
+        let prefix = super::credentials::env_prefix(name);
+        if let Some(resource) = var(&format!("{prefix}_RESOURCE")) {
+            builder = builder.resource(resource.trim());
+        }
+        let dpop_var = format!("{prefix}_DPOP");
         match var(&dpop_var).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("false" | "0" | "no") => {}
             Some("true" | "1" | "yes") => builder = builder.dpop(DpopKey::generate()?),

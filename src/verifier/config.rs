@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use super::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};
 use crate::algorithm::Algorithm;
+use crate::dpop::{Dpop, DpopMode};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::RemoteKeys;
 use crate::keys::{MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT};
@@ -341,7 +342,94 @@ pub(crate) fn builder_from_vars(
     if let Some(revocation) = settings.into_revocation(&ENV_NAMES)? {
         builder = builder.revocation(revocation);
     }
-    Ok(builder)
+    let dpop = DpopSettings {
+        mode: var("PERMISO_DPOP")
+            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "allowed" => Ok(DpopMode::Allowed),
+                "required" => Ok(DpopMode::Required),
+                "off" => Ok(DpopMode::Off),
+                other => {
+                    Err(invalid(format!("PERMISO_DPOP: expected allowed, required or off, got {other:?}")))
+                }
+            })
+            .transpose()?,
+        algorithms: var("PERMISO_DPOP_ALGORITHMS").map(|v| comma_list(&v)),
+        max_age_secs: var("PERMISO_DPOP_MAX_AGE_SECS")
+            .map(|v| parse_u64("PERMISO_DPOP_MAX_AGE_SECS", &v, 600, "seconds"))
+            .transpose()?,
+        public_base_url: var("PERMISO_PUBLIC_BASE_URL"),
+        replay_redis_url: var("PERMISO_DPOP_REPLAY_REDIS_URL").map(Secret),
+    };
+    Ok(builder.dpop(dpop.into_dpop(&DPOP_ENV_NAMES)?))
+}
+
+/// DPoP as configured: the `[dpop]` table, or the `PERMISO_DPOP*` variables.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DpopSettings {
+    mode: Option<DpopMode>,
+    algorithms: Option<Vec<String>>,
+    max_age_secs: Option<u64>,
+    public_base_url: Option<String>,
+    replay_redis_url: Option<Secret>,
+}
+
+struct DpopNames {
+    algorithms: &'static str,
+    max_age: &'static str,
+    replay: &'static str,
+}
+
+const DPOP_ENV_NAMES: DpopNames = DpopNames {
+    algorithms: "PERMISO_DPOP_ALGORITHMS",
+    max_age: "PERMISO_DPOP_MAX_AGE_SECS",
+    replay: "PERMISO_DPOP_REPLAY_REDIS_URL",
+};
+
+const DPOP_TOML_NAMES: DpopNames = DpopNames {
+    algorithms: "[dpop] algorithms",
+    max_age: "[dpop] max_age_secs",
+    replay: "[dpop] replay_redis_url",
+};
+
+impl DpopSettings {
+    fn into_dpop(self, names: &DpopNames) -> Result<Dpop, ConfigError> {
+        let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, m);
+        let mut dpop = Dpop::new(self.mode.unwrap_or_default());
+        if let Some(list) = self.algorithms {
+            let algs = list
+                .iter()
+                .map(|a| {
+                    a.trim()
+                        .parse::<Algorithm>()
+                        .map_err(|_| invalid(format!("{}: unknown algorithm {a:?}", names.algorithms)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            dpop = dpop.algorithms(algs);
+        }
+        if let Some(secs) = self.max_age_secs {
+            if secs == 0 || secs > 600 {
+                return Err(invalid(format!("{}: must be from 1 to 600, got {secs}", names.max_age)));
+            }
+            dpop = dpop.max_age(Duration::from_secs(secs));
+        }
+        if let Some(url) = self.public_base_url {
+            dpop = dpop.public_base_url(url);
+        }
+        if let Some(url) = self.replay_redis_url {
+            #[cfg(feature = "redis")]
+            {
+                dpop = dpop.shared_replay_store(url.0);
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = url;
+                return Err(invalid(format!("{} needs permiso built with its redis feature", names.replay)));
+            }
+        }
+        let _ = names.replay;
+        Ok(dpop)
+    }
 }
 
 #[derive(Deserialize)]
@@ -377,6 +465,7 @@ struct FileConfig {
     #[serde(rename = "issuer", default)]
     issuers: Vec<FileIssuer>,
     revocation: Option<RevocationSettings>,
+    dpop: Option<DpopSettings>,
     /// Read by `RequestSigning::from_env`, not by the verifier.
     #[allow(dead_code)]
     signing: Option<serde::de::IgnoredAny>,
@@ -634,7 +723,7 @@ pub(crate) fn builder_from_toml(
     if let Some(revocation) = file.revocation.unwrap_or_default().into_revocation(&TOML_NAMES)? {
         builder = builder.revocation(revocation);
     }
-    Ok(builder)
+    Ok(builder.dpop(file.dpop.unwrap_or_default().into_dpop(&DPOP_TOML_NAMES)?))
 }
 
 impl Verifier {
@@ -651,7 +740,11 @@ impl Verifier {
     /// `PERMISO_ALLOW_SHORT_SECRET` (accept an HMAC secret under 32 bytes; unsafe); and
     /// revocation (feature `redis`): `PERMISO_REVOCATION_REDIS_URL` (turns it on),
     /// `PERMISO_REVOCATION_KEY_PREFIX`, `PERMISO_REVOCATION_MAX_STALENESS_MS`,
-    /// `PERMISO_REVOCATION_TIMEOUT_MS`, `PERMISO_REVOCATION_ON_ERROR` (`reject`|`allow`).
+    /// `PERMISO_REVOCATION_TIMEOUT_MS`, `PERMISO_REVOCATION_ON_ERROR` (`reject`|`allow`);
+    /// DPoP: `PERMISO_DPOP` (`allowed`, the default, `required` or `off`),
+    /// `PERMISO_DPOP_ALGORITHMS` (comma-separated, asymmetric), `PERMISO_DPOP_MAX_AGE_SECS`,
+    /// `PERMISO_PUBLIC_BASE_URL` (shared with request signing),
+    /// `PERMISO_DPOP_REPLAY_REDIS_URL` (feature `redis`).
     ///
     /// # Errors
     ///

@@ -430,6 +430,7 @@ impl fmt::Debug for Verifier {
             .field("leeway_secs", &inner.leeway)
             .field("max_token_bytes", &inner.max_token_bytes)
             .field("scope_rules", &inner.scope_rules)
+            .field("dpop", &inner.dpop)
             .finish_non_exhaustive()
     }
 }

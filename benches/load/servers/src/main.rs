@@ -10,6 +10,8 @@
 //!   client signs with `PERMISO_LOAD_SIGNING_SECRET`; send with `load-client`);
 //! - `permiso-observed`: permiso's `AuthLayer` with a Prometheus recorder installed (every
 //!   permiso metric recorded) and an in-process `RateLimitLayer` whose limit never triggers;
+//! - `permiso-dpop`: plain permiso (DPoP is accepted by default), loaded by `load-client`
+//!   with a DPoP-bound token and a fresh proof per request;
 //! - `tower-oauth2`: tower-oauth2-resource-server (JWKS; rs256 only);
 //! - `handwritten`: a middleware calling `jsonwebtoken::decode` with the key fetched once.
 //!
@@ -68,7 +70,7 @@ async fn main() {
     let route = Router::new().route("/api/v1/transactions", get(handler));
     let app = match variant.as_str() {
         "bare" => route,
-        "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" => {
+        "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-dpop" => {
             let issuer = if hs {
                 permiso::Issuer::permiso(iss.clone(), secret)
             } else {

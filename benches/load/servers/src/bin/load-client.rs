@@ -3,6 +3,9 @@
 //!
 //! `load-client URL TOKEN SECONDS CONNECTIONS [SIGNING_SECRET]`
 //!
+//! With `PERMISO_LOAD_DPOP_KEY` (base64 PKCS#8 of the key TOKEN is bound to), each request is
+//! `Authorization: DPoP TOKEN` with a fresh proof (RFC 9449) instead of `Bearer`.
+//!
 //! Prints its results in wrk's words (`N requests in …`, `Requests/sec:`, the 50% and 99%
 //! latencies, `Non-2xx or 3xx responses:`), so benches/load.sh reads both alike. Runs on one
 //! thread (pin it with taskset); every run is bounded by SECONDS.
@@ -25,18 +28,28 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let dpop = std::env::var("PERMISO_LOAD_DPOP_KEY").ok().map(|k| {
+        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, k.trim()).expect("base64 key");
+        permiso::dpop::DpopKey::from_pkcs8(&der).expect("PKCS#8 P-256 key")
+    });
     let http = reqwest::Client::builder().pool_max_idle_per_host(connections).build().expect("client");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..connections {
-        let (http, url, token, secret) = (http.clone(), url.clone(), token.clone(), secret.clone());
+        let (http, url, token, secret, dpop) = (http.clone(), url.clone(), token.clone(), secret.clone(), dpop.clone());
         tasks.spawn(async move {
             let (mut latencies, mut failures, mut n) = (Vec::new(), 0u64, 0u64);
             while Instant::now() < deadline {
                 n += 1;
                 let target = format!("{url}?w={worker}&n={n}");
-                let mut req = http.get(&target).bearer_auth(&token);
+                let mut req = match &dpop {
+                    Some(key) => http
+                        .get(&target)
+                        .header("authorization", format!("DPoP {token}"))
+                        .header("dpop", key.proof("GET", &url, Some(&token), None)),
+                    None => http.get(&target).bearer_auth(&token),
+                };
                 if let Some(secret) = &secret {
                     let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
                     let sig = permiso::signing::signature(secret.as_bytes(), "GET", &target, b"", &ts);

@@ -1,6 +1,8 @@
 //! The key server for the load bench: a permiso `TestIssuer` on 127.0.0.1 serving a JWKS.
 //! Prints, one per line: `url=…`, `iss=…`, `jwks=…`, `rs256=<token>`, `secret=<hs256 secret>`,
-//! `hs256=<token>`, then serves until killed.
+//! `hs256=<token>`, and for the DPoP variant `dpop_key=<base64 PKCS#8 of the caller's key>`,
+//! `rs256_dpop=<token bound to it>`, `hs256_dpop=<token bound to it>`; then serves until
+//! killed.
 
 use permiso::testing::{SigningKey, TestIssuer};
 use permiso::Algorithm;
@@ -18,5 +20,14 @@ async fn main() {
     println!("rs256={rs256}");
     println!("secret={secret}");
     println!("hs256={hs256}");
+    let key = permiso::dpop::DpopKey::generate().expect("dpop key");
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    println!("dpop_key={}", b64(&key.to_pkcs8_der().expect("pkcs8")));
+    let rs256_dpop = idp.dpop_token("payment-service", &["read:transactions", "write:transactions"], key.thumbprint());
+    let mut bound = idp.claims_for("payment-service", &["read:transactions", "write:transactions"]);
+    bound["cnf"] = serde_json::json!({ "jkt": key.thumbprint() });
+    let hs256_dpop = SigningKey::hmac(Algorithm::HS256, secret).sign(&bound);
+    println!("rs256_dpop={rs256_dpop}");
+    println!("hs256_dpop={hs256_dpop}");
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,0 +1,136 @@
+//! DPoP against a real third-party issuer: panva's `oidc-provider` 9 (DPoP on, nonces
+//! required), run with Node.js on loopback, issues a DPoP-bound RFC 9068 token to permiso's
+//! calling side, which calls the payment routes (DPoP required) with a proof per request.
+//!
+//! Needs `node` and `npm` (`.ci/run` installs Debian's packages when they are missing); the
+//! first run installs the locked `oidc-provider` from the npm registry into
+//! `examples/oidc-provider/node_modules`. `examples/oidc-provider/run.sh` does the same by
+//! hand against the `payment_service` and `client` binaries.
+
+#![cfg(feature = "client")]
+
+#[path = "../examples/payment_service/routes.rs"]
+mod routes;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine as _;
+use permiso::Verifier;
+use permiso::client::{BearerMiddleware, TokenSource};
+use serde_json::Value;
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn provider_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/oidc-provider")
+}
+
+/// Starts oidc-provider on a free loopback port, installing it first when needed.
+fn start_provider() -> (Node, u16) {
+    let dir = provider_dir();
+    let have = |tool: &str| {
+        Command::new(tool).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    };
+    assert!(
+        have("node") && have("npm"),
+        "node and npm are required for this test (`apt-get install -y nodejs npm`, which .ci/run does when they are missing)"
+    );
+    if !dir.join("node_modules/oidc-provider").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("npm ci");
+        assert!(status.success(), "npm ci in examples/oidc-provider failed (is the npm registry reachable?)");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new("node")
+        .arg("provider.mjs")
+        .arg(port.to_string())
+        .current_dir(&dir)
+        .env("PAYMENT_CLIENT_SECRET", "payment-secret-for-the-oidc-provider-test")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node provider.mjs");
+    let stdout = child.stdout.take().unwrap();
+    let node = Node(child);
+    let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line == "ready");
+    assert!(ready, "oidc-provider did not start");
+    (node, port)
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_from_oidc_provider_is_accepted_and_useless_without_its_key() {
+    let (_node, port) = tokio::task::spawn_blocking(start_provider).await.unwrap();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let verifier = Verifier::from_env_vars([
+        ("PERMISO_ISSUER", issuer.as_str()),
+        ("PERMISO_AUDIENCE", "payments"),
+        ("PERMISO_DISCOVERY_URL", issuer.as_str()),
+        ("PERMISO_REQUIRE_AT_JWT", "true"),
+        ("PERMISO_SERVICE_TOKEN", "sub==client_id"),
+        ("PERMISO_DPOP", "required"),
+    ])
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, routes::router(verifier)).await.unwrap() });
+
+    let source = TokenSource::from_env_vars(
+        "payment",
+        [
+            ("PAYMENT_TOKEN_URL", format!("{issuer}/token")),
+            ("PAYMENT_CLIENT_ID", "payment-service".into()),
+            ("PAYMENT_CLIENT_SECRET", "payment-secret-for-the-oidc-provider-test".into()),
+            ("PAYMENT_SCOPES", "read:transactions".into()),
+            ("PAYMENT_RESOURCE", "https://payments.example/".into()),
+            ("PAYMENT_DPOP", "true".into()),
+        ],
+    )
+    .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerMiddleware::new(source.clone()))
+        .build();
+    for _ in 0..3 {
+        let res = client.get(format!("{base}/api/v1/transactions")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["caller"], "payment-service");
+        assert_eq!(body["dpop_bound"], true);
+    }
+    // What oidc-provider issued: an at+jwt bound to the caller's key.
+    let token = source.token().await.unwrap();
+    assert!(token.is_dpop_bound());
+    let part = |i: usize| -> Value {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.secret().split('.').nth(i).unwrap())
+            .unwrap();
+        serde_json::from_slice(&b).unwrap()
+    };
+    assert_eq!(part(0)["typ"], "at+jwt");
+    assert!(part(1)["cnf"]["jkt"].is_string());
+    assert_eq!(source.fetches(), 1);
+
+    // The same token without the key: as Bearer, or as DPoP without a proof, it is refused.
+    let http = reqwest::Client::new();
+    let url = format!("{base}/api/v1/transactions");
+    let stolen = http.get(&url).bearer_auth(token.secret()).send().await.unwrap();
+    assert_eq!(stolen.status(), 401);
+    let www = stolen.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(www.starts_with("DPoP ") && www.contains("error=\"invalid_token\""), "{www}");
+    let no_proof =
+        http.get(&url).header("authorization", format!("DPoP {}", token.secret())).send().await.unwrap();
+    assert_eq!(no_proof.status(), 401);
+    assert!(no_proof.headers()["www-authenticate"].to_str().unwrap().contains("invalid_dpop_proof"));
+}
