@@ -409,9 +409,9 @@ impl DpopPolicy {
 
 /// What a proof that passed says: its key's thumbprint, and the server nonce it carries.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(crate) struct ProofInfo {
     pub(crate) jkt: String,
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) nonce: Option<String>,
 }
 

@@ -70,6 +70,7 @@ mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 mod fetch;
+pub mod grpc;
 mod heap;
 mod keys;
 mod layer;

@@ -95,7 +95,11 @@ impl<E: std::error::Error + 'static> std::error::Error for BearerError<E> {
     }
 }
 
-fn authorize<B>(req: &mut Request<B>, token: &AccessToken, source: &TokenSource) -> Result<(), TokenError> {
+pub(crate) fn authorize<B>(
+    req: &mut Request<B>,
+    token: &AccessToken,
+    source: &TokenSource,
+) -> Result<(), TokenError> {
     req.headers_mut().insert(header::AUTHORIZATION, token.authorization()?);
     if token.is_dpop_bound()
         && let Some((origin, url)) = target(req)
@@ -110,7 +114,7 @@ fn authorize<B>(req: &mut Request<B>, token: &AccessToken, source: &TokenSource)
 
 /// The origin and URL (without query) a request goes to: its URI when absolute, else its
 /// `Host` over `http`.
-fn target<B>(req: &Request<B>) -> Option<(String, String)> {
+pub(crate) fn target<B>(req: &Request<B>) -> Option<(String, String)> {
     let uri = req.uri();
     let origin = match (uri.scheme_str(), uri.authority()) {
         (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),

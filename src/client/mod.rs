@@ -13,12 +13,12 @@
 
 mod credentials;
 mod fernet;
-mod layer;
+pub(crate) mod layer;
 mod middleware;
 mod service;
 mod source;
 mod store;
-mod token_error;
+pub(crate) mod token_error;
 
 pub use credentials::{ClientAuth, ClientSecret, ServiceCredentials, TokenEndpoint};
 pub use layer::{AddBearer, BearerError, BearerLayer};

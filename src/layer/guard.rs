@@ -54,6 +54,10 @@ impl RequireLayer {
         Self { requirement, render: None }
     }
 
+    pub(crate) fn requirement(&self) -> &Requirement {
+        &self.requirement
+    }
+
     /// Every scope of `S` (a [`scopes!`](crate::scopes) marker or a tuple of them),
     /// implication rules applied: the twin of the `RequireScopes<S>` extractor.
     pub fn require_scopes<S: Scopes>() -> Self {
@@ -158,7 +162,8 @@ impl<S> RequireService<S> {
             super::report(error, super::Stage::Behind);
         }
         match (&self.layer.render, context) {
-            (Some(render), Some(ctx)) => render(error, &ctx.0.realm),
+            (Some(_), Some(ctx)) if ctx.is_grpc() => error.to_grpc_response(ctx.realm()),
+            (Some(render), Some(ctx)) => render(error, ctx.realm()),
             (Some(render), None) => render(error, ""),
             (None, Some(ctx)) => ctx.render(error),
             (None, None) => {
@@ -218,8 +223,12 @@ pin_project! {
 }
 
 impl<F, B> GuardFuture<F, B> {
-    fn reject(res: Response<Bytes>) -> Self {
+    pub(crate) fn reject(res: Response<Bytes>) -> Self {
         GuardFuture { state: Guard::Reject { res: Some(res), _body: std::marker::PhantomData } }
+    }
+
+    pub(crate) fn call(fut: F) -> Self {
+        GuardFuture { state: Guard::Inner { fut } }
     }
 }
 

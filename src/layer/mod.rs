@@ -73,7 +73,12 @@ impl Authenticated {
 /// realm, and how rejections are answered, so that every 401/403 behind the layer is shaped
 /// by its [`on_rejection`](AuthLayer::on_rejection). One `Arc`: one count per request.
 #[derive(Clone)]
-pub(crate) struct AuthContext(Arc<ContextInner>);
+pub(crate) struct AuthContext {
+    inner: Arc<ContextInner>,
+    /// This request is gRPC: rejections take the gRPC form (`grpc-status`), whatever
+    /// `on_rejection` says.
+    grpc: bool,
+}
 
 /// An [`OnRejection`] with its type erased: (error, realm) → response.
 pub(crate) type RenderFn = dyn Fn(&AuthError, &str) -> Response<Bytes> + Send + Sync;
@@ -93,11 +98,27 @@ impl AuthContext {
                 bearer: policy.mode != DpopMode::Required,
             })
         });
-        Self(Arc::new(ContextInner {
+        let inner = Arc::new(ContextInner {
             realm,
             render: Box::new(move |e, realm| rejection.on_rejection(e, realm)),
             dpop,
-        }))
+        });
+        Self { inner, grpc: false }
+    }
+
+    /// This context for one request: gRPC or not, by its `content-type`.
+    fn for_request(&self, headers: &http::HeaderMap) -> Self {
+        Self { inner: Arc::clone(&self.inner), grpc: crate::grpc::is_grpc(headers) }
+    }
+
+    /// The realm of `WWW-Authenticate`.
+    pub(crate) fn realm(&self) -> &str {
+        &self.inner.realm
+    }
+
+    /// Whether the request is gRPC.
+    pub(crate) fn is_grpc(&self) -> bool {
+        self.grpc
     }
 
     /// The response for `error` refused behind the layer (an extractor, a guard, signatures,
@@ -114,10 +135,16 @@ impl AuthContext {
     }
 
     fn shape(&self, error: &AuthError) -> Response<Bytes> {
-        match &self.0.dpop {
-            Some(challenge) => (self.0.render)(&error.clone().with_dpop_challenge(challenge), &self.0.realm),
-            None => (self.0.render)(error, &self.0.realm),
-        }
+        let inner = &*self.inner;
+        let with_challenge;
+        let error = match &inner.dpop {
+            Some(challenge) => {
+                with_challenge = error.clone().with_dpop_challenge(challenge);
+                &with_challenge
+            }
+            None => error,
+        };
+        if self.grpc { error.to_grpc_response(&inner.realm) } else { (inner.render)(error, &inner.realm) }
     }
 }
 
@@ -158,7 +185,10 @@ pub(crate) fn report(error: &AuthError, stage: Stage) {
 
 impl fmt::Debug for AuthContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthContext").field("realm", &self.0.realm).finish_non_exhaustive()
+        f.debug_struct("AuthContext")
+            .field("realm", &self.inner.realm)
+            .field("grpc", &self.grpc)
+            .finish_non_exhaustive()
     }
 }
 
@@ -328,14 +358,14 @@ impl<S: Clone, R> AuthService<S, R> {
         &mut self,
         verify: VerifyFuture,
         req: Request<ReqBody>,
+        context: AuthContext,
     ) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
     {
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let (verifier, context) = (self.layer.verifier.clone(), self.layer.context.clone());
-        ResponseFuture::verifying(verify, req, inner, verifier, context)
+        ResponseFuture::verifying(verify, req, inner, self.layer.verifier.clone(), context)
     }
 }
 
@@ -353,7 +383,8 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let layer = &self.layer;
-        let reject = |err: AuthError| ResponseFuture::rejected(layer.context.render_at_layer(&err));
+        let context = layer.context.for_request(req.headers());
+        let reject = |err: AuthError| ResponseFuture::rejected(context.render_at_layer(&err));
         let credentials = match crate::bearer::credentials(req.headers(), req.uri()) {
             Err(err) => return reject(err),
             Ok(None) if layer.mode == Mode::Required => {
@@ -376,7 +407,7 @@ where
                     // waiting or boxing.
                     Verdict::Verified(claims) => Some(claims),
                     Verdict::Rejected(err) => return reject(err),
-                    Verdict::Pending(verify) => return self.verifying(verify, req),
+                    Verdict::Pending(verify) => return self.verifying(verify, req, context),
                 }
             }
             Some(Credentials { scheme: Scheme::Dpop, token }) => {
@@ -403,14 +434,14 @@ where
                     policy.check(&proof, Some((&token, jkt))).await.map_err(|e| e.about_verified(&claims))?;
                     Ok(claims)
                 });
-                return self.verifying(verify, req);
+                return self.verifying(verify, req, context);
             }
         };
         if let Some(claims) = claims {
             count_accepted(&layer.verifier, &claims);
             req.extensions_mut().insert(Authenticated(claims));
         }
-        req.extensions_mut().insert(layer.context.clone());
+        req.extensions_mut().insert(context);
         ResponseFuture::calling(self.inner.call(req))
     }
 }

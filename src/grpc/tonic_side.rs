@@ -1,0 +1,413 @@
+//! What needs tonic: reading the verified token in handlers (`tonic::Status` errors), and
+//! tokens on a tonic channel.
+
+use std::sync::Arc;
+
+use tonic::Status;
+use tonic::metadata::{MetadataMap, MetadataValue};
+
+use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::layer::{AuthContext, Authenticated, Stage, report};
+use crate::require::{Requirement, ScopeList};
+
+impl AuthError {
+    /// This rejection as a `tonic::Status`: the code of [`grpc_code`](Self::grpc_code), the
+    /// description as the message, and the `www-authenticate` challenge as metadata.
+    ///
+    /// ```
+    /// use permiso::{AuthError, AuthErrorKind};
+    ///
+    /// let status = AuthError::new(AuthErrorKind::UntrustedClient).to_status("payments");
+    /// assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    /// assert!(status.metadata().get("www-authenticate").is_some());
+    /// ```
+    pub fn to_status(&self, realm: &str) -> Status {
+        let res = self.to_grpc_response(realm);
+        let headers = res.headers();
+        let message = headers.get("grpc-message").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        // The response's message is percent-encoded for the wire; the Status holds the text.
+        let message = percent_decode(message);
+        let mut metadata = MetadataMap::new();
+        for value in headers.get_all(http::header::WWW_AUTHENTICATE) {
+            if let Ok(v) = MetadataValue::try_from(value.as_bytes()) {
+                metadata.append("www-authenticate", v);
+            }
+        }
+        Status::with_metadata(tonic::Code::from(i32::from(self.grpc_code())), message, metadata)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What a gRPC handler asks of the request `AuthLayer` verified: the claims, scopes
+/// (permiso's `admin:X` implication applied), a service client, a trusted client. Errors
+/// are `tonic::Status` with the codes of the [module docs](crate::grpc), so a handler ends
+/// with `?`.
+///
+/// ```
+/// use permiso::grpc::GrpcAuth;
+///
+/// async fn list(request: tonic::Request<()>) -> Result<tonic::Response<String>, tonic::Status> {
+///     let caller = request.require_scopes(["read:transactions"])?;
+///     Ok(tonic::Response::new(caller.client_id().unwrap_or_default().to_owned()))
+/// }
+/// // Without AuthLayer in front there are no claims: INTERNAL, never a pass.
+/// # let status = tokio::runtime::Builder::new_current_thread().build().unwrap()
+/// #     .block_on(list(tonic::Request::new(()))).unwrap_err();
+/// # assert_eq!(status.code(), tonic::Code::Internal);
+/// ```
+pub trait GrpcAuth {
+    /// The verified claims (`UNAUTHENTICATED` without a token, `INTERNAL` without a layer).
+    ///
+    /// # Errors
+    ///
+    /// As above.
+    fn claims(&self) -> Result<&Arc<Claims>, Status>;
+
+    /// The claims, if they grant every one of `scopes`; `PERMISSION_DENIED` naming them
+    /// otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`claims`](Self::claims), or a missing scope.
+    fn require_scopes<'a, I: IntoIterator<Item = &'a str>>(&self, scopes: I) -> Result<&Arc<Claims>, Status>;
+
+    /// The claims, if they grant at least one of `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`claims`](Self::claims), or none of the scopes.
+    fn require_any_scope<'a, I: IntoIterator<Item = &'a str>>(
+        &self,
+        scopes: I,
+    ) -> Result<&Arc<Claims>, Status>;
+
+    /// The claims of a service token naming its client (`UNAUTHENTICATED` otherwise).
+    ///
+    /// # Errors
+    ///
+    /// As [`claims`](Self::claims), or not a service token.
+    fn require_service(&self) -> Result<&Arc<Claims>, Status>;
+
+    /// The claims of a trusted client's service token (`PERMISSION_DENIED` otherwise).
+    ///
+    /// # Errors
+    ///
+    /// As [`require_service`](Self::require_service), or an untrusted client.
+    fn require_trusted(&self) -> Result<&Arc<Claims>, Status>;
+}
+
+impl<T> GrpcAuth for tonic::Request<T> {
+    fn claims(&self) -> Result<&Arc<Claims>, Status> {
+        decide(self.extensions(), None)
+    }
+
+    fn require_scopes<'a, I: IntoIterator<Item = &'a str>>(&self, scopes: I) -> Result<&Arc<Claims>, Status> {
+        let list = ScopeList::Owned(scopes.into_iter().map(Into::into).collect());
+        decide(self.extensions(), Some(&Requirement::AllScopes(list)))
+    }
+
+    fn require_any_scope<'a, I: IntoIterator<Item = &'a str>>(
+        &self,
+        scopes: I,
+    ) -> Result<&Arc<Claims>, Status> {
+        let list = ScopeList::Owned(scopes.into_iter().map(Into::into).collect());
+        decide(self.extensions(), Some(&Requirement::AnyScope(list)))
+    }
+
+    fn require_service(&self) -> Result<&Arc<Claims>, Status> {
+        decide(self.extensions(), Some(&Requirement::ServiceClient))
+    }
+
+    fn require_trusted(&self) -> Result<&Arc<Claims>, Status> {
+        decide(self.extensions(), Some(&Requirement::TrustedClient))
+    }
+}
+
+fn decide<'a>(
+    ext: &'a tonic::Extensions,
+    requirement: Option<&Requirement>,
+) -> Result<&'a Arc<Claims>, Status> {
+    let Some(context) = ext.get::<AuthContext>() else {
+        let err = crate::layer::missing_layer();
+        report(&err, Stage::Behind);
+        return Err(err.to_status(""));
+    };
+    let refuse = |err: AuthError| {
+        report(&err, Stage::Behind);
+        err.to_status(context.realm())
+    };
+    let claims = ext
+        .get::<Authenticated>()
+        .map(Authenticated::claims)
+        .ok_or_else(|| refuse(AuthError::new(AuthErrorKind::MissingToken)))?;
+    if let Some(requirement) = requirement {
+        requirement.check(claims).map_err(refuse)?;
+    }
+    Ok(claims)
+}
+
+#[cfg(feature = "client")]
+mod calling {
+    use std::collections::VecDeque;
+    use std::fmt;
+    use std::future::{Future, poll_fn};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use http_body::{Body, Frame};
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    use crate::client::TokenError;
+    use crate::client::layer::authorize;
+    use crate::client::token_error::wants_new_token;
+    use crate::client::{AccessToken, TokenSource};
+
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+    /// How much of a request is kept to send it again after `UNAUTHENTICATED`.
+    const MAX_REPLAY_BYTES: usize = 4 * 1024 * 1024;
+
+    /// Adds the token of a [`TokenSource`] to every call on a tonic channel
+    /// (`authorization: Bearer …`, or `DPoP …` with a fresh proof for a bound token). When the
+    /// server answers `UNAUTHENTICATED` asking for a new token (`invalid_token`, or no error
+    /// named), it drops the cached token, gets a new one and sends the call once more — when
+    /// the call can be sent again: its whole request was ready at once (unary and
+    /// server-streaming calls, up to 4 MiB). A client-streaming call is sent as it streams
+    /// and never held back; the next call gets the new token.
+    ///
+    /// ```no_run
+    /// # async fn run(source: permiso::client::TokenSource) -> Result<(), Box<dyn std::error::Error>> {
+    /// use permiso::grpc::GrpcBearerLayer;
+    ///
+    /// let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051").connect().await?;
+    /// let channel = tower::ServiceBuilder::new().layer(GrpcBearerLayer::new(source)).service(channel);
+    /// // PaymentsClient::new(channel) — any tonic client takes it.
+    /// # let _ = channel;
+    /// # Ok(()) }
+    /// ```
+    #[derive(Clone, Debug)]
+    #[must_use]
+    pub struct GrpcBearerLayer {
+        source: TokenSource,
+    }
+
+    impl GrpcBearerLayer {
+        /// Tokens from `source`.
+        pub fn new(source: TokenSource) -> Self {
+            Self { source }
+        }
+    }
+
+    impl<S> Layer<S> for GrpcBearerLayer {
+        type Service = GrpcBearer<S>;
+
+        fn layer(&self, inner: S) -> Self::Service {
+            GrpcBearer { inner, source: self.source.clone() }
+        }
+    }
+
+    /// The service made by [`GrpcBearerLayer`].
+    #[derive(Clone, Debug)]
+    pub struct GrpcBearer<S> {
+        inner: S,
+        source: TokenSource,
+    }
+
+    /// A failed call: no token could be had, the request body failed, or the channel failed.
+    #[derive(Debug)]
+    pub enum GrpcBearerError<E> {
+        /// The token endpoint refused or was unreachable.
+        Token(TokenError),
+        /// The request's own body failed while it was read.
+        Body(BoxError),
+        /// The channel failed.
+        Service(E),
+    }
+
+    impl<E: fmt::Display> fmt::Display for GrpcBearerError<E> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Self::Token(e) => write!(f, "no access token: {e}"),
+                Self::Body(e) => write!(f, "the request body failed: {e}"),
+                Self::Service(e) => e.fmt(f),
+            }
+        }
+    }
+
+    impl<E: std::error::Error + 'static> std::error::Error for GrpcBearerError<E> {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            match self {
+                Self::Token(e) => Some(e),
+                Self::Body(e) => Some(&**e),
+                Self::Service(e) => Some(e),
+            }
+        }
+    }
+
+    /// A request body read as far as it was ready: whole (it can be sent again), or a prefix
+    /// and the rest still streaming.
+    enum Taken<B> {
+        Whole(Vec<Frame<Bytes>>),
+        Streaming(VecDeque<Frame<Bytes>>, B),
+    }
+
+    fn copy(frame: &Frame<Bytes>) -> Frame<Bytes> {
+        match (frame.data_ref(), frame.trailers_ref()) {
+            (Some(data), _) => Frame::data(data.clone()),
+            (None, Some(trailers)) => Frame::trailers(trailers.clone()),
+            (None, None) => Frame::data(Bytes::new()),
+        }
+    }
+
+    /// Reads the frames `body` has ready now, without waiting for more.
+    async fn take_ready<B>(mut body: B) -> Result<Taken<B>, BoxError>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        let mut frames = VecDeque::new();
+        let mut held = 0;
+        loop {
+            let next = poll_fn(|cx| match Pin::new(&mut body).poll_frame(cx) {
+                Poll::Pending => Poll::Ready(None),
+                Poll::Ready(frame) => Poll::Ready(Some(frame)),
+            })
+            .await;
+            match next {
+                None => return Ok(Taken::Streaming(frames, body)),
+                Some(None) => return Ok(Taken::Whole(frames.into())),
+                Some(Some(frame)) => {
+                    let frame = frame.map_err(Into::into)?;
+                    held += frame.data_ref().map_or(0, Bytes::len);
+                    frames.push_back(frame);
+                    if held > MAX_REPLAY_BYTES {
+                        return Ok(Taken::Streaming(frames, body));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Frames read already, then the rest of the body.
+    struct Resumed<B> {
+        prefix: VecDeque<Frame<Bytes>>,
+        rest: Option<B>,
+    }
+
+    impl<B> Body for Resumed<B>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            if let Some(frame) = self.prefix.pop_front() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            match &mut self.rest {
+                Some(rest) => Pin::new(rest).poll_frame(cx).map(|f| f.map(|f| f.map_err(Into::into))),
+                None => Poll::Ready(None),
+            }
+        }
+    }
+
+    fn unauthenticated<B>(res: &Response<B>) -> bool {
+        res.headers().get("grpc-status").is_some_and(|s| s == "16") && wants_new_token(res.headers())
+    }
+
+    type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+    impl<S, B, RB> Service<Request<B>> for GrpcBearer<S>
+    where
+        S: Service<Request<tonic::body::Body>, Response = Response<RB>> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Error: Send,
+        B: Body<Data = Bytes> + Unpin + Send + 'static,
+        B::Error: Into<BoxError>,
+        RB: Send + 'static,
+    {
+        type Response = Response<RB>;
+        type Error = GrpcBearerError<S::Error>;
+        type Future = BoxFuture<Result<Response<RB>, Self::Error>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.inner.poll_ready(cx).map_err(GrpcBearerError::Service)
+        }
+
+        fn call(&mut self, req: Request<B>) -> Self::Future {
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let source = self.source.clone();
+            Box::pin(async move {
+                let token = source.token().await.map_err(GrpcBearerError::Token)?;
+                let (parts, body) = req.into_parts();
+                let taken = take_ready(body).await.map_err(GrpcBearerError::Body)?;
+                let send = |frames: VecDeque<Frame<Bytes>>, rest: Option<B>, token: &AccessToken| {
+                    let mut req = Request::from_parts(
+                        parts.clone(),
+                        tonic::body::Body::new(Resumed { prefix: frames, rest }),
+                    );
+                    authorize(&mut req, token, &source).map(|()| req)
+                };
+                match taken {
+                    Taken::Streaming(prefix, rest) => {
+                        let req = send(prefix, Some(rest), &token).map_err(GrpcBearerError::Token)?;
+                        let res = inner.call(req).await.map_err(GrpcBearerError::Service)?;
+                        if unauthenticated(&res) {
+                            source.invalidate(&token);
+                        }
+                        Ok(res)
+                    }
+                    Taken::Whole(frames) => {
+                        let req = send(frames.iter().map(copy).collect(), None, &token)
+                            .map_err(GrpcBearerError::Token)?;
+                        let res = inner.call(req).await.map_err(GrpcBearerError::Service)?;
+                        if !unauthenticated(&res) {
+                            return Ok(res);
+                        }
+                        source.invalidate(&token);
+                        let fresh = match source.token().await {
+                            Ok(t) if t != token => t,
+                            // No new token: the server's answer stands.
+                            _ => return Ok(res),
+                        };
+                        let again = send(frames.into(), None, &fresh).map_err(GrpcBearerError::Token)?;
+                        poll_fn(|cx| inner.poll_ready(cx)).await.map_err(GrpcBearerError::Service)?;
+                        inner.call(again).await.map_err(GrpcBearerError::Service)
+                    }
+                }
+            })
+        }
+    }
+}
+
+#[cfg(feature = "client")]
+pub use calling::{GrpcBearer, GrpcBearerError, GrpcBearerLayer};
