@@ -1,0 +1,195 @@
+//! gRPC over real HTTP/2: the payments tonic service of the `grpc_service` example served on
+//! loopback behind `AuthLayer` (with a REST route beside it), called with a tonic client.
+//! Each refusal is checked for its `grpc-status`, message and `www-authenticate` metadata.
+
+#![cfg(all(feature = "client", feature = "tonic"))]
+
+#[path = "../examples/grpc_service/service.rs"]
+mod service;
+
+use permiso::Verifier;
+use permiso::client::{ServiceCredentials, TokenEndpoint, TokenSource};
+use permiso::grpc::GrpcBearerLayer;
+use permiso::testing::{Fault, TestIssuer};
+use service::pb::payments_client::PaymentsClient;
+use service::pb::{BillingReportRequest, CreateTransactionRequest, ListTransactionsRequest};
+use tonic::Code;
+use tonic::transport::Channel;
+
+async fn serve(verifier: Verifier) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, service::router(verifier)).await.unwrap() });
+    base
+}
+
+async fn channel(base: &str) -> Channel {
+    tonic::transport::Endpoint::try_from(base.to_owned()).unwrap().connect().await.unwrap()
+}
+
+/// A call with `token` (or none) as raw `authorization` metadata.
+fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    if let Some(t) = token {
+        req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    req
+}
+
+fn refused(status: &tonic::Status, code: Code, error: Option<&str>, what: &str) {
+    assert_eq!(status.code(), code, "{what}: {status:?}");
+    let www = status.metadata().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    let www = www.unwrap_or_else(|| panic!("{what}: no www-authenticate metadata: {status:?}"));
+    assert!(www.starts_with("Bearer realm=\"keystone-auth\""), "{what}: {www}");
+    match error {
+        Some(e) => assert!(www.contains(&format!("error=\"{e}\"")), "{what}: {www}"),
+        None => assert!(!www.contains("error="), "{what}: {www}"),
+    }
+    assert!(!status.message().is_empty(), "{what}");
+}
+
+#[tokio::test]
+async fn each_refusal_has_its_grpc_status_and_valid_calls_succeed() {
+    let idp = TestIssuer::start().await;
+    let down = TestIssuer::builder().issuer_name("https://down.example").start().await;
+    down.set_jwks_fault(Some(Fault::Status(503)));
+    let verifier = Verifier::builder(["keystone-auth"])
+        .issuer(idp.issuer_config())
+        .issuer(down.issuer_config())
+        .build()
+        .unwrap();
+    let base = serve(verifier).await;
+    let mut client = PaymentsClient::new(channel(&base).await);
+
+    let reader = idp.token("ledger-service", &["read:transactions"]);
+    let writer = idp.token("ledger-service", &["read:transactions", "write:transactions"]);
+    let mut expired = idp.claims_for("ledger-service", &["read:transactions"]);
+    expired["exp"] = serde_json::json!(1_000_000);
+    let expired = idp.sign(&expired);
+    let mut trusted = idp.claims_for("billing-service", &["read:transactions"]);
+    trusted["is_trusted"] = serde_json::json!(true);
+    let trusted = idp.sign(&trusted);
+    let from_down = down.token("ledger-service", &["read:transactions"]);
+
+    // Valid calls.
+    let reply = client
+        .list_transactions(with_token(ListTransactionsRequest { limit: 2 }, Some(&reader)))
+        .await
+        .unwrap();
+    assert_eq!(reply.get_ref().caller, "ledger-service");
+    assert_eq!(reply.get_ref().transactions.len(), 2);
+    let created = client
+        .create_transaction(with_token(
+            CreateTransactionRequest { amount_cents: 5, currency: "EUR".into() },
+            Some(&writer),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created.get_ref().created_by, "ledger-service");
+    let report = client.billing_report(with_token(BillingReportRequest {}, Some(&trusted))).await.unwrap();
+    assert_eq!(report.get_ref().caller, "billing-service");
+
+    // Refusals, by the layer and by the per-method requirements.
+    let list = ListTransactionsRequest { limit: 1 };
+    let status = client.list_transactions(with_token(list, None)).await.unwrap_err();
+    refused(&status, Code::Unauthenticated, None, "no token");
+    let status = client.list_transactions(with_token(list, Some(&expired))).await.unwrap_err();
+    refused(&status, Code::Unauthenticated, Some("invalid_token"), "expired");
+    assert_eq!(status.message(), "the token has expired");
+    let status = client.list_transactions(with_token(list, Some("not-a-token"))).await.unwrap_err();
+    refused(&status, Code::Unauthenticated, Some("invalid_token"), "malformed");
+    let create = CreateTransactionRequest { amount_cents: 5, currency: "EUR".into() };
+    let status = client.create_transaction(with_token(create.clone(), Some(&reader))).await.unwrap_err();
+    refused(&status, Code::PermissionDenied, Some("insufficient_scope"), "wrong scope");
+    assert!(status.message().contains("write:transactions"), "{status:?}");
+    let status = client.billing_report(with_token(BillingReportRequest {}, Some(&writer))).await.unwrap_err();
+    refused(&status, Code::PermissionDenied, Some("insufficient_scope"), "untrusted on the admin method");
+    let status = client.list_transactions(with_token(list, Some(&from_down))).await.unwrap_err();
+    refused(&status, Code::Unavailable, Some("temporarily_unavailable"), "key server down");
+    assert!(status.metadata().get("retry-after").is_some(), "{status:?}");
+    // The handler's own check gives the same answer in the same form.
+    let status = client.create_transaction(with_token(create, Some(&expired))).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_rest_route_and_the_grpc_service_behind_one_layer_answer_in_their_own_form() {
+    let idp = TestIssuer::start().await;
+    let verifier = Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).build().unwrap();
+    let base = serve(verifier).await;
+
+    let rest = reqwest::get(format!("{base}/api/v1/transactions")).await.unwrap();
+    assert_eq!(rest.status(), 401);
+    assert_eq!(rest.headers()["content-type"], "application/json");
+    assert_eq!(rest.headers()["www-authenticate"], "Bearer realm=\"keystone-auth\"");
+    let body: serde_json::Value = rest.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized");
+    let token = idp.token("ledger-service", &["read:transactions"]);
+    let ok = reqwest::Client::new()
+        .get(format!("{base}/api/v1/transactions"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let mut client = PaymentsClient::new(channel(&base).await);
+    let status =
+        client.list_transactions(with_token(ListTransactionsRequest { limit: 1 }, None)).await.unwrap_err();
+    refused(&status, Code::Unauthenticated, None, "gRPC without a token");
+    assert!(
+        client
+            .list_transactions(with_token(ListTransactionsRequest { limit: 1 }, Some(&token)))
+            .await
+            .is_ok()
+    );
+
+    // A method the service does not list is closed (deny_unlisted), in the gRPC form.
+    let mut grpc = tonic::client::Grpc::new(channel(&base).await);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/payments.v1.Payments/Refund");
+    let codec =
+        tonic_prost::ProstCodec::<ListTransactionsRequest, service::pb::ListTransactionsReply>::default();
+    let status = grpc
+        .unary(with_token(ListTransactionsRequest { limit: 1 }, Some(&token)), path, codec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+}
+
+#[tokio::test]
+async fn the_calling_side_refetches_once_after_a_revocation_and_succeeds() {
+    let idp =
+        TestIssuer::builder().client("ledger-service", "ledger-secret", &["read:transactions"]).start().await;
+    let verifier = Verifier::builder(["keystone-auth"])
+        .issuer(idp.issuer_config())
+        .revocation(idp.revocation())
+        .build()
+        .unwrap();
+    let base = serve(verifier).await;
+    let creds = ServiceCredentials::new(
+        "ledger-service",
+        "ledger-secret",
+        TokenEndpoint::Permiso(format!("{}/api/v1", idp.url())),
+    )
+    .with_scopes(["read:transactions"]);
+    let source = TokenSource::new(creds).unwrap();
+    let layered = tower::ServiceBuilder::new()
+        .layer(GrpcBearerLayer::new(source.clone()))
+        .service(channel(&base).await);
+    let mut client = PaymentsClient::new(layered);
+
+    let first = client.list_transactions(ListTransactionsRequest { limit: 1 }).await.unwrap();
+    assert_eq!(first.get_ref().caller, "ledger-service");
+    assert_eq!(idp.token_requests(), 1);
+
+    // The token is revoked: the server answers UNAUTHENTICATED, the layer gets a new token
+    // and sends the call once more.
+    idp.revoke(source.token().await.unwrap().secret());
+    let again = client.list_transactions(ListTransactionsRequest { limit: 1 }).await.unwrap();
+    assert_eq!(again.get_ref().caller, "ledger-service");
+    assert_eq!(idp.token_requests(), 2);
+    // And the new token keeps working.
+    assert!(client.list_transactions(ListTransactionsRequest { limit: 1 }).await.is_ok());
+    assert_eq!(idp.token_requests(), 2);
+}
