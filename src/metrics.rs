@@ -68,6 +68,7 @@ mod on {
         /// `permiso_requests_total{outcome="accepted"}` per issuer label (a handful).
         accepted: Vec<(Arc<str>, Counter)>,
         /// `permiso_rate_limit_decisions_total{result="allowed"}` for `memory` and `redis`.
+        #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
         limit_allowed: [Counter; 2],
     }
 
@@ -212,6 +213,7 @@ mod on {
         counter!("permiso_revocation_checks_total", "result" => result).increment(1);
     }
 
+    #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
     pub(crate) fn rate_limit(result: &'static str, store: &'static str, client: Option<&str>) {
         if result == "allowed" && !client_ids_included() {
             let index = usize::from(store == "redis");

@@ -18,8 +18,8 @@
 //!
 //! Per-method requirements are declared once with [`GrpcMethods`], keyed by the gRPC path.
 //! With the `tonic` feature, handlers read what the request proved with
-//! [`GrpcAuth`](crate::grpc::GrpcAuth) on `tonic::Request`, and callers get tokens on a
-//! `tonic` channel with [`GrpcBearerLayer`](crate::grpc::GrpcBearerLayer) (feature
+//! [`GrpcAuth`] on `tonic::Request`, and callers get tokens on a
+//! `tonic` channel with [`GrpcBearerLayer`] (feature
 //! `client` too).
 //!
 //! ```

@@ -167,7 +167,7 @@ pub(crate) fn report(error: &AuthError, stage: Stage) {
     #[cfg(feature = "tracing")]
     {
         let kid = about.and_then(|a| a.kid.as_deref());
-        crate::log::info!(
+        tracing::info!(
             reason = error.kind().reason(),
             status = error.status().as_u16(),
             issuer = issuer.map_or("unknown", |i| &**i),
