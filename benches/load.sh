@@ -3,6 +3,8 @@
 #   (a) bare, (b) behind permiso, (c) behind tower-oauth2-resource-server,
 #   (d) behind jwt-authorizer (axum 0.7), (e) behind a hand-written jsonwebtoken middleware,
 #   (f) behind permiso checking revocation in a redis-server on loopback (default policy),
+#   (j) the payments gRPC service bare and behind permiso (grpc-bare, grpc-permiso; HTTP/2,
+#       loaded by load-client's gRPC mode),
 #   (i) behind permiso with a DPoP-bound token and a fresh proof per request (permiso-dpop,
 #       loaded by load-client; compare with LOADGEN=rust),
 #   (h) behind permiso with a Prometheus recorder and a rate limit that never triggers
@@ -17,6 +19,7 @@
 #        LOADGEN=rust VARIANTS="bare permiso permiso-signed" benches/load.sh 3 10
 #        VARIANTS="bare permiso permiso-observed" benches/load.sh 5 10
 #        LOADGEN=rust VARIANTS="bare permiso permiso-dpop" benches/load.sh 5 10
+#        VARIANTS="grpc-bare grpc-permiso" benches/load.sh 5 10
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
 # the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than
@@ -112,21 +115,32 @@ for alg in rs256 hs256; do
       read -r pid url <<<"$started"
       pids+=("$pid")
       target="$url/api/v1/transactions"
+      grpc=
+      case "$variant" in grpc-*) grpc=1; target="$url" ;; esac
       # Sanity: the token is accepted, and (for protected variants) its absence is not.
       if [ "$variant" = permiso-signed ]; then
         ok=$(taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" 1 1 "$SIGNING_SECRET" | grep -q Non-2xx && echo 401 || echo 200)
+      elif [ -n "$grpc" ]; then
+        ok=$(PERMISO_LOAD_GRPC=1 taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" 1 1 | grep -q Non-2xx && echo 401 || echo 200)
       elif [ "$variant" = permiso-dpop ]; then
         ok=$(PERMISO_LOAD_DPOP_KEY=$(val dpop_key) taskset -c 1 "$BIN/load-client" "$target" "$(val "${alg}_dpop")" 1 1 | grep -q Non-2xx && echo 401 || echo 200)
       else
         ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$target")
       fi
-      anon=$(curl -s -o /dev/null -w '%{http_code}' "$target")
-      if [ "$ok" != 200 ] || { [ "$variant" != bare ] && [ "$anon" = 200 ]; }; then
+      if [ -n "$grpc" ]; then
+        # Without a token the protected service answers grpc-status 16, never a reply.
+        anon=$(PERMISO_LOAD_GRPC=1 taskset -c 1 "$BIN/load-client" "$target" none 1 1 | grep -q Non-2xx && echo 401 || echo 200)
+      else
+        anon=$(curl -s -o /dev/null -w '%{http_code}' "$target")
+      fi
+      if [ "$ok" != 200 ] || { [ "$variant" != bare ] && [ "$variant" != grpc-bare ] && [ "$anon" = 200 ]; }; then
         echo "  $variant/$alg: token answered $ok, no token answered $anon; skipped" >&2
         kill "$pid"; continue
       fi
       load() { # seconds -> the load generator's report
-        if [ "$variant" = permiso-dpop ]; then
+        if [ -n "$grpc" ]; then
+          PERMISO_LOAD_GRPC=1 taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" "$1" "$CONNECTIONS"
+        elif [ "$variant" = permiso-dpop ]; then
           PERMISO_LOAD_DPOP_KEY=$(val dpop_key) taskset -c 1 "$BIN/load-client" "$target" "$(val "${alg}_dpop")" "$1" "$CONNECTIONS"
         elif [ "${LOADGEN:-wrk}" = rust ] || [ "$variant" = permiso-signed ]; then
           local sign=()
@@ -159,7 +173,7 @@ for alg in rs256 hs256; do
 done
 
 echo
-echo "Medians over $ROUNDS rounds of ${SECONDS_PER_RUN}s, $CONNECTIONS connections; ratios against bare from the same run."
+echo "Medians over $ROUNDS rounds of ${SECONDS_PER_RUN}s, $CONNECTIONS connections; ratios against bare (else grpc-bare) from the same run."
 for alg in rs256 hs256; do
   echo
   printf '%-6s %-15s %10s %9s %9s %12s %9s %10s %10s\n' alg variant req/s p50_ms p99_ms cpu_us/req rss_kB 'req/s÷a' 'cpu÷a'
@@ -175,8 +189,9 @@ for alg in rs256 hs256; do
       cpu[$2] = cpu[$2] " " $7; rss[$2] = rss[$2] " " $8
     }
     END {
-      if (!("bare" in seen)) exit
-      base_rps = median(rps["bare"]); base_cpu = median(cpu["bare"])
+      base = ("bare" in seen) ? "bare" : "grpc-bare"
+      if (!(base in seen)) exit
+      base_rps = median(rps[base]); base_cpu = median(cpu[base])
       for (i = 1; i <= count; i++) {
         v = order[i]
         printf "%-6s %-15s %10.0f %9.3f %9.3f %12.2f %9d %10.2f %10.2f\n", alg, v, median(rps[v]),

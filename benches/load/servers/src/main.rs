@@ -12,6 +12,9 @@
 //!   permiso metric recorded) and an in-process `RateLimitLayer` whose limit never triggers;
 //! - `permiso-dpop`: plain permiso (DPoP is accepted by default), loaded by `load-client`
 //!   with a DPoP-bound token and a fresh proof per request;
+//! - `grpc-bare` / `grpc-permiso`: the payments gRPC service of `examples/grpc_service`
+//!   (`ListTransactions`) bare, and behind `AuthLayer` with its `GrpcMethods` requirement;
+//!   loaded by `load-client` with `PERMISO_LOAD_GRPC=1`;
 //! - `tower-oauth2`: tower-oauth2-resource-server (JWKS; rs256 only);
 //! - `handwritten`: a middleware calling `jsonwebtoken::decode` with the key fetched once.
 //!
@@ -26,6 +29,41 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use jsonwebtoken::{DecodingKey, Validation};
+
+#[path = "../../../../examples/grpc_service/payments.v1.rs"]
+#[allow(clippy::all)]
+mod pb;
+
+struct Payments;
+
+#[tonic::async_trait]
+impl pb::payments_server::Payments for Payments {
+    async fn list_transactions(
+        &self,
+        _: tonic::Request<pb::ListTransactionsRequest>,
+    ) -> Result<tonic::Response<pb::ListTransactionsReply>, tonic::Status> {
+        Ok(tonic::Response::new(pb::ListTransactionsReply::default()))
+    }
+    async fn create_transaction(
+        &self,
+        _: tonic::Request<pb::CreateTransactionRequest>,
+    ) -> Result<tonic::Response<pb::Transaction>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in the bench"))
+    }
+    async fn billing_report(
+        &self,
+        _: tonic::Request<pb::BillingReportRequest>,
+    ) -> Result<tonic::Response<pb::BillingReportReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in the bench"))
+    }
+}
+
+fn grpc_route() -> Router {
+    Router::new().route_service(
+        "/payments.v1.Payments/{*method}",
+        pb::payments_server::PaymentsServer::new(Payments),
+    )
+}
 
 async fn handler() -> &'static str {
     "[]"
@@ -70,6 +108,26 @@ async fn main() {
     let route = Router::new().route("/api/v1/transactions", get(handler));
     let app = match variant.as_str() {
         "bare" => route,
+        "grpc-bare" => grpc_route(),
+        "grpc-permiso" => {
+            let issuer = if hs {
+                permiso::Issuer::permiso(iss.clone(), secret)
+            } else {
+                permiso::Issuer::jwks_url(iss.clone(), jwks_url.clone())
+            };
+            let verifier = permiso::Verifier::builder([aud.clone()]).issuer(issuer).build().expect("config");
+            verifier.warm_up().await.expect("keys");
+            let methods = permiso::grpc::GrpcMethods::new().method(
+                "/payments.v1.Payments/ListTransactions",
+                permiso::RequireLayer::scopes(["read:transactions"]),
+            );
+            let grpc = tower::ServiceBuilder::new()
+                .layer(methods)
+                .service(pb::payments_server::PaymentsServer::new(Payments));
+            Router::new()
+                .route_service("/payments.v1.Payments/{*method}", grpc)
+                .layer(permiso::AuthLayer::new(verifier))
+        }
         "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-dpop" => {
             let issuer = if hs {
                 permiso::Issuer::permiso(iss.clone(), secret)

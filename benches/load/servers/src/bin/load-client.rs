@@ -3,6 +3,9 @@
 //!
 //! `load-client URL TOKEN SECONDS CONNECTIONS [SIGNING_SECRET]`
 //!
+//! With `PERMISO_LOAD_GRPC=1` it calls the payments gRPC service's `ListTransactions` (URL is
+//! the server's base URL) over one HTTP/2 connection, with the token as metadata.
+//!
 //! With `PERMISO_LOAD_DPOP_KEY` (base64 PKCS#8 of the key TOKEN is bound to), each request is
 //! `Authorization: DPoP TOKEN` with a fresh proof (RFC 9449) instead of `Bearer`.
 //!
@@ -32,6 +35,9 @@ async fn main() {
         let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, k.trim()).expect("base64 key");
         permiso::dpop::DpopKey::from_pkcs8(&der).expect("PKCS#8 P-256 key")
     });
+    if std::env::var("PERMISO_LOAD_GRPC").is_ok_and(|v| v == "1") {
+        return grpc(&url, &token, seconds, connections).await;
+    }
     let http = reqwest::Client::builder().pool_max_idle_per_host(connections).build().expect("client");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
@@ -67,6 +73,13 @@ async fn main() {
             (latencies, failures)
         });
     }
+    report(tasks, started).await;
+}
+
+type Outcome = (Vec<u32>, u64);
+
+/// Prints the results in wrk's words.
+async fn report(mut tasks: tokio::task::JoinSet<Outcome>, started: Instant) {
     let (mut latencies, mut failures) = (Vec::new(), 0);
     while let Some(r) = tasks.join_next().await {
         let (l, f) = r.expect("worker");
@@ -84,4 +97,35 @@ async fn main() {
     if failures > 0 {
         println!("  Non-2xx or 3xx responses: {failures}");
     }
+}
+
+#[path = "../../../../../examples/grpc_service/payments.v1.rs"]
+#[allow(clippy::all, dead_code)]
+mod pb;
+
+/// The gRPC load: `connections` concurrent callers sharing one HTTP/2 channel.
+async fn grpc(url: &str, token: &str, seconds: u64, connections: usize) {
+    let channel = tonic::transport::Endpoint::try_from(url.to_owned()).expect("url").connect().await.expect("connect");
+    let auth: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().expect("token");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let mut client = pb::payments_client::PaymentsClient::new(channel.clone());
+        let auth = auth.clone();
+        tasks.spawn(async move {
+            let (mut latencies, mut failures) = (Vec::new(), 0u64);
+            while Instant::now() < deadline {
+                let mut req = tonic::Request::new(pb::ListTransactionsRequest { limit: 1 });
+                req.metadata_mut().insert("authorization", auth.clone());
+                let sent = Instant::now();
+                match client.list_transactions(req).await {
+                    Ok(_) => latencies.push(sent.elapsed().as_micros() as u32),
+                    Err(_) => failures += 1,
+                }
+            }
+            (latencies, failures)
+        });
+    }
+    report(tasks, started).await;
 }
