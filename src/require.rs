@@ -44,6 +44,15 @@ pub(crate) enum Requirement {
 }
 
 impl Requirement {
+    /// Whether the request whose extensions these are meets the requirement: the claims
+    /// `AuthLayer` left there, or 401 when it let the request through without a token.
+    pub(crate) fn check_request(&self, extensions: &http::Extensions) -> Result<(), AuthError> {
+        match extensions.get::<crate::layer::Authenticated>() {
+            Some(auth) => self.check(auth.claims()),
+            None => Err(AuthError::new(AuthErrorKind::MissingToken)),
+        }
+    }
+
     /// Whether `claims` meet the requirement; the 401/403 saying why not.
     pub(crate) fn check(&self, claims: &Claims) -> Result<(), AuthError> {
         self.decide(claims).map_err(|e| e.about_verified(claims))

@@ -46,9 +46,7 @@ use tower_service::Service;
 
 use crate::RequireLayer;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::{
-    AuthBody, AuthContext, Authenticated, DefaultRejection, GuardFuture, OnRejection, missing_layer,
-};
+use crate::layer::{AuthBody, AuthContext, DefaultRejection, GuardFuture, OnRejection, missing_layer};
 use crate::require::Requirement;
 
 #[cfg(feature = "tonic")]
@@ -214,13 +212,11 @@ where
         let Some(context) = req.extensions().get::<AuthContext>() else {
             return GuardFuture::reject(DefaultRejection.on_rejection(&missing_layer(), ""));
         };
-        let claims = req.extensions().get::<Authenticated>().map(Authenticated::claims);
-        let verdict = match (self.methods.methods.get(req.uri().path()), claims) {
-            (Some(requirement), Some(claims)) => requirement.check(claims),
-            (Some(_), None) => Err(AuthError::new(AuthErrorKind::MissingToken)),
-            (None, _) if self.methods.deny_unlisted => Err(AuthError::new(AuthErrorKind::InsufficientScope)
+        let verdict = match self.methods.methods.get(req.uri().path()) {
+            Some(requirement) => requirement.check_request(req.extensions()),
+            None if self.methods.deny_unlisted => Err(AuthError::new(AuthErrorKind::InsufficientScope)
                 .with_description("this method is not open to any caller")),
-            (None, _) => Ok(()),
+            None => Ok(()),
         };
         match verdict {
             Ok(()) => GuardFuture::call(self.inner.call(req)),

@@ -12,8 +12,8 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, RenderFn, missing_layer};
-use crate::error::{AuthError, AuthErrorKind};
+use super::{AuthBody, AuthContext, DefaultRejection, OnRejection, RenderFn, missing_layer};
+use crate::error::AuthError;
 use crate::require::{Requirement, ScopeList};
 use crate::scope::Scopes;
 
@@ -190,11 +190,7 @@ where
         let Some(ctx) = req.extensions().get::<AuthContext>() else {
             return GuardFuture::reject(self.render(&missing_layer(), None));
         };
-        let verdict = match req.extensions().get::<Authenticated>() {
-            Some(auth) => self.layer.requirement.check(&auth.0),
-            None => Err(AuthError::new(AuthErrorKind::MissingToken)),
-        };
-        match verdict {
+        match self.layer.requirement.check_request(req.extensions()) {
             Ok(()) => GuardFuture { state: Guard::Inner { fut: self.inner.call(req) } },
             Err(err) => {
                 let res = self.render(&err, Some(ctx));

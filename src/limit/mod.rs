@@ -372,10 +372,29 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// The `RateLimit` field: `"per-client";r=<remaining>;t=<seconds>`.
+/// The `RateLimit` field: `"per-client";r=<remaining>;t=<seconds>`, written without the
+/// formatting machinery (it is on every allowed response).
 fn state_header(remaining: u32, reset: Duration) -> HeaderValue {
-    let v = format!("\"per-client\";r={remaining};t={}", ceil_secs(reset));
-    HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static("\"per-client\""))
+    fn digits(out: &mut Vec<u8>, mut n: u64) {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&buf[i..]);
+    }
+    let mut v = Vec::with_capacity(48);
+    v.extend_from_slice(b"\"per-client\";r=");
+    digits(&mut v, u64::from(remaining));
+    v.extend_from_slice(b";t=");
+    digits(&mut v, ceil_secs(reset));
+    HeaderValue::from_maybe_shared(Bytes::from(v))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"per-client\""))
 }
 
 /// The answer for one decision: headers for an allowed response, or the 429/503.
@@ -573,5 +592,17 @@ where
 impl<F, B, E> fmt::Debug for LimitFuture<F, B, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LimitFuture").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_field_is_written_as_the_draft_says() {
+        assert_eq!(state_header(0, Duration::from_millis(500)), "\"per-client\";r=0;t=1");
+        assert_eq!(state_header(119, Duration::from_secs(0)), "\"per-client\";r=119;t=0");
+        assert_eq!(state_header(u32::MAX, Duration::from_secs(60)), "\"per-client\";r=4294967295;t=60");
     }
 }
