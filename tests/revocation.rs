@@ -8,6 +8,7 @@ mod redis_server;
 #[path = "../examples/payment_service/routes.rs"]
 mod routes;
 
+#[cfg(feature = "redis")]
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -25,6 +26,7 @@ async fn serve(verifier: Verifier) -> String {
 struct Answer {
     status: u16,
     www: String,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     retry_after: Option<String>,
     body: Value,
 }
@@ -55,6 +57,7 @@ fn claims_of(token: &str) -> Value {
         .unwrap()
 }
 
+#[cfg(feature = "redis")]
 fn jti_of(token: &str) -> String {
     claims_of(token)["jti"].as_str().unwrap().to_owned()
 }
