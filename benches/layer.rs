@@ -2,13 +2,16 @@
 //! same handler without the layer, same run. The token is reused (a verified-token cache hit),
 //! as service tokens are in practice; `layer_cold` turns the cache off.
 //!
+//! `layer_dpop` puts a DPoP request (the bound token cached, a fresh ES256 proof made outside
+//! the timing for each iteration) next to the same token's bearer twin, same run.
+//!
 //! Run: `cargo bench --bench layer`
 
 use std::convert::Infallible;
 use std::hint::black_box;
 
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body_util::Full;
 use permiso::testing::{SigningKey, immediately};
@@ -59,6 +62,37 @@ fn layer(c: &mut Criterion) {
     });
     group.bench_function("auth_layer_cold", |b| {
         b.iter(|| immediately(cold.clone().oneshot(request(black_box(&token)))))
+    });
+    group.finish();
+
+    // DPoP: the same claims bound to a key; each iteration brings its own proof.
+    let key = permiso::dpop::DpopKey::generate().unwrap();
+    let bound = signer.sign(&json!({
+        "iss": ISS, "aud": [ISS], "sub": "payment-service", "exp": unix + 3600, "iat": unix,
+        "nbf": unix, "jti": "j", "type": "service", "client_id": "payment-service",
+        "scopes": ["read:transactions"], "is_trusted": false, "cnf": {"jkt": key.thumbprint()},
+    }));
+    let dpop_request = |proof: String| {
+        Request::get("/api/v1/transactions")
+            .header("host", "payments.internal")
+            .header("authorization", format!("DPoP {bound}"))
+            .header("dpop", proof)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let url = "http://payments.internal/api/v1/transactions";
+    let proof = || key.proof("GET", url, Some(&bound), None);
+    assert_eq!(immediately(warm.clone().oneshot(dpop_request(proof()))).unwrap().status(), 200);
+    let mut group = c.benchmark_group("layer_dpop");
+    group.bench_function("bearer_cache_hit", |b| {
+        b.iter(|| immediately(warm.clone().oneshot(request(black_box(&token)))))
+    });
+    group.bench_function("dpop_cached_token_fresh_proof", |b| {
+        b.iter_batched(
+            || dpop_request(proof()),
+            |req| immediately(warm.clone().oneshot(req)),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 }
