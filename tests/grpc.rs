@@ -193,3 +193,51 @@ async fn the_calling_side_refetches_once_after_a_revocation_and_succeeds() {
     assert!(client.list_transactions(ListTransactionsRequest { limit: 1 }).await.is_ok());
     assert_eq!(idp.token_requests(), 2);
 }
+
+#[tokio::test]
+async fn a_dpop_bound_caller_on_a_tonic_channel_sends_a_proof_per_call() {
+    let idp =
+        TestIssuer::builder().client("ledger-service", "ledger-secret", &["read:transactions"]).start().await;
+    let verifier = Verifier::builder(["keystone-auth"])
+        .issuer(idp.issuer_config())
+        .dpop(permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Required))
+        .build()
+        .unwrap();
+    let base = serve(verifier).await;
+    let creds = ServiceCredentials::new(
+        "ledger-service",
+        "ledger-secret",
+        TokenEndpoint::Permiso(format!("{}/api/v1", idp.url())),
+    )
+    .with_scopes(["read:transactions"]);
+    let source =
+        TokenSource::builder(creds).dpop(permiso::dpop::DpopKey::generate().unwrap()).build().unwrap();
+    // Without the origin the layer cannot make the proof, and says so instead of calling.
+    let blind = tower::ServiceBuilder::new()
+        .layer(GrpcBearerLayer::new(source.clone()))
+        .service(channel(&base).await);
+    let err =
+        PaymentsClient::new(blind).list_transactions(ListTransactionsRequest { limit: 1 }).await.unwrap_err();
+    assert!(format!("{err:?}").contains("NoOrigin"), "{err:?}");
+    assert!(GrpcBearerLayer::new(source.clone()).origin("/no/origin").is_err());
+    let layered = tower::ServiceBuilder::new()
+        .layer(GrpcBearerLayer::new(source.clone()).origin(&base).unwrap())
+        .service(channel(&base).await);
+    let mut client = PaymentsClient::new(layered);
+    for _ in 0..3 {
+        let reply = client.list_transactions(ListTransactionsRequest { limit: 1 }).await.unwrap();
+        assert_eq!(reply.get_ref().caller, "ledger-service");
+    }
+    assert!(source.token().await.unwrap().is_dpop_bound());
+    assert_eq!(idp.token_requests(), 1);
+    // The same bound token without its proof is refused, in the gRPC form with the DPoP
+    // challenge.
+    let token = source.token().await.unwrap();
+    let mut bare = PaymentsClient::new(channel(&base).await);
+    let mut req = tonic::Request::new(ListTransactionsRequest { limit: 1 });
+    req.metadata_mut().insert("authorization", format!("DPoP {}", token.secret()).parse().unwrap());
+    let status = bare.list_transactions(req).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let www = status.metadata().get("www-authenticate").unwrap().to_str().unwrap().to_owned();
+    assert!(www.starts_with("DPoP ") && www.contains("invalid_dpop_proof"), "{www}");
+}

@@ -212,12 +212,36 @@ mod calling {
     #[must_use]
     pub struct GrpcBearerLayer {
         source: TokenSource,
+        origin: Option<Origin>,
     }
 
     impl GrpcBearerLayer {
         /// Tokens from `source`.
         pub fn new(source: TokenSource) -> Self {
-            Self { source }
+            Self { source, origin: None }
+        }
+
+        /// The server's origin as the channel reaches it (`https://payments.internal:50051`),
+        /// needed for DPoP proofs (their `htu` is the call's full URL): a tonic channel adds
+        /// the origin to each request only after this layer. Without it a DPoP-bound call
+        /// fails with [`GrpcBearerError::NoOrigin`] rather than go without its proof.
+        ///
+        /// # Errors
+        ///
+        /// `origin` is not an absolute `scheme://host[:port]` URI.
+        pub fn origin(mut self, origin: &str) -> Result<Self, crate::ConfigError> {
+            let invalid = || {
+                crate::ConfigError::new(
+                    crate::ConfigErrorKind::Invalid,
+                    "GrpcBearerLayer::origin: expected an absolute scheme://host[:port] URI",
+                )
+            };
+            let parts = http::Uri::try_from(origin).map_err(|_| invalid())?.into_parts();
+            if parts.scheme.is_none() || parts.authority.is_none() {
+                return Err(invalid());
+            }
+            self.origin = Some((parts.scheme, parts.authority));
+            Ok(self)
         }
     }
 
@@ -225,15 +249,18 @@ mod calling {
         type Service = GrpcBearer<S>;
 
         fn layer(&self, inner: S) -> Self::Service {
-            GrpcBearer { inner, source: self.source.clone() }
+            GrpcBearer { inner, source: self.source.clone(), origin: self.origin.clone() }
         }
     }
+
+    type Origin = (Option<http::uri::Scheme>, Option<http::uri::Authority>);
 
     /// The service made by [`GrpcBearerLayer`].
     #[derive(Clone, Debug)]
     pub struct GrpcBearer<S> {
         inner: S,
         source: TokenSource,
+        origin: Option<Origin>,
     }
 
     /// A failed call: no token could be had, the request body failed, or the channel failed.
@@ -243,6 +270,9 @@ mod calling {
         Token(TokenError),
         /// The request's own body failed while it was read.
         Body(BoxError),
+        /// The token is DPoP-bound and the call's URL is unknown: give the layer the server's
+        /// [`origin`](GrpcBearerLayer::origin).
+        NoOrigin,
         /// The channel failed.
         Service(E),
     }
@@ -252,6 +282,9 @@ mod calling {
             match self {
                 Self::Token(e) => write!(f, "no access token: {e}"),
                 Self::Body(e) => write!(f, "the request body failed: {e}"),
+                Self::NoOrigin => {
+                    f.write_str("a DPoP proof needs the call's URL: set GrpcBearerLayer::origin")
+                }
                 Self::Service(e) => e.fmt(f),
             }
         }
@@ -262,6 +295,7 @@ mod calling {
             match self {
                 Self::Token(e) => Some(e),
                 Self::Body(e) => Some(&**e),
+                Self::NoOrigin => None,
                 Self::Service(e) => Some(e),
             }
         }
@@ -366,9 +400,17 @@ mod calling {
             let clone = self.inner.clone();
             let mut inner = std::mem::replace(&mut self.inner, clone);
             let source = self.source.clone();
+            let origin = self.origin.clone();
             Box::pin(async move {
                 let token = source.token().await.map_err(GrpcBearerError::Token)?;
-                let (parts, body) = req.into_parts();
+                let (mut parts, body) = req.into_parts();
+                if token.is_dpop_bound() && parts.uri.authority().is_none() {
+                    // The proof's htu is the full URL, which the channel completes later.
+                    let Some((scheme, authority)) = origin else { return Err(GrpcBearerError::NoOrigin) };
+                    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+                    (uri.scheme, uri.authority) = (scheme, authority);
+                    parts.uri = http::Uri::from_parts(uri).map_err(|_| GrpcBearerError::NoOrigin)?;
+                }
                 let taken = take_ready(body).await.map_err(GrpcBearerError::Body)?;
                 let send = |frames: VecDeque<Frame<Bytes>>, rest: Option<B>, token: &AccessToken| {
                     let mut req = Request::from_parts(
