@@ -359,6 +359,13 @@ impl DpopPolicy {
         if jwk.as_object().is_some_and(|o| PRIVATE_MEMBERS.iter().any(|m| o.contains_key(*m))) {
             return Err(invalid_proof("the DPoP proof's jwk holds a private key"));
         }
+        // The thumbprint (one SHA-256) before any key is parsed or signature checked: only the
+        // key the token is bound to ever costs a signature verification.
+        let jkt = thumbprint(jwk)
+            .ok_or_else(|| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
+        if bound.is_some_and(|(_, bound_to)| bound_to != jkt) {
+            return Err(invalid_proof("the DPoP proof's key is not the one the token is bound to"));
+        }
         let key = crate::keys::parse_jwk(jwk)
             .map_err(|_| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
         if !key.supports(alg) {
@@ -366,11 +373,6 @@ impl DpopPolicy {
         }
         if !key.verify(alg, proof.signing_input.as_bytes(), &proof.signature) {
             return Err(invalid_proof("the DPoP proof's signature is invalid"));
-        }
-        let jkt = thumbprint(jwk)
-            .ok_or_else(|| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
-        if bound.is_some_and(|(_, bound_to)| bound_to != jkt) {
-            return Err(invalid_proof("the DPoP proof's key is not the one the token is bound to"));
         }
         let claims = &proof.claims;
         let str_claim = |name: &str| claims.get(name).and_then(Value::as_str);
