@@ -206,14 +206,8 @@ impl Dpop {
             None => None,
         };
         #[cfg(feature = "redis")]
-        let replay = match self.replay_redis {
-            Some(u) => ReplayGuard::redis(
-                crate::RedisTarget::parse(&u).map_err(|e| invalid(e.to_string()))?,
-                "permiso_dpop:".into(),
-                Duration::from_millis(100),
-            ),
-            None => ReplayGuard::memory(),
-        };
+        let replay = ReplayGuard::for_setting(self.replay_redis.as_deref(), "permiso_dpop:")
+            .map_err(|e| invalid(e.to_string()))?;
         #[cfg(not(feature = "redis"))]
         let replay = ReplayGuard::memory();
         let names: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();

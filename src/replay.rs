@@ -37,6 +37,20 @@ impl ReplayGuard {
         }
     }
 
+    /// Shared through the Redis at `url` (feature `redis`), with keys `{prefix}{value}` and
+    /// each call bounded by 100 ms; in this process's memory without a URL.
+    #[cfg(feature = "redis")]
+    pub(crate) fn for_setting(url: Option<&str>, prefix: &str) -> Result<Self, crate::error::ConfigError> {
+        match url {
+            Some(u) => Ok(Self::redis(
+                crate::RedisTarget::parse(u)?,
+                prefix.to_owned(),
+                std::time::Duration::from_millis(100),
+            )),
+            None => Ok(Self::memory()),
+        }
+    }
+
     /// Whether `value` is seen for the first time; it is then remembered until `until`
     /// (unix seconds; `now` is the caller's clock).
     pub(crate) async fn first_use(&self, value: &str, now: u64, until: u64) -> bool {

@@ -145,14 +145,8 @@ impl RequestSigning {
             return Err(invalid("max_body_bytes must be from 1 to 67108864".into()));
         }
         #[cfg(feature = "redis")]
-        let replay = match self.replay_redis {
-            Some(u) => ReplayGuard::redis(
-                crate::RedisTarget::parse(&u).map_err(|e| invalid(e.to_string()))?,
-                "permiso_signature:".into(),
-                Duration::from_millis(100),
-            ),
-            None => ReplayGuard::memory(),
-        };
+        let replay = ReplayGuard::for_setting(self.replay_redis.as_deref(), "permiso_signature:")
+            .map_err(|e| invalid(e.to_string()))?;
         #[cfg(not(feature = "redis"))]
         let replay = ReplayGuard::memory();
         // Kept exactly as given but for a trailing slash: the caller's URL is base + path.
