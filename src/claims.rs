@@ -137,6 +137,18 @@ impl Claims {
         self.service
     }
 
+    /// Whether the token says it is a refresh token: `type`, `token_type` or `token_use` is
+    /// `"refresh"` or `"refresh_token"` (permiso's refresh tokens say `"type": "refresh"`).
+    /// Such a token is never accepted as an access token.
+    pub fn is_refresh_token(&self) -> bool {
+        let refresh = |v: Option<&str>| {
+            v.is_some_and(|v| v.eq_ignore_ascii_case("refresh") || v.eq_ignore_ascii_case("refresh_token"))
+        };
+        refresh(self.token_type.as_deref())
+            || refresh(self.other.get("token_type").and_then(Value::as_str))
+            || refresh(self.other.get("token_use").and_then(Value::as_str))
+    }
+
     /// Any claim not covered by an accessor above (for example `azp`, `gty`, `tenant`),
     /// deserialized as `T`. `None` when absent or not a `T`.
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Option<T> {

@@ -13,14 +13,16 @@
 //!   no `crit`;
 //! - `jwk` a public key (a private member is refused) whose RFC 7638 thumbprint equals the
 //!   token's `cnf.jkt`, and the signature valid with it;
-//! - `htm` equal to the request method; `htu` equal to the request URL without query and
-//!   fragment, rebuilt from the public base URL (`PERMISO_PUBLIC_BASE_URL`, shared with
-//!   request signing; without one, from `Host` over `http`), both sides normalised (scheme
-//!   and host case, default port, dot segments);
+//! - `htm` equal to the request method; `htu` equal to one of the service's public base
+//!   URLs (`PERMISO_PUBLIC_BASE_URL`, required with DPoP, shared with request signing) plus
+//!   the request's path as sent; only the scheme, host and default port are normalised, the
+//!   path is compared byte for byte, and a dot segment (`.`, `..`, `%2e%2e`…) in either is
+//!   refused. The URL is never taken from the request's `Host`, `:authority` or request line;
 //! - `iat` within ±[`max_age`](Dpop::max_age) (60 s) plus the verifier's leeway;
 //! - `ath` equal to the base64url SHA-256 of the token;
 //! - `jti` not seen before within that window (per key; in memory, bounded, or shared through
-//!   Redis with `SET NX EX`).
+//!   Redis with `SET NX EX`, this replica's memory always asked first; a Redis that cannot
+//!   answer is answered 503 unless `replay_on_error` is `allow`).
 //!
 //! The verified-token cache may hold the token (its claims, `cnf.jkt` included); the proof is
 //! checked on every request and never cached. A bound token presented as `Bearer` is refused
@@ -51,13 +53,14 @@ use aws_lc_rs::rand::SecureRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderMap, Method, Uri, header};
+use http::{HeaderMap, Method, Uri};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::clock::Clock;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::on_error::OnStoreError;
 use crate::replay::ReplayGuard;
 
 /// The largest `DPoP` header accepted, in bytes.
@@ -86,13 +89,14 @@ const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DpopMode {
-    /// `DPoP` and `Bearer` both accepted (the default); a bound token needs its proof.
-    #[default]
+    /// `DPoP` and `Bearer` both accepted; a bound token needs its proof.
     Allowed,
     /// Only DPoP-bound tokens with a valid proof: `Bearer`, and tokens without `cnf`, are
     /// refused.
     Required,
-    /// The `DPoP` scheme is refused (400); bound tokens can then never be used here.
+    /// The `DPoP` scheme is refused (400), and no challenge advertises it (the default);
+    /// bound tokens can then never be used here.
+    #[default]
     Off,
 }
 
@@ -122,26 +126,29 @@ pub struct Dpop {
     mode: DpopMode,
     algorithms: Option<Vec<Algorithm>>,
     max_age: Duration,
-    base_url: Option<String>,
+    base_urls: Vec<String>,
+    replay_on_error: OnStoreError,
     #[cfg(feature = "redis")]
     replay_redis: Option<String>,
 }
 
 impl Default for Dpop {
     fn default() -> Self {
-        Self::new(DpopMode::Allowed)
+        Self::new(DpopMode::Off)
     }
 }
 
 impl Dpop {
-    /// Proofs checked in `mode`, with the defaults: every asymmetric algorithm, ±60 s, the URL
-    /// from `Host`, replay remembered in memory.
+    /// Proofs checked in `mode`, with the defaults: every asymmetric algorithm, ±60 s, replay
+    /// remembered in memory. Unless `mode` is [`DpopMode::Off`], the service's public base
+    /// URL is required ([`public_base_url`](Self::public_base_url)).
     pub fn new(mode: DpopMode) -> Self {
         Self {
             mode,
             algorithms: None,
             max_age: DEFAULT_DPOP_MAX_AGE,
-            base_url: None,
+            base_urls: Vec::new(),
+            replay_on_error: OnStoreError::Reject,
             #[cfg(feature = "redis")]
             replay_redis: None,
         }
@@ -160,18 +167,27 @@ impl Dpop {
         self
     }
 
-    /// The URL callers reach this service at (scheme, host, port and any path prefix a proxy
-    /// adds): `htu` is compared with it plus the request's path. Without it the URL is
-    /// rebuilt from the `Host` header over `http`, which is wrong behind a TLS-terminating
-    /// proxy.
+    /// A URL callers reach this service at (scheme, host, port and any path prefix a proxy
+    /// adds): `htu` must be one of these plus the request's path. Required unless DPoP is
+    /// off; call it once per origin the service answers at. The request's own `Host` is
+    /// never used: a proof made for another service (or for `https` when this request came
+    /// over `http`) would otherwise pass.
     pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
+        self.base_urls.push(url.into());
+        self
+    }
+
+    /// What a request gets when the shared replay store (Redis) cannot answer: 503 with
+    /// `Retry-After: 1` ([`OnStoreError::Reject`], the default) or let through on this
+    /// replica's memory alone ([`OnStoreError::Allow`]).
+    pub fn replay_on_error(mut self, on_error: OnStoreError) -> Self {
+        self.replay_on_error = on_error;
         self
     }
 
     /// Shares the proofs' `jti`s among replicas through Redis (`SET NX EX`, feature `redis`),
-    /// so a proof replayed to another replica is refused too. A Redis that cannot answer
-    /// within 100 ms falls back to this replica's memory.
+    /// so a proof replayed to another replica is refused too. Each call is bounded by 100 ms;
+    /// see [`replay_on_error`](Self::replay_on_error).
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn shared_replay_store(mut self, redis_url: impl Into<String>) -> Self {
@@ -197,17 +213,30 @@ impl Dpop {
         if self.max_age.is_zero() || self.max_age > MAX_MAX_AGE {
             return Err(invalid("max_age must be from 1 s to 600 s".into()));
         }
-        let base = match self.base_url {
-            Some(b) => Some(normalize(&b).ok_or_else(|| {
-                invalid(
-                    "the public base URL must be an absolute http(s) URL without query or fragment".into(),
-                )
-            })?),
-            None => None,
-        };
+        if self.base_urls.is_empty() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::Missing,
+                "dpop: the service's public base URL is required (PERMISO_PUBLIC_BASE_URL, e.g. \
+                 https://payments.example.com): a proof's htu is checked against it, never against \
+                 the request's Host",
+            ));
+        }
+        let bases = self
+            .base_urls
+            .iter()
+            .map(|b| {
+                Base::parse(b).ok_or_else(|| {
+                    invalid(format!(
+                        "the public base URL {b:?} must be an absolute http(s) URL without user, query, \
+                         fragment or dot segments"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         #[cfg(feature = "redis")]
-        let replay = ReplayGuard::for_setting(self.replay_redis.as_deref(), "permiso_dpop:")
-            .map_err(|e| invalid(e.to_string()))?;
+        let replay =
+            ReplayGuard::for_setting(self.replay_redis.as_deref(), "permiso_dpop:", self.replay_on_error)
+                .map_err(|e| invalid(e.to_string()))?;
         #[cfg(not(feature = "redis"))]
         let replay = ReplayGuard::memory();
         let names: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();
@@ -216,7 +245,7 @@ impl Dpop {
             algs: names.join(" ").into(),
             algorithms,
             window: self.max_age.as_secs() + leeway,
-            base,
+            bases,
             replay,
             clock,
         }))
@@ -229,7 +258,8 @@ impl fmt::Debug for Dpop {
             .field("mode", &self.mode)
             .field("algorithms", &self.algorithms)
             .field("max_age", &self.max_age)
-            .field("public_base_url", &self.base_url)
+            .field("public_base_urls", &self.base_urls)
+            .field("replay_on_error", &self.replay_on_error)
             .finish_non_exhaustive()
     }
 }
@@ -242,8 +272,8 @@ pub(crate) struct DpopPolicy {
     algorithms: Vec<Algorithm>,
     /// Seconds `iat` may be from now, either way (max age plus leeway).
     window: u64,
-    /// The normalised public base URL, without a trailing slash.
-    base: Option<String>,
+    /// The public base URLs (at least one).
+    bases: Vec<Base>,
     replay: ReplayGuard,
     clock: Arc<dyn Clock>,
 }
@@ -254,7 +284,7 @@ impl fmt::Debug for DpopPolicy {
             .field("mode", &self.mode)
             .field("algorithms", &self.algs)
             .field("window_secs", &self.window)
-            .field("public_base_url", &self.base)
+            .field("public_base_urls", &self.bases)
             .finish_non_exhaustive()
     }
 }
@@ -263,29 +293,77 @@ impl fmt::Debug for DpopPolicy {
 pub(crate) struct ProofRequest {
     proof: String,
     method: Method,
-    /// The request URL as `htu` must name it, normalised.
-    url: String,
+    /// The request's path as sent (no dot segment).
+    path: String,
 }
 
 fn invalid_proof(why: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidDpopProof).with_description(why)
 }
 
-/// `scheme://host[:port]/path` with the scheme and host lower-cased, the default port and
-/// dot segments removed, query and fragment dropped; `None` for anything but absolute
-/// http(s) URLs.
-fn normalize(url: &str) -> Option<String> {
-    let u = url::Url::parse(url).ok()?;
-    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() || u.cannot_be_a_base() {
+/// A public base URL: its normalised origin and its path prefix (no trailing slash).
+#[derive(Debug)]
+struct Base {
+    origin: String,
+    prefix: String,
+}
+
+impl Base {
+    fn parse(url: &str) -> Option<Self> {
+        let (origin, path) = split_url(url)?;
+        if url.contains(['?', '#']) || has_dot_segment(path) {
+            return None;
+        }
+        Some(Self { origin, prefix: path.trim_end_matches('/').to_owned() })
+    }
+
+    /// Whether `htu` (origin and path, split) names this base plus `path`.
+    fn names(&self, origin: &str, htu_path: &str, path: &str) -> bool {
+        origin == self.origin && htu_path.strip_prefix(&*self.prefix) == Some(path)
+    }
+}
+
+/// An absolute http(s) URL split into its normalised origin (`scheme://host[:port]`, scheme
+/// and host lower-cased, the scheme's default port dropped) and its path exactly as written
+/// (`/` when empty), without query and fragment. `None` for anything else, and for a URL
+/// with user information. The path is not resolved: `..` stays `..`.
+fn split_url(url: &str) -> Option<(String, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(end);
+    let path = &after[..after.find(['?', '#']).unwrap_or(after.len())];
+    if authority.is_empty() || authority.contains('@') {
         return None;
     }
-    let mut out = format!("{}://{}", u.scheme(), u.host_str()?);
-    if let Some(port) = u.port() {
-        out.push(':');
-        out.push_str(&port.to_string());
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let (host, port) = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
+        _ => (authority, None),
+    };
+    if host.is_empty() || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
     }
-    out.push_str(u.path());
-    Some(out)
+    let mut origin = format!("{scheme}://{}", host.to_ascii_lowercase());
+    if let Some(port) = port.map(|p| p.trim_start_matches('0')).filter(|p| *p != default_port) {
+        origin.push(':');
+        origin.push_str(if port.is_empty() { "0" } else { port });
+    }
+    Some((origin, if path.is_empty() { "/" } else { path }))
+}
+
+/// Whether a path has a `.` or `..` segment, percent-encoded or not (`%2e`, `.%2E`…): the
+/// router never resolves them, so a proof naming the resolved path must not match.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
 }
 
 impl DpopPolicy {
@@ -306,17 +384,12 @@ impl DpopPolicy {
             return Err(invalid_proof("the DPoP proof is larger than allowed"));
         }
         let proof = proof.to_str().map_err(|_| invalid_proof("the DPoP proof is not a compact JWS"))?.trim();
+        // The path as sent; the origin is the service's own, never the request's.
         let path = uri.path();
-        let url = match (&self.base, uri.scheme_str(), uri.authority()) {
-            (Some(base), ..) => normalize(&format!("{}{path}", base.trim_end_matches('/'))),
-            (None, Some(scheme), Some(authority)) => normalize(&format!("{scheme}://{authority}{path}")),
-            (None, ..) => headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .and_then(|host| normalize(&format!("http://{host}{path}"))),
+        if has_dot_segment(path) {
+            return Err(invalid_proof("the request path has a dot segment, which a DPoP proof cannot name"));
         }
-        .ok_or_else(|| invalid_proof("the request URL cannot be rebuilt to check the proof's htu"))?;
-        Ok(ProofRequest { proof: proof.to_owned(), method: method.clone(), url })
+        Ok(ProofRequest { proof: proof.to_owned(), method: method.clone(), path: path.to_owned() })
     }
 
     /// Every check of the proof against the request, and against the access token and its
@@ -377,7 +450,10 @@ impl DpopPolicy {
             return Err(invalid_proof("the DPoP proof's htm does not match the request method"));
         }
         let htu = str_claim("htu").ok_or_else(|| invalid_proof("the DPoP proof has no htu"))?;
-        if normalize(htu).as_deref() != Some(req.url.as_str()) {
+        let matches = split_url(htu).is_some_and(|(origin, htu_path)| {
+            !has_dot_segment(htu_path) && self.bases.iter().any(|b| b.names(&origin, htu_path, &req.path))
+        });
+        if !matches {
             return Err(invalid_proof("the DPoP proof's htu does not match the request URL"));
         }
         let iat = claims
@@ -396,9 +472,9 @@ impl DpopPolicy {
         }
         let nonce = str_claim("nonce").map(str::to_owned);
         let remembered = format!("{jkt}:{jti}");
-        if !self.replay.first_use(&remembered, now, iat.max(now).saturating_add(self.window)).await {
-            return Err(AuthError::new(AuthErrorKind::DpopProofReplayed));
-        }
+        let until = iat.max(now).saturating_add(self.window);
+        // Partitioned by the proof's key: one key's proofs hold at most a share of the memory.
+        self.replay.first_use(&jkt, &remembered, now, until).await.check(AuthErrorKind::DpopProofReplayed)?;
         Ok(ProofInfo { jkt, nonce })
     }
 }
@@ -616,15 +692,33 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_normalised_and_lose_query_and_fragment() {
+    fn only_scheme_host_and_port_are_normalised() {
+        let split = |u| split_url(u).map(|(o, p)| format!("{o} {p}"));
         assert_eq!(
-            normalize("HTTPS://Payments.Example.COM:443/a/../b?x=1#f").unwrap(),
-            "https://payments.example.com/b"
+            split("HTTPS://Payments.Example.COM:443/a/B?x=1#f").unwrap(),
+            "https://payments.example.com /a/B"
         );
-        assert_eq!(normalize("http://h:8080/p").unwrap(), "http://h:8080/p");
-        assert_eq!(normalize("http://h").unwrap(), "http://h/");
-        assert!(normalize("ftp://h/x").is_none());
-        assert!(normalize("/relative").is_none());
+        // The path is never resolved: `..` stays, and is then refused.
+        assert_eq!(split("https://h/a/../b").unwrap(), "https://h /a/../b");
+        assert_eq!(split("http://h:8080/p").unwrap(), "http://h:8080 /p");
+        assert_eq!(split("http://h:80").unwrap(), "http://h /");
+        assert_eq!(split("http://[::1]:8080/x").unwrap(), "http://[::1]:8080 /x");
+        assert_eq!(split("http://[::1]/x").unwrap(), "http://[::1] /x");
+        for bad in ["ftp://h/x", "/relative", "http://user@h/x", "http://h:x/", "http:///x", "http://h:/x"] {
+            assert!(split(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_are_found_encoded_or_not() {
+        for bad in
+            ["/a/../b", "/a/./b", "/a/%2e%2e/b", "/a/%2E%2e/b", "/a/.%2E/b", "/a/%2e/b", "/..", "/a/.."]
+        {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for good in ["/a/b", "/a/...b", "/a/..b/", "/a/.well-known", "/", "/a/%2e%2eb"] {
+            assert!(!has_dot_segment(good), "{good}");
+        }
     }
 
     #[test]

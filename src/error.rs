@@ -124,6 +124,11 @@ pub enum AuthErrorKind {
     /// The rate-limit store could not answer and rate limits reject on error. 503 with
     /// `Retry-After`.
     RateLimitUnavailable,
+    /// Request signing or DPoP: the replay store cannot tell whether this signature or
+    /// proof was used before (Redis cannot answer and the replay store rejects on error, or
+    /// the memory is full of signatures and proofs still inside their window). 503 with
+    /// `Retry-After`.
+    ReplayStoreUnavailable,
     /// An extractor or `RequireLayer` ran without an `AuthLayer` before it: a bug in the
     /// service, never a pass. 500 with `"error": "server_error"` and no `WWW-Authenticate`.
     MissingAuthLayer,
@@ -136,7 +141,9 @@ impl AuthErrorKind {
         match self {
             InvalidRequest => StatusCode::BAD_REQUEST,
             InsufficientScope | UntrustedClient => StatusCode::FORBIDDEN,
-            KeysUnavailable | RevocationUnavailable | RateLimitUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            KeysUnavailable | RevocationUnavailable | RateLimitUnavailable | ReplayStoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MissingAuthLayer => StatusCode::INTERNAL_SERVER_ERROR,
@@ -157,7 +164,9 @@ impl AuthErrorKind {
             | SignatureReplayed
             | SignatureUnknownClient => "invalid_signature",
             InsufficientScope | UntrustedClient => "insufficient_scope",
-            KeysUnavailable | RevocationUnavailable | RateLimitUnavailable => "temporarily_unavailable",
+            KeysUnavailable | RevocationUnavailable | RateLimitUnavailable | ReplayStoreUnavailable => {
+                "temporarily_unavailable"
+            }
             RateLimited => "rate_limited",
             InvalidDpopProof | DpopProofStale | DpopProofReplayed => "invalid_dpop_proof",
             _ => "invalid_token",
@@ -204,6 +213,7 @@ impl AuthErrorKind {
             PayloadTooLarge => "payload_too_large",
             RateLimited => "rate_limited",
             RateLimitUnavailable => "rate_limit_unavailable",
+            ReplayStoreUnavailable => "replay_store_unavailable",
             InvalidDpopProof => "invalid_dpop_proof",
             DpopProofStale => "dpop_proof_stale",
             DpopProofReplayed => "dpop_proof_replayed",
@@ -250,6 +260,7 @@ impl AuthErrorKind {
             DpopRequired => "a DPoP-bound token with its proof is required",
             DpopUnbound => "the token is not bound to a DPoP key",
             RateLimitUnavailable => "the rate limit cannot be checked right now",
+            ReplayStoreUnavailable => "whether this request was seen before cannot be checked right now",
             MissingAuthLayer => "authentication is not configured for this route (is AuthLayer applied?)",
         }
     }

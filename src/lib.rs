@@ -79,6 +79,7 @@ mod layer;
 pub mod limit;
 mod log;
 pub mod metrics;
+mod on_error;
 #[cfg(feature = "redis")]
 mod redis;
 mod replay;
@@ -110,6 +111,7 @@ pub use layer::{
     AuthBody, AuthLayer, AuthService, Authenticated, DefaultRejection, GuardFuture, OnRejection,
     RequireLayer, RequireService, ResponseFuture,
 };
+pub use on_error::OnStoreError;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisTarget;

@@ -12,7 +12,7 @@
 //! | `permiso_token_cache_entries` | gauge | | tokens in the verified-token cache (after each insert) |
 //! | `permiso_key_fetches_total` | counter | `issuer`, `result` | key set fetches: `ok` or `error` |
 //! | `permiso_key_set_age_seconds` | gauge | `issuer` | seconds since the keys in use were fetched (set at each fetch and each cold verification) |
-//! | `permiso_revocation_checks_total` | counter | `result` | `allowed`, `revoked`, `unavailable_allowed`, `unavailable_rejected` |
+//! | `permiso_revocation_checks_total` | counter | `result` | `allowed`, `revoked`, `expired` (past `exp`, in the leeway), `unavailable_allowed`, `unavailable_rejected` |
 //! | `permiso_rate_limit_decisions_total` | counter | `result`, `store` (+ `client_id`) | `allowed`, `limited`, `exempt`, `store_error_allowed`, `store_error_rejected`; `store` is `memory` or `redis` |
 //!
 //! Every label value comes from a short fixed list, or is a configured issuer (`issuer` is

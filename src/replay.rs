@@ -1,97 +1,245 @@
-//! Remembers what was seen once (request signatures, and later DPoP proof `jti`s) for as long
-//! as it could be replayed: in memory, bounded, or shared by every replica in Redis with
-//! `SET NX EX` (feature `redis`).
+//! Remembers what was seen once (request signatures, DPoP proof `jti`s) for as long as it
+//! could be replayed: always in this process's memory, and with Redis also shared by every
+//! replica (`SET NX EX`, feature `redis`).
+//!
+//! What the memory relies on:
+//! - an entry is forgotten only once its time is over (entries are grouped by the second they
+//!   expire in, and whole seconds go at once); when the memory is full of live entries a new
+//!   value is refused (`Full`, answered 503), never let in by forgetting an old one;
+//! - one client (the caller partitions by its own notion: issuer and client id for
+//!   signatures, the proof key for DPoP) holds at most a share of the memory, so one client's
+//!   traffic cannot push the rest out or fill it for everyone;
+//! - with Redis, this replica's memory is asked first and written first, so a value this
+//!   replica saw is refused here even while Redis is down; what Redis cannot answer is
+//!   decided by [`OnStoreError`] (default: refuse with 503).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// At most this many remembered values in memory; past it the expired go first, then an
-/// arbitrary tenth (a replay of one of those would then pass: size the window to the load).
+use crate::on_error::OnStoreError;
+
+/// At most this many remembered values in memory, all clients together.
 const MAX_ENTRIES: usize = 1_000_000;
+/// At most this many remembered values for one client (a quarter of the memory).
+const MAX_PER_CLIENT: usize = MAX_ENTRIES / 4;
+const SHARDS: usize = 16;
+
+/// What a value's first-use check says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FirstUse {
+    /// Not seen before; now remembered.
+    New,
+    /// Seen before, within its time.
+    Replayed,
+    /// The memory (or this client's share of it) is full of live entries: refuse rather
+    /// than forget one.
+    Full,
+    /// The shared store could not answer and its failure mode is `reject`.
+    Unavailable,
+}
+
+#[derive(Default)]
+struct Shard {
+    /// A 128-bit digest of (partition, value) → (unix second it is remembered until, partition).
+    seen: HashMap<u128, (u64, u64), foldhash::fast::FixedState>,
+    /// The digests that expire in each second.
+    expiring: BTreeMap<u64, Vec<u128>>,
+    /// Live entries per partition.
+    per_partition: HashMap<u64, usize, foldhash::fast::FixedState>,
+}
+
+impl Shard {
+    /// Forgets every entry whose time is over (`until < now`).
+    fn evict(&mut self, now: u64, total: &AtomicUsize) {
+        while let Some(entry) = self.expiring.first_entry() {
+            if *entry.key() >= now {
+                break;
+            }
+            for digest in entry.remove() {
+                if let Some((_, partition)) = self.seen.remove(&digest) {
+                    total.fetch_sub(1, Ordering::Relaxed);
+                    if let Some(n) = self.per_partition.get_mut(&partition) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.per_partition.remove(&partition);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The memory part: sharded by partition, so two cores rarely wait on one lock.
+struct Memory {
+    shards: Box<[Mutex<Shard>]>,
+    total: AtomicUsize,
+    max_entries: usize,
+    max_per_partition: usize,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Memory {
+    fn new(max_entries: usize, max_per_partition: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            total: AtomicUsize::new(0),
+            max_entries,
+            max_per_partition,
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    fn first_use(&self, partition: &str, value: &str, now: u64, until: u64) -> FirstUse {
+        let part = self.hasher.hash_one(partition);
+        let digest = {
+            let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            ctx.update(&(partition.len() as u64).to_le_bytes());
+            ctx.update(partition.as_bytes());
+            ctx.update(value.as_bytes());
+            let d = ctx.finish();
+            u128::from_le_bytes(d.as_ref()[..16].try_into().unwrap_or_default())
+        };
+        let mut shard = self.shards[(part >> 32) as usize % SHARDS].lock().unwrap_or_else(|e| e.into_inner());
+        shard.evict(now, &self.total);
+        if shard.seen.contains_key(&digest) {
+            return FirstUse::Replayed;
+        }
+        let held = shard.per_partition.get(&part).copied().unwrap_or(0);
+        if held >= self.max_per_partition || self.total.load(Ordering::Relaxed) >= self.max_entries {
+            return FirstUse::Full;
+        }
+        self.total.fetch_add(1, Ordering::Relaxed);
+        shard.seen.insert(digest, (until, part));
+        shard.expiring.entry(until).or_default().push(digest);
+        *shard.per_partition.entry(part).or_insert(0) += 1;
+        FirstUse::New
+    }
+
+    /// How many values are remembered here.
+    #[cfg(feature = "redis")]
+    fn len(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+}
 
 pub(crate) struct ReplayGuard {
-    /// A 128-bit digest of each value, to the unix second it is remembered until: 32 bytes an
-    /// entry, whatever the value's length.
-    seen: Mutex<HashMap<u128, u64>>,
+    memory: Memory,
     #[cfg(feature = "redis")]
-    redis: Option<(crate::redis::Redis, String, std::time::Duration)>,
+    redis: Option<Shared>,
+}
+
+#[cfg(feature = "redis")]
+struct Shared {
+    redis: crate::redis::Redis,
+    prefix: String,
+    timeout: std::time::Duration,
+    on_error: OnStoreError,
+    log_gate: crate::log::Every,
+}
+
+impl FirstUse {
+    /// `Ok` for a new value; else the refusal, `replayed` for a replay.
+    pub(crate) fn check(self, replayed: crate::error::AuthErrorKind) -> Result<(), crate::error::AuthError> {
+        use crate::error::{AuthError, AuthErrorKind};
+        match self {
+            Self::New => Ok(()),
+            Self::Replayed => Err(AuthError::new(replayed)),
+            Self::Unavailable => {
+                Err(AuthError::new(AuthErrorKind::ReplayStoreUnavailable).with_retry_after(1))
+            }
+            Self::Full => Err(AuthError::new(AuthErrorKind::ReplayStoreUnavailable)
+                .with_description("too many recent requests to remember; try again shortly")
+                .with_retry_after(1)),
+        }
+    }
 }
 
 impl ReplayGuard {
     /// In this process only.
     pub(crate) fn memory() -> Self {
+        Self::with_limits(MAX_ENTRIES, MAX_PER_CLIENT)
+    }
+
+    fn with_limits(max_entries: usize, max_per_partition: usize) -> Self {
         Self {
-            seen: Mutex::new(HashMap::new()),
+            memory: Memory::new(max_entries, max_per_partition),
             #[cfg(feature = "redis")]
             redis: None,
         }
     }
 
-    /// Shared through Redis: keys `{prefix}{value}`; each call bounded by `timeout`, and a
-    /// Redis that cannot answer falls back to this process's memory (logged).
+    /// Shared through the Redis at `url` (feature `redis`), with keys `{prefix}{value}` (as
+    /// before: the value already names its client), each
+    /// call bounded by 100 ms, and `on_error` when Redis cannot answer; in this process's
+    /// memory only without a URL.
     #[cfg(feature = "redis")]
-    pub(crate) fn redis(target: crate::RedisTarget, prefix: String, timeout: std::time::Duration) -> Self {
-        Self {
-            seen: Mutex::new(HashMap::new()),
-            redis: Some((crate::redis::Redis::new(target), prefix, timeout)),
+    pub(crate) fn for_setting(
+        url: Option<&str>,
+        prefix: &str,
+        on_error: OnStoreError,
+    ) -> Result<Self, crate::error::ConfigError> {
+        let mut guard = Self::memory();
+        if let Some(u) = url {
+            guard.redis = Some(Shared {
+                redis: crate::redis::Redis::new(crate::RedisTarget::parse(u)?),
+                prefix: prefix.to_owned(),
+                timeout: std::time::Duration::from_millis(100),
+                on_error,
+                log_gate: crate::log::Every::second(),
+            });
         }
+        Ok(guard)
     }
 
-    /// Shared through the Redis at `url` (feature `redis`), with keys `{prefix}{value}` and
-    /// each call bounded by 100 ms; in this process's memory without a URL.
-    #[cfg(feature = "redis")]
-    pub(crate) fn for_setting(url: Option<&str>, prefix: &str) -> Result<Self, crate::error::ConfigError> {
-        match url {
-            Some(u) => Ok(Self::redis(
-                crate::RedisTarget::parse(u)?,
-                prefix.to_owned(),
-                std::time::Duration::from_millis(100),
-            )),
-            None => Ok(Self::memory()),
+    /// Whether `value` of `partition` is seen for the first time; it is then remembered until
+    /// `until` (unix seconds; `now` is the caller's clock). This replica's memory is asked
+    /// and written first; then the shared store, when there is one.
+    #[cfg_attr(not(feature = "redis"), allow(clippy::unused_async))]
+    pub(crate) async fn first_use(&self, partition: &str, value: &str, now: u64, until: u64) -> FirstUse {
+        let local = self.memory.first_use(partition, value, now, until);
+        if local != FirstUse::New {
+            return local;
         }
-    }
-
-    /// Whether `value` is seen for the first time; it is then remembered until `until`
-    /// (unix seconds; `now` is the caller's clock).
-    pub(crate) async fn first_use(&self, value: &str, now: u64, until: u64) -> bool {
         #[cfg(feature = "redis")]
-        if let Some((redis, prefix, timeout)) = &self.redis {
-            let ttl = until.saturating_sub(now).max(1);
-            let cmd = ::redis::cmd("SET")
-                .arg(format!("{prefix}{value}"))
-                .arg("1")
-                .arg("NX")
-                .arg("EX")
-                .arg(ttl)
-                .clone();
-            match redis.query::<Option<String>>(&cmd, *timeout).await {
-                Ok(set) => return set.is_some(),
-                Err(_e) => {
-                    crate::log::warn!(error = %_e, "the replay store in Redis cannot answer; checking this process's memory")
-                }
-            }
+        if let Some(shared) = &self.redis {
+            return shared.first_use(value, now, until, &self.memory).await;
         }
-        self.first_use_in_memory(value, now, until)
+        FirstUse::New
     }
+}
 
-    fn first_use_in_memory(&self, value: &str, now: u64, until: u64) -> bool {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
-        let key = u128::from_le_bytes(digest.as_ref()[..16].try_into().unwrap_or_default());
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.get(&key).is_some_and(|&u| u >= now) {
-            return false;
-        }
-        if seen.len() >= MAX_ENTRIES {
-            seen.retain(|_, u| *u >= now);
-            if seen.len() >= MAX_ENTRIES {
-                let drop: Vec<u128> = seen.keys().take(seen.len() / 10 + 1).copied().collect();
-                for k in drop {
-                    seen.remove(&k);
+#[cfg(feature = "redis")]
+impl Shared {
+    async fn first_use(&self, value: &str, now: u64, until: u64, memory: &Memory) -> FirstUse {
+        let ttl = until.saturating_sub(now).max(1);
+        let cmd = ::redis::cmd("SET")
+            .arg(format!("{}{value}", self.prefix))
+            .arg("1")
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl)
+            .clone();
+        match self.redis.query::<Option<String>>(&cmd, self.timeout).await {
+            Ok(Some(_)) => FirstUse::New,
+            Ok(None) => FirstUse::Replayed,
+            Err(_e) => {
+                if self.log_gate.due() {
+                    crate::log::warn!(
+                        error = %_e,
+                        on_error = self.on_error.as_str(),
+                        remembered_here = memory.len(),
+                        "the replay store in Redis cannot answer; this replica's memory still refuses what it saw"
+                    );
+                }
+                match self.on_error {
+                    OnStoreError::Reject => FirstUse::Unavailable,
+                    OnStoreError::Allow => FirstUse::New,
                 }
             }
         }
-        seen.insert(key, until);
-        true
     }
 }
 
@@ -99,16 +247,44 @@ impl ReplayGuard {
 mod tests {
     use super::*;
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    }
+
     #[test]
     fn a_value_is_new_once_until_it_expires() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let guard = ReplayGuard::memory();
-        rt.block_on(async {
-            assert!(guard.first_use("a", 100, 160).await);
-            assert!(!guard.first_use("a", 150, 210).await);
-            assert!(guard.first_use("b", 150, 210).await);
+        block_on(async {
+            assert_eq!(guard.first_use("c", "a", 100, 160).await, FirstUse::New);
+            assert_eq!(guard.first_use("c", "a", 150, 210).await, FirstUse::Replayed);
+            assert_eq!(guard.first_use("c", "b", 150, 210).await, FirstUse::New);
+            // Another partition's value of the same bytes is another value.
+            assert_eq!(guard.first_use("d", "a", 150, 210).await, FirstUse::New);
             // Past its time it may be used again (the window refuses it by then anyway).
-            assert!(guard.first_use("a", 161, 221).await);
+            assert_eq!(guard.first_use("c", "a", 161, 221).await, FirstUse::New);
+        });
+    }
+
+    #[test]
+    fn a_full_memory_refuses_instead_of_forgetting_a_live_entry() {
+        let guard = ReplayGuard::with_limits(100, 60);
+        block_on(async {
+            assert_eq!(guard.first_use("victim", "used-signature", 1000, 1300).await, FirstUse::New);
+            // Another client fills its share, then the rest of the memory is left alone.
+            for i in 0..59 {
+                assert_eq!(guard.first_use("noisy", &format!("v{i}"), 1000, 1300).await, FirstUse::New);
+            }
+            assert_eq!(guard.first_use("noisy", "v59", 1000, 1300).await, FirstUse::New);
+            assert_eq!(guard.first_use("noisy", "v60", 1000, 1300).await, FirstUse::Full);
+            for i in 0..39 {
+                assert_eq!(guard.first_use(&format!("c{i}"), "x", 1000, 1300).await, FirstUse::New);
+            }
+            assert_eq!(guard.first_use("another", "x", 1000, 1300).await, FirstUse::Full);
+            // The victim's signature is still remembered after all that.
+            assert_eq!(guard.first_use("victim", "used-signature", 1200, 1500).await, FirstUse::Replayed);
+            // Once the entries' time is over they go, and there is room again.
+            assert_eq!(guard.first_use("noisy", "v60", 1301, 1600).await, FirstUse::New);
+            assert_eq!(guard.first_use("victim", "used-signature", 1301, 1600).await, FirstUse::New);
         });
     }
 }

@@ -45,10 +45,12 @@ pub(crate) fn router_with(verifier: Verifier, extras: Extras) -> Router {
     let mut api = Router::new()
         .route("/api/v1/transactions", get(list_transactions).post(create_transaction))
         .route("/api/v1/admin/billing", get(billing));
-    if let Some(layer) = extras.signing {
+    // Innermost first: a request is counted against its client's limit only once its
+    // signature (and token) passed.
+    if let Some(layer) = extras.limits {
         api = api.layer(layer);
     }
-    if let Some(layer) = extras.limits {
+    if let Some(layer) = extras.signing {
         api = api.layer(layer);
     }
     let mut open = Router::new().route("/health", get(health));

@@ -23,7 +23,7 @@ pub(crate) mod token_error;
 pub use credentials::{ClientAuth, ClientSecret, ServiceCredentials, TokenEndpoint};
 pub use layer::{AddBearer, BearerError, BearerLayer};
 pub use middleware::BearerMiddleware;
-pub use service::RemoteService;
+pub use service::{PathError, RemoteService};
 pub use source::{AccessToken, TokenSource, TokenSourceBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

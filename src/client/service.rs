@@ -26,7 +26,9 @@ use crate::fetch::{self, HttpPolicy, check_url};
 /// ];
 /// let source = TokenSource::from_env_vars("payment", vars)?;
 /// let users = RemoteService::from_env_vars("user", source, vars)?;
-/// assert_eq!(users.url("/api/v1/users/123"), "http://127.0.0.1:8002/api/v1/users/123");
+/// assert_eq!(users.url("/api/v1/users/123").unwrap(), "http://127.0.0.1:8002/api/v1/users/123");
+/// // A path may not climb out of the base URL, in any spelling.
+/// assert!(users.url("/api/v1/%2E%2E/%2e%2e/billing").is_err());
 /// let request = users.get("/api/v1/users/123"); // send().await it
 /// # let _ = request;
 /// # Ok::<(), permiso::ConfigError>(())
@@ -103,18 +105,45 @@ impl RemoteService {
             .map_err(|why| ConfigError::new(ConfigErrorKind::Invalid, format!("{what} {why}")))?;
         let client = fetch::client(None)
             .map_err(|_| ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built"))?;
-        let http = reqwest_middleware::ClientBuilder::new(client).with(BearerMiddleware::new(source)).build();
-        Ok(Self { base: base.trim_end_matches('/').to_owned(), http })
+        let base = base.trim_end_matches('/').to_owned();
+        let http = reqwest_middleware::ClientBuilder::new(client)
+            .with(StayUnder { base: format!("{base}/") })
+            .with(BearerMiddleware::new(source))
+            .build();
+        Ok(Self { base, http })
     }
 
     /// `path` joined to the base URL (one `/` between them).
-    pub fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    ///
+    /// # Errors
+    ///
+    /// The path has a `.` or `..` segment in any spelling (`%2E%2E`, `.%2e`…), or the joined
+    /// URL does not stay under the base URL: the caller's token must never reach a sibling
+    /// service behind the same gateway.
+    pub fn url(&self, path: &str) -> Result<String, PathError> {
+        let joined = format!("{}/{}", self.base, path.trim_start_matches('/'));
+        let path_only = path.split(['?', '#']).next().unwrap_or(path);
+        if path_only
+            .split('/')
+            .any(|s| matches!(s.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | ".."))
+        {
+            return Err(PathError { why: "it has a dot segment" });
+        }
+        let parsed =
+            reqwest::Url::parse(&joined).map_err(|_| PathError { why: "the joined URL is not a URL" })?;
+        if !parsed.as_str().starts_with(&format!("{}/", self.base)) {
+            return Err(PathError { why: "the joined URL leaves the base URL" });
+        }
+        Ok(joined)
     }
 
-    /// A request with `method` to `path`.
+    /// A request with `method` to `path`. A path [`url`](Self::url) refuses is never sent:
+    /// the request fails with [`PathError`] as its middleware error.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, self.url(path))
+        match self.url(path) {
+            Ok(url) => self.http.request(method, url),
+            Err(refused) => self.http.request(method, format!("{}/", self.base)).with_extension(refused),
+        }
     }
 
     /// `GET path`.
@@ -145,6 +174,45 @@ impl RemoteService {
     /// The underlying client (tokens included), for anything else.
     pub fn http(&self) -> &ClientWithMiddleware {
         &self.http
+    }
+}
+
+/// A path that [`RemoteService`] will not join to its base URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathError {
+    why: &'static str,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the path is refused: {}", self.why)
+    }
+}
+
+impl std::error::Error for PathError {}
+
+/// Refuses a request whose path [`RemoteService::url`] refused, or whose URL left the base.
+struct StayUnder {
+    base: String,
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for StayUnder {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        if let Some(refused) = extensions.get::<PathError>() {
+            return Err(reqwest_middleware::Error::middleware(refused.clone()));
+        }
+        if !req.url().as_str().starts_with(&self.base) {
+            return Err(reqwest_middleware::Error::middleware(PathError {
+                why: "the joined URL leaves the base URL",
+            }));
+        }
+        next.run(req, extensions).await
     }
 }
 

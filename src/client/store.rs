@@ -105,11 +105,25 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// The seed's value.
+/// The value permiso's Python `TokenCache` shares.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SeedValue {
     pub(crate) access_token: String,
+    /// Written as an integer here; Python writes `time.time() + expires_in - 60`, a float
+    /// (`1796000123.51`): both are read, the fraction dropped (toward the earlier time).
+    #[serde(deserialize_with = "unix_seconds")]
     pub(crate) expires_at: u64,
+}
+
+/// Unix seconds from a JSON integer or a non-negative finite float, rounded down.
+fn unix_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match serde_json::Number::deserialize(d)? {
+        n if n.is_u64() => n.as_u64().ok_or_else(|| serde::de::Error::custom("expires_at")),
+        n => match n.as_f64() {
+            Some(f) if f.is_finite() && f >= 0.0 && f < 1.0e15 => Ok(f.floor() as u64),
+            _ => Err(serde::de::Error::custom("expires_at is not a time in unix seconds")),
+        },
+    }
 }
 
 /// A store as a `TokenSource` uses it: the keys of its client and scopes, the timeout.

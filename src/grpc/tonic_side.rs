@@ -182,7 +182,7 @@ mod calling {
 
     use crate::client::TokenError;
     use crate::client::layer::authorize;
-    use crate::client::token_error::wants_new_token;
+    use crate::client::token_error::{wants_dpop_nonce, wants_new_token};
     use crate::client::{AccessToken, TokenSource};
 
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -373,8 +373,12 @@ mod calling {
         }
     }
 
+    fn is_unauthenticated<B>(res: &Response<B>) -> bool {
+        res.headers().get("grpc-status").is_some_and(|s| s == "16")
+    }
+
     fn unauthenticated<B>(res: &Response<B>) -> bool {
-        res.headers().get("grpc-status").is_some_and(|s| s == "16") && wants_new_token(res.headers())
+        is_unauthenticated(res) && wants_new_token(res.headers())
     }
 
     type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -411,6 +415,17 @@ mod calling {
                     (uri.scheme, uri.authority) = (scheme, authority);
                     parts.uri = http::Uri::from_parts(uri).map_err(|_| GrpcBearerError::NoOrigin)?;
                 }
+                // Where a target's `DPoP-Nonce` is kept, as the HTTP bearer layers keep it.
+                let nonce_origin = match (parts.uri.scheme_str(), parts.uri.authority()) {
+                    (Some(scheme), Some(authority)) => Some(format!("{scheme}://{authority}")),
+                    _ => None,
+                };
+                let kept_nonce = |res: &Response<RB>, token: &AccessToken| {
+                    token.is_dpop_bound()
+                        && nonce_origin
+                            .as_deref()
+                            .is_some_and(|o| source.remember_dpop_nonce(o, res.headers()))
+                };
                 let taken = take_ready(body).await.map_err(GrpcBearerError::Body)?;
                 let send = |frames: VecDeque<Frame<Bytes>>, rest: Option<B>, token: &AccessToken| {
                     let mut req = Request::from_parts(
@@ -423,6 +438,8 @@ mod calling {
                     Taken::Streaming(prefix, rest) => {
                         let req = send(prefix, Some(rest), &token).map_err(GrpcBearerError::Token)?;
                         let res = inner.call(req).await.map_err(GrpcBearerError::Service)?;
+                        // A streamed body cannot be sent again: the nonce serves the next call.
+                        kept_nonce(&res, &token);
                         if unauthenticated(&res) {
                             source.invalidate(&token);
                         }
@@ -431,7 +448,18 @@ mod calling {
                     Taken::Whole(frames) => {
                         let req = send(frames.iter().map(copy).collect(), None, &token)
                             .map_err(GrpcBearerError::Token)?;
-                        let res = inner.call(req).await.map_err(GrpcBearerError::Service)?;
+                        let mut res = inner.call(req).await.map_err(GrpcBearerError::Service)?;
+                        // RFC 9449 §9: a target that wants a nonce answers UNAUTHENTICATED with
+                        // `use_dpop_nonce` and `DPoP-Nonce`; the call is sent once more with it.
+                        if kept_nonce(&res, &token)
+                            && is_unauthenticated(&res)
+                            && wants_dpop_nonce(res.headers())
+                        {
+                            let again = send(frames.iter().map(copy).collect(), None, &token)
+                                .map_err(GrpcBearerError::Token)?;
+                            poll_fn(|cx| inner.poll_ready(cx)).await.map_err(GrpcBearerError::Service)?;
+                            res = inner.call(again).await.map_err(GrpcBearerError::Service)?;
+                        }
                         if !unauthenticated(&res) {
                             return Ok(res);
                         }

@@ -46,7 +46,7 @@ use crate::bearer::{Credentials, Scheme};
 use crate::claims::Claims;
 use crate::dpop::DpopMode;
 use crate::error::{AuthError, AuthErrorKind, DpopChallenge};
-use crate::verifier::{Presented, Verdict, Verifier, VerifyFuture};
+use crate::verifier::{Admit, Presented, Verdict, Verifier, VerifyFuture};
 
 /// What the layer proved about a request, left in its extensions for what runs behind it
 /// (extractors, [`RequireLayer`], your own handlers on plain hyper): the verified claims.
@@ -88,6 +88,9 @@ struct ContextInner {
     render: Box<RenderFn>,
     /// The `DPoP` challenge every rejection carries when the verifier accepts DPoP.
     dpop: Option<Arc<DpopChallenge>>,
+    /// The verifier's first issuer: the one that settings not scoped to an issuer (signing
+    /// secrets, rate-limit tables) apply to.
+    primary_issuer: Option<Arc<str>>,
 }
 
 impl AuthContext {
@@ -102,6 +105,7 @@ impl AuthContext {
             realm,
             render: Box::new(move |e, realm| rejection.on_rejection(e, realm)),
             dpop,
+            primary_issuer: verifier.primary_issuer().map(Arc::from),
         });
         Self { inner, grpc: false }
     }
@@ -114,6 +118,12 @@ impl AuthContext {
     /// The realm of `WWW-Authenticate`.
     pub(crate) fn realm(&self) -> &str {
         &self.inner.realm
+    }
+
+    /// The verifier's first issuer (`iss`): settings not scoped to an issuer apply to its
+    /// tokens only.
+    pub(crate) fn primary_issuer(&self) -> Option<&str> {
+        self.inner.primary_issuer.as_deref()
     }
 
     /// Whether the request is gRPC.
@@ -191,6 +201,11 @@ impl fmt::Debug for AuthContext {
             .finish_non_exhaustive()
     }
 }
+
+/// Left in a request's extensions by `RateLimitLayer`: a `SignatureLayer` after it would let
+/// requests without a valid signature spend the client's limit, so it refuses to run then.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RateLimitRan;
 
 /// The error for a request that reached an extractor or a guard without an `AuthLayer`. The
 /// server bug is logged once per process, not once per request.
@@ -276,6 +291,7 @@ enum Mode {
 pub struct AuthLayer<R = DefaultRejection> {
     verifier: Verifier,
     mode: Mode,
+    admit: Admit,
     realm: Arc<str>,
     rejection: R,
     context: AuthContext,
@@ -287,7 +303,14 @@ impl AuthLayer {
     pub fn new(verifier: Verifier) -> Self {
         let realm: Arc<str> = verifier.default_realm().into();
         let context = AuthContext::new(Arc::clone(&realm), DefaultRejection, &verifier);
-        Self { verifier, mode: Mode::Required, realm, rejection: DefaultRejection, context }
+        Self {
+            verifier,
+            mode: Mode::Required,
+            admit: Admit::ServiceTokens,
+            realm,
+            rejection: DefaultRejection,
+            context,
+        }
     }
 }
 
@@ -297,6 +320,31 @@ impl<R: OnRejection> AuthLayer<R> {
     /// a request with a bad token is still refused.
     pub fn optional(mut self) -> Self {
         self.mode = Mode::Optional;
+        self
+    }
+
+    /// Lets through any verified access token, not only service tokens: a user's token from
+    /// the permiso auth server (`"type": "user"`), or a token of an OIDC issuer that its
+    /// [`ServiceTokenRule`](crate::ServiceTokenRule) does not call a service token.
+    ///
+    /// By default the layer answers such a token 401 `invalid_token` ("not a service token")
+    /// on every route, whatever the route's extractors or guards ask: this is
+    /// service-to-service middleware. With this opt-in, `RequireScopes`/`RequireLayer`
+    /// routes accept them on their scopes alone; `ServiceClient` and `TrustedClient` still
+    /// refuse them. A refresh token (`"type": "refresh"`) is never accepted, opt-in or not.
+    ///
+    /// ```
+    /// use permiso::{AuthLayer, Issuer, Verifier};
+    ///
+    /// let verifier = Verifier::builder(["keystone-auth"])
+    ///     .issuer(Issuer::permiso("keystone-auth", "a-shared-secret-of-at-least-32-bytes!!"))
+    ///     .build()
+    ///     .unwrap();
+    /// let layer = AuthLayer::new(verifier).accept_any_access_token();
+    /// # let _ = layer;
+    /// ```
+    pub fn accept_any_access_token(mut self) -> Self {
+        self.admit = Admit::AccessTokens;
         self
     }
 
@@ -311,7 +359,14 @@ impl<R: OnRejection> AuthLayer<R> {
     /// extractors and [`RequireLayer`]s behind it.
     pub fn on_rejection<R2: OnRejection>(self, rejection: R2) -> AuthLayer<R2> {
         let context = AuthContext::new(Arc::clone(&self.realm), rejection.clone(), &self.verifier);
-        AuthLayer { verifier: self.verifier, mode: self.mode, realm: self.realm, rejection, context }
+        AuthLayer {
+            verifier: self.verifier,
+            mode: self.mode,
+            admit: self.admit,
+            realm: self.realm,
+            rejection,
+            context,
+        }
     }
 }
 
@@ -320,6 +375,7 @@ impl<R: 'static> fmt::Debug for AuthLayer<R> {
         f.debug_struct("AuthLayer")
             .field("verifier", &self.verifier)
             .field("mode", &self.mode)
+            .field("admit", &self.admit)
             .field("realm", &self.realm)
             .field("on_rejection", &rejection_name::<R>())
             .finish()
@@ -402,7 +458,7 @@ where
                 if layer.verifier.dpop().is_some_and(|d| d.mode == DpopMode::Required) {
                     return reject(AuthError::new(AuthErrorKind::DpopRequired));
                 }
-                match layer.verifier.verify_now(token, Presented::Bearer) {
+                match layer.verifier.verify_now(token, Presented::Bearer, layer.admit) {
                     // The common case: a token seen before and not revoked, answered without
                     // waiting or boxing.
                     Verdict::Verified(claims) => Some(claims),
@@ -422,7 +478,7 @@ where
                     Err(err) => return reject(err.about_dpop()),
                 };
                 // The token may come from the cache; the proof is checked on every request.
-                let verdict = layer.verifier.verify_now(token, Presented::Dpop);
+                let verdict = layer.verifier.verify_now(token, Presented::Dpop, layer.admit);
                 let (policy, token) = (Arc::clone(policy), token.to_owned());
                 let verify = Box::pin(async move {
                     let claims = match verdict {

@@ -73,9 +73,10 @@ impl Memory {
         Self { clock, clients, default, checks: AtomicU64::new(0) }
     }
 
-    /// One request of `client` under `policy` (its own, or the default).
-    pub(super) fn check(&self, client: &str, policy: Policy) -> Decision {
-        let outcome = match self.clients.get(client) {
+    /// One request under `policy`: of the first issuer's `named` client (its own limiter when
+    /// it has one), or counted under `key` (issuer and client) by the default.
+    pub(super) fn check(&self, named: Option<&str>, key: &str, policy: Policy) -> Decision {
+        let outcome = match named.and_then(|client| self.clients.get(client)) {
             Some(limiter) => limiter.check(),
             None => match &self.default {
                 Some(limiter) => {
@@ -86,7 +87,7 @@ impl Memory {
                     {
                         limiter.retain_recent();
                     }
-                    limiter.check_key(&client.to_owned())
+                    limiter.check_key(&key.to_owned())
                 }
                 None => return Decision::Unlimited,
             },

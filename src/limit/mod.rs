@@ -10,11 +10,15 @@
 //!
 //! Clients with an entry get their own limit; others get the default, if one is set (without
 //! one they are not limited); exempt clients are never limited. Requests without a verified
-//! token (an optional `AuthLayer`) are not counted.
+//! token (an optional `AuthLayer`) are not counted. Clients are counted per issuer: named
+//! limits and exemptions belong to the verifier's first issuer (the only one in a
+//! single-issuer configuration), and a token of another issuer naming the same `client_id`
+//! gets the default limit in a bucket of its own — never another issuer's exemption or
+//! bucket.
 //!
 //! Two stores: in-process (the default: [`governor`](https://docs.rs/governor)'s GCRA, each
 //! replica counting on its own) and Redis (feature `redis`: one atomic script per request on
-//! key `permiso:rate_limit:<client_id>`, so the whole fleet shares one count). Every Redis
+//! key `permiso:rate_limit:<iss>:<client_id>`, so the whole fleet shares one count). Every Redis
 //! call is bounded by a timeout (50 ms by default); when Redis cannot answer, requests are
 //! allowed (the default) or refused with 503 ([`OnLimitStoreError`]), and Redis is left alone
 //! for a second before it is asked again.
@@ -32,7 +36,7 @@
 //!     .build()?;
 //! let app: Router = Router::new()
 //!     .route("/api/v1/transactions", get(|| async { "[]" }))
-//!     .layer(limits)                     // inside: runs after the token is verified
+//!     .layer(limits)                     // innermost: counts only what passed every check
 //!     .layer(AuthLayer::new(verifier));
 //! # let _ = app;
 //! # Ok::<(), permiso::ConfigError>(())
@@ -64,7 +68,8 @@ use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 use crate::layer::{AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, missing_layer};
 use memory::{LimitClock, Memory};
 
-/// The Redis key prefix of the fleet-wide store: `permiso:rate_limit:<client_id>`.
+/// The Redis key prefix of the fleet-wide store: `permiso:rate_limit:<iss>:<client_id>` (the
+/// issuer with `:` and `%` percent-encoded).
 pub const DEFAULT_RATE_LIMIT_KEY_PREFIX: &str = "permiso:rate_limit:";
 /// How long one Redis call may take before the store counts as unavailable.
 pub const DEFAULT_RATE_LIMIT_TIMEOUT: Duration = Duration::from_millis(50);
@@ -316,8 +321,13 @@ struct Shared {
 }
 
 impl Shared {
-    /// The policy for `client`, if it is limited at all.
-    fn policy(&self, client: &str) -> Option<&(Policy, HeaderValue)> {
+    /// The policy for `client`, if it is limited at all. Named limits and exemptions are the
+    /// first issuer's (`own`): another issuer's token naming the same `client_id` gets the
+    /// default, in a bucket of its own.
+    fn policy(&self, client: &str, own: bool) -> Option<&(Policy, HeaderValue)> {
+        if !own {
+            return self.default.as_ref();
+        }
         if self.exempt.contains(client) {
             return None;
         }
@@ -325,9 +335,27 @@ impl Shared {
     }
 }
 
+/// The key a client is counted under: `<iss>:<client_id>`, with `%` and `:` of the issuer
+/// percent-encoded so the first raw `:` ends it (`https%3A//auth.example.com:payment-service`).
+fn counting_key(iss: &str, client: &str) -> String {
+    let mut key = String::with_capacity(iss.len() + client.len() + 8);
+    for c in iss.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            ':' => key.push_str("%3A"),
+            c => key.push(c),
+        }
+    }
+    key.push(':');
+    key.push_str(client);
+    key
+}
+
 /// Limits each verified client's requests per minute; see the [module docs](self). Made by
 /// [`RateLimits::build`] or [`RateLimits::from_env`]; put it inside (after) the
-/// [`AuthLayer`](crate::AuthLayer), whose `on_rejection` shapes its 429s.
+/// [`AuthLayer`](crate::AuthLayer), whose `on_rejection` shapes its 429s, and inside a
+/// [`SignatureLayer`](crate::signing::SignatureLayer) too (`.layer(limits).layer(signing)`),
+/// so that only signed requests count: a `SignatureLayer` behind this layer answers 500.
 #[derive(Clone)]
 pub struct RateLimitLayer {
     shared: Arc<Shared>,
@@ -478,25 +506,29 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // A SignatureLayer behind this one would let an unsigned request spend the client's
+        // limit: it refuses to run after this mark.
+        req.extensions_mut().insert(crate::layer::RateLimitRan);
         let Some(context) = req.extensions().get::<AuthContext>() else {
             return LimitFuture::refuse(DefaultRejection.on_rejection(&missing_layer(), ""));
         };
-        let client = req
-            .extensions()
-            .get::<Authenticated>()
-            .and_then(|a| a.claims().client_id().or_else(|| a.claims().subject()));
-        let Some(client) = client else {
+        let verified = req.extensions().get::<Authenticated>().map(Authenticated::claims);
+        let Some((iss, client)) =
+            verified.and_then(|c| Some((c.issuer(), c.client_id().or_else(|| c.subject())?)))
+        else {
             // No verified client (an optional AuthLayer let an anonymous request through).
             return LimitFuture::pass(self.inner.call(req), None);
         };
-        let Some((policy, policy_header)) = self.shared.policy(client) else {
+        let own = context.primary_issuer() == Some(iss);
+        let Some((policy, policy_header)) = self.shared.policy(client, own) else {
             crate::metrics::rate_limit("exempt", self.shared.store.name(), Some(client));
             return LimitFuture::pass(self.inner.call(req), None);
         };
+        let key = counting_key(iss, client);
         match &self.shared.store {
             Store::Memory(memory) => {
-                let decision = memory.check(client, *policy);
+                let decision = memory.check(own.then_some(client), &key, *policy);
                 match verdict(&self.shared, context, client, policy_header, Ok(decision)) {
                     Verdict::Pass(headers) => LimitFuture::pass(self.inner.call(req), headers),
                     Verdict::Refuse(res) => LimitFuture::refuse(res),
@@ -506,11 +538,12 @@ where
             Store::Redis(_) => {
                 let (shared, context) = (Arc::clone(&self.shared), context.clone());
                 let (client, policy, policy_header) = (client.to_owned(), *policy, policy_header.clone());
+                let key = key.clone();
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 LimitFuture::boxed(Box::pin(async move {
                     let Store::Redis(store) = &shared.store else { unreachable!("the store was Redis") };
-                    let decision = store.check(&client, policy).await.map_err(|_| ());
+                    let decision = store.check(&key, policy).await.map_err(|_| ());
                     match verdict(&shared, &context, &client, &policy_header, decision) {
                         Verdict::Pass(headers) => {
                             let res = inner.call(req).await?;

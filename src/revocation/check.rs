@@ -21,8 +21,9 @@ enum Entry {
     /// Not revoked when last asked; reusable until this instant (ms since the checker
     /// started).
     NotRevoked { until_ms: u64 },
-    /// Revoked; kept until the token's `exp` (it is refused as expired after that anyway).
-    Revoked { exp: i64 },
+    /// Revoked; kept until the token's `exp` plus the verifier's leeway, as long as the
+    /// verifier would otherwise accept the token.
+    Revoked { until: i64 },
 }
 
 /// What the local answers say about a request.
@@ -64,6 +65,8 @@ impl Drop for Leave<'_> {
 
 pub(crate) struct Checker {
     list: Arc<dyn RevocationList>,
+    /// The verifier's leeway on `exp`, in seconds.
+    leeway: i64,
     staleness_ms: u64,
     timeout: Duration,
     on_error: OnRevocationError,
@@ -82,15 +85,21 @@ pub(crate) struct Checker {
     log_gate: crate::log::Every,
 }
 
+fn expired_unverifiable() -> AuthError {
+    AuthError::new(AuthErrorKind::Expired)
+        .with_description("the token has expired and its revocation can no longer be checked")
+}
+
 fn no_jti() -> AuthError {
     AuthError::new(AuthErrorKind::InvalidClaim)
         .with_description("the token has no jti, so it cannot be checked for revocation")
 }
 
 impl Checker {
-    pub(crate) fn new(config: Revocation) -> Self {
+    pub(crate) fn new(config: Revocation, leeway_secs: u64) -> Self {
         Self {
             list: config.list,
+            leeway: i64::try_from(leeway_secs).unwrap_or(i64::MAX),
             staleness_ms: u64::try_from(config.max_staleness.as_millis()).unwrap_or(u64::MAX),
             timeout: config.timeout,
             on_error: config.on_error,
@@ -129,10 +138,17 @@ impl Checker {
         };
         let entry = self.shard(jti).read().unwrap_or_else(|e| e.into_inner()).get(jti).copied();
         match entry {
-            Some(Entry::Revoked { exp }) if now_unix <= exp => {
+            Some(Entry::Revoked { until }) if now_unix <= until => {
                 self.revoked.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::revocation("revoked");
                 Local::Refused(AuthError::new(AuthErrorKind::Revoked))
+            }
+            // Past `exp` the issuer's revocation key may be gone (permiso's expires at `exp`):
+            // "not revoked" can no longer be told from "revoked and forgotten", so a token in
+            // the leeway after its `exp` is never let through while revocation is on.
+            _ if now_unix >= claims.expires_at() => {
+                crate::metrics::revocation("expired");
+                Local::Refused(expired_unverifiable())
             }
             Some(Entry::NotRevoked { until_ms }) if self.now_ms() < until_ms => {
                 self.local.fetch_add(1, Ordering::Relaxed);
@@ -211,7 +227,7 @@ impl Checker {
                 Answer::NotRevoked
             }
             Ok(Ok(true)) => {
-                self.store(jti, Entry::Revoked { exp });
+                self.store(jti, Entry::Revoked { until: exp.saturating_add(self.leeway) });
                 Answer::Revoked
             }
             Ok(Err(_e)) => {

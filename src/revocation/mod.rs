@@ -112,17 +112,10 @@ impl fmt::Display for RevocationError {
 
 impl std::error::Error for RevocationError {}
 
-/// What a request gets when the revocation list cannot answer in time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnRevocationError {
-    /// 503 `temporarily_unavailable` with `Retry-After: 1` (the default): never accept on
-    /// doubt.
-    #[default]
-    Reject,
-    /// Let the request through, logged and counted (`RevocationStats::allowed_on_error`).
-    Allow,
-}
+/// What a request gets when the revocation list cannot answer in time: the one
+/// [`OnStoreError`](crate::OnStoreError) vocabulary (`reject`, the default, or `allow`),
+/// under the name it had first.
+pub type OnRevocationError = crate::on_error::OnStoreError;
 
 /// Revocation as a verifier checks it: the list, and the policy around it. Given to
 /// [`VerifierBuilder::revocation`](crate::VerifierBuilder::revocation).

@@ -18,10 +18,11 @@ use serde::Deserialize;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
+use super::{SIGNATURE_HEADER, SignatureVersion, TIMESTAMP_HEADER, VERSION_HEADER, verify};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 use crate::layer::{AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, missing_layer};
+use crate::on_error::OnStoreError;
 use crate::replay::ReplayGuard;
 
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
@@ -59,6 +60,9 @@ pub struct RequestSigning {
     mode: SignatureMode,
     base_url: String,
     secrets: HashMap<String, Vec<u8>>,
+    issuer_secrets: HashMap<String, HashMap<String, Vec<u8>>>,
+    min_version: SignatureVersion,
+    replay_on_error: OnStoreError,
     window: Duration,
     max_body: usize,
     clock: Arc<dyn Clock>,
@@ -74,6 +78,9 @@ impl RequestSigning {
             mode,
             base_url: public_base_url.into(),
             secrets: HashMap::new(),
+            issuer_secrets: HashMap::new(),
+            min_version: SignatureVersion::V1,
+            replay_on_error: OnStoreError::Reject,
             window: DEFAULT_WINDOW,
             max_body: DEFAULT_MAX_BODY,
             clock: Arc::new(SystemClock),
@@ -82,9 +89,52 @@ impl RequestSigning {
         }
     }
 
-    /// The signing secret of the client `client_id` (its client secret, as the seed signs).
+    /// The signing secret of the client `client_id` (its client secret, as permiso's Python
+    /// `RequestSigner` signs) for tokens of the verifier's first issuer — the only one in a
+    /// single-issuer configuration. A token of another issuer naming the same `client_id`
+    /// never uses this secret; give those with
+    /// [`issuer_client_secret`](Self::issuer_client_secret).
     pub fn client_secret(mut self, client_id: impl Into<String>, secret: impl AsRef<[u8]>) -> Self {
         self.secrets.insert(client_id.into(), secret.as_ref().to_vec());
+        self
+    }
+
+    /// The signing secret of the client `client_id` of the issuer `iss` (exactly the token's
+    /// `iss`).
+    ///
+    /// ```
+    /// use permiso::signing::{RequestSigning, SignatureMode};
+    ///
+    /// let layer = RequestSigning::new(SignatureMode::Required, "https://payments.example.com")
+    ///     .client_secret("billing-batch", "billing-batch-secret")
+    ///     .issuer_client_secret("https://partner.example.com", "billing-batch", "partner-secret")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn issuer_client_secret(
+        mut self,
+        iss: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: impl AsRef<[u8]>,
+    ) -> Self {
+        self.issuer_secrets.entry(iss.into()).or_default().insert(client_id.into(), secret.as_ref().to_vec());
+        self
+    }
+
+    /// The oldest message format accepted (default [`SignatureVersion::V1`], permiso's
+    /// Python format). `V2` refuses every request not signed with `X-Signature-Version: 2`.
+    pub fn min_version(mut self, version: SignatureVersion) -> Self {
+        self.min_version = version;
+        self
+    }
+
+    /// What a request gets when the shared replay store (Redis) cannot answer: 503 with
+    /// `Retry-After: 1` ([`OnStoreError::Reject`], the default) or let through on this
+    /// replica's memory alone ([`OnStoreError::Allow`]). This replica's memory always
+    /// refuses a signature it saw.
+    pub fn replay_on_error(mut self, on_error: OnStoreError) -> Self {
+        self.replay_on_error = on_error;
         self
     }
 
@@ -107,8 +157,9 @@ impl RequestSigning {
     }
 
     /// Shares the seen signatures among replicas through Redis (`SET NX EX`, feature
-    /// `redis`), so a request replayed to another replica is refused too. A Redis that
-    /// cannot answer within 100 ms falls back to this replica's memory.
+    /// `redis`), so a request replayed to another replica is refused too. Each call is bounded
+    /// by 100 ms; see [`replay_on_error`](Self::replay_on_error) for what follows when Redis
+    /// cannot answer.
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn shared_replay_store(mut self, redis_url: impl Into<String>) -> Self {
@@ -129,13 +180,19 @@ impl RequestSigning {
         if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
             return Err(invalid("the public base URL must be http(s), without query or fragment".into()));
         }
-        if self.secrets.is_empty() {
+        if self.secrets.is_empty() && self.issuer_secrets.values().all(HashMap::is_empty) {
             return Err(ConfigError::new(
                 ConfigErrorKind::Missing,
                 "request signing: at least one client secret is required",
             ));
         }
-        if let Some(id) = self.secrets.iter().find(|(_, s)| s.is_empty()).map(|(id, _)| id) {
+        if let Some(id) = self
+            .secrets
+            .iter()
+            .chain(self.issuer_secrets.values().flatten())
+            .find(|(_, s)| s.is_empty())
+            .map(|(id, _)| id)
+        {
             return Err(invalid(format!("the signing secret of {id:?} is empty")));
         }
         if self.window.is_zero() || self.window > MAX_WINDOW {
@@ -145,19 +202,27 @@ impl RequestSigning {
             return Err(invalid("max_body_bytes must be from 1 to 67108864".into()));
         }
         #[cfg(feature = "redis")]
-        let replay = ReplayGuard::for_setting(self.replay_redis.as_deref(), "permiso_signature:")
-            .map_err(|e| invalid(e.to_string()))?;
+        let replay = ReplayGuard::for_setting(
+            self.replay_redis.as_deref(),
+            "permiso_signature:",
+            self.replay_on_error,
+        )
+        .map_err(|e| invalid(e.to_string()))?;
         #[cfg(not(feature = "redis"))]
         let replay = ReplayGuard::memory();
         // Kept exactly as given but for a trailing slash: the caller's URL is base + path.
         let base = self.base_url.trim_end_matches('/').to_owned();
-        let secrets =
-            self.secrets.into_iter().map(|(id, s)| (id, hmac::Key::new(hmac::HMAC_SHA256, &s))).collect();
+        let keys = |table: HashMap<String, Vec<u8>>| -> HashMap<String, hmac::Key> {
+            table.into_iter().map(|(id, s)| (id, hmac::Key::new(hmac::HMAC_SHA256, &s))).collect()
+        };
+        let issuer_secrets = self.issuer_secrets.into_iter().map(|(iss, t)| (iss, keys(t))).collect();
         Ok(SignatureLayer {
             settings: Arc::new(Settings {
                 mode: self.mode,
                 base,
-                secrets,
+                secrets: keys(self.secrets),
+                issuer_secrets,
+                min_version: self.min_version,
                 window: self.window.as_secs(),
                 max_body: self.max_body,
                 clock: self.clock,
@@ -171,10 +236,14 @@ impl RequestSigning {
     /// `PERMISO_SIGNATURES` (`required`, `optional` or `off`, the default);
     /// `PERMISO_SIGNING_SECRETS` (`client_id=ENV_VAR_NAME,...`: each secret is read from the
     /// named variable); `PERMISO_PUBLIC_BASE_URL`; `PERMISO_SIGNING_WINDOW_SECS`;
-    /// `PERMISO_SIGNING_MAX_BODY_BYTES`; `PERMISO_SIGNING_REPLAY_REDIS_URL` (feature `redis`).
+    /// `PERMISO_SIGNING_MAX_BODY_BYTES`; `PERMISO_SIGNING_REPLAY_REDIS_URL` (feature `redis`);
+    /// `PERMISO_SIGNING_REPLAY_ON_ERROR` (`reject`, the default, or `allow`);
+    /// `PERMISO_SIGNING_MIN_VERSION` (`1`, the default, or `2`).
     /// With `PERMISO_CONFIG=path`, the file's `[signing]` table instead (same meanings:
-    /// `mode`, `secrets = { client_id = "ENV_VAR_NAME" }`, `public_base_url`, `window_secs`,
-    /// `max_body_bytes`, `replay_redis_url`).
+    /// `mode`, `secrets = { client_id = "ENV_VAR_NAME" }` for the first issuer's clients,
+    /// `issuer_secrets = { "<iss>" = { client_id = "ENV_VAR_NAME" } }` for other issuers',
+    /// `public_base_url`, `window_secs`, `max_body_bytes`, `replay_redis_url`,
+    /// `replay_on_error`, `min_version`).
     ///
     /// # Errors
     ///
@@ -238,6 +307,19 @@ impl RequestSigning {
                 .map(|v| v.parse().map_err(|_| invalid(format!("PERMISO_SIGNING_MAX_BODY_BYTES: expected bytes, got {v:?}"))))
                 .transpose()?,
             replay_redis_url: var("PERMISO_SIGNING_REPLAY_REDIS_URL"),
+            replay_on_error: var("PERMISO_SIGNING_REPLAY_ON_ERROR")
+                .map(|v| {
+                    OnStoreError::parse(&v.to_ascii_lowercase()).ok_or_else(|| {
+                        invalid(format!("PERMISO_SIGNING_REPLAY_ON_ERROR: expected reject or allow, got {v:?}"))
+                    })
+                })
+                .transpose()?,
+            min_version: var("PERMISO_SIGNING_MIN_VERSION")
+                .map(|v| {
+                    v.parse().map_err(|_| invalid(format!("PERMISO_SIGNING_MIN_VERSION: expected 1 or 2, got {v:?}")))
+                })
+                .transpose()?,
+            issuer_secrets: None,
         };
         settings.into_layer(&ENV_NAMES, get).map(Some)
     }
@@ -274,6 +356,10 @@ pub(crate) struct FileSigning {
     window_secs: Option<u64>,
     max_body_bytes: Option<usize>,
     replay_redis_url: Option<String>,
+    replay_on_error: Option<OnStoreError>,
+    min_version: Option<SignatureVersion>,
+    /// Other issuers' clients: `{ "<iss>" = { client_id = "ENV_VAR_NAME" } }`.
+    issuer_secrets: Option<HashMap<String, HashMap<String, String>>>,
 }
 
 struct Names {
@@ -310,18 +396,34 @@ impl FileSigning {
             .ok_or_else(|| missing(format!("{} is required with request signing", names.base_url)))?;
         let mut signing = RequestSigning::new(mode, base);
         let secrets = self.secrets.unwrap_or_default();
-        if secrets.is_empty() {
+        let issuer_secrets = self.issuer_secrets.unwrap_or_default();
+        if secrets.is_empty() && issuer_secrets.values().all(HashMap::is_empty) {
             return Err(missing(format!("{} is required with request signing", names.secrets)));
         }
-        for (client, var) in secrets {
-            // The value names a variable; the secret is read from it and never echoed.
-            let secret = get(&var).filter(|s| !s.is_empty()).ok_or_else(|| {
+        // The value names a variable; the secret is read from it and never echoed.
+        let read = |client: &str, var: &str| {
+            get(var).filter(|s| !s.is_empty()).ok_or_else(|| {
                 missing(format!(
                     "{}: the signing secret of {client:?} is read from {var}, which is not set",
                     names.secrets
                 ))
-            })?;
+            })
+        };
+        for (client, var) in secrets {
+            let secret = read(&client, &var)?;
             signing = signing.client_secret(client, secret);
+        }
+        for (iss, table) in issuer_secrets {
+            for (client, var) in table {
+                let secret = read(&client, &var)?;
+                signing = signing.issuer_client_secret(iss.clone(), client, secret);
+            }
+        }
+        if let Some(on_error) = self.replay_on_error {
+            signing = signing.replay_on_error(on_error);
+        }
+        if let Some(version) = self.min_version {
+            signing = signing.min_version(version);
         }
         if let Some(w) = self.window_secs {
             if w == 0 || w > MAX_WINDOW.as_secs() {
@@ -371,7 +473,11 @@ impl fmt::Debug for RequestSigning {
 struct Settings {
     mode: SignatureMode,
     base: String,
+    /// The first issuer's clients.
     secrets: HashMap<String, hmac::Key>,
+    /// Other issuers' clients, by `iss`.
+    issuer_secrets: HashMap<String, HashMap<String, hmac::Key>>,
+    min_version: SignatureVersion,
     window: u64,
     max_body: usize,
     clock: Arc<dyn Clock>,
@@ -398,7 +504,7 @@ struct Settings {
 /// let app: Router = Router::new()
 ///     .route("/api/v1/transactions", post(|body: String| async move { body }))
 ///     .layer(signing)                    // inside: runs after the token is verified
-///     .layer(AuthLayer::new(verifier));
+///     .layer(AuthLayer::new(verifier));   // with rate limits: .layer(limits).layer(signing)…
 /// # let _ = app;
 /// ```
 #[derive(Clone)]
@@ -476,13 +582,29 @@ where
         let Some(context) = req.extensions().get::<AuthContext>().cloned() else {
             return reject(DefaultRejection.on_rejection(&missing_layer(), ""));
         };
+        if req.extensions().get::<crate::layer::RateLimitRan>().is_some() {
+            static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                crate::log::warn!(
+                    "permiso's SignatureLayer runs after RateLimitLayer, so unsigned requests would spend \
+                     clients' limits; stack it outside: .layer(limits).layer(signing).layer(auth). Answering 500"
+                );
+            }
+            let err = AuthError::new(AuthErrorKind::MissingAuthLayer)
+                .with_description("the service's authentication layers are in the wrong order");
+            return reject(context.render(&err));
+        }
         let settings = Arc::clone(&self.settings);
         let verified = req.extensions().get::<Authenticated>().map(|a| Arc::clone(a.claims()));
-        let error = move |kind: AuthErrorKind| match &verified {
-            Some(claims) => AuthError::new(kind).about_verified(claims),
-            None => AuthError::new(kind),
+        let about = move |err: AuthError| match &verified {
+            Some(claims) => err.about_verified(claims),
+            None => err,
         };
+        let error = |kind: AuthErrorKind| about(AuthError::new(kind));
         let refuse = |kind: AuthErrorKind| reject(context.render(&error(kind)));
+        let refuse_with = |kind: AuthErrorKind, why: &'static str| {
+            reject(context.render(&error(kind).with_description(why)))
+        };
         let headers = req.headers();
         let (Ok(timestamp), Ok(signature)) =
             (single(headers, TIMESTAMP_HEADER), single(headers, SIGNATURE_HEADER))
@@ -497,14 +619,50 @@ where
             }
             _ => return refuse(AuthErrorKind::SignatureMissing),
         };
-        // The client the verified token names: its secret signs.
-        let Some(client) = req.extensions().get::<Authenticated>().and_then(|a| a.claims().client_id())
-        else {
+        let version = match single(headers, VERSION_HEADER) {
+            Ok(None) => SignatureVersion::V1,
+            Ok(Some(v)) => match v.parse::<SignatureVersion>() {
+                Ok(version) => version,
+                Err(_) => {
+                    return refuse_with(AuthErrorKind::SignatureMissing, "X-Signature-Version must be 1 or 2");
+                }
+            },
+            Err(()) => {
+                return refuse_with(AuthErrorKind::SignatureMissing, "X-Signature-Version must be 1 or 2");
+            }
+        };
+        if version < settings.min_version {
+            return refuse_with(
+                AuthErrorKind::SignatureMismatch,
+                "this service accepts only X-Signature-Version: 2 signatures",
+            );
+        }
+        // The client the verified token names, under its issuer: its secret signs.
+        let Some(claims) = req.extensions().get::<Authenticated>().map(Authenticated::claims) else {
             return refuse(AuthErrorKind::MissingToken);
         };
-        let Some(key) = settings.secrets.get(client).cloned() else {
+        let Some(client) = claims.client_id() else {
             return refuse(AuthErrorKind::SignatureUnknownClient);
         };
+        let iss = claims.issuer();
+        let key = match settings.issuer_secrets.get(iss).and_then(|table| table.get(client)) {
+            Some(key) => key.clone(),
+            None if context.primary_issuer() == Some(iss) => match settings.secrets.get(client) {
+                Some(key) => key.clone(),
+                None => return refuse(AuthErrorKind::SignatureUnknownClient),
+            },
+            None => return refuse(AuthErrorKind::SignatureUnknownClient),
+        };
+        let partition = format!("{iss}\n{client}");
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        if version == SignatureVersion::V1 && (path.contains('|') || req.method().as_str().contains('|')) {
+            // Version 1's message cannot say where the URL ends: a raw `|` could move bytes
+            // between the URL and the body under one signature.
+            return refuse_with(
+                AuthErrorKind::SignatureMismatch,
+                "a request signed in version 1 must not hold a raw '|' in its path or query; send it as %7C",
+            );
+        }
         let now = settings.clock.now_unix();
         let Some(signed_at) = Some(&timestamp)
             .filter(|t| !t.is_empty() && t.len() <= 19 && t.bytes().all(|b| b.is_ascii_digit()))
@@ -525,21 +683,39 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let refuse = |kind: AuthErrorKind| Ok(context.render(&error(kind)).map(AuthBody::rejection));
+            let error = |kind: AuthErrorKind| about(AuthError::new(kind));
+            let answer = |err: AuthError| Ok(context.render(&err).map(AuthBody::rejection));
             let (parts, body) = req.into_parts();
             let Ok(collected) = http_body_util::Limited::new(body, settings.max_body).collect().await else {
-                return refuse(AuthErrorKind::PayloadTooLarge);
+                return answer(error(AuthErrorKind::PayloadTooLarge));
             };
             let bytes = collected.to_bytes();
             let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
             let url = format!("{}{}", settings.base, path);
-            if !verify(&key, parts.method.as_str(), &url, &bytes, &timestamp, &signature) {
-                return refuse(AuthErrorKind::SignatureMismatch);
+            if !verify(&key, version, (parts.method.as_str(), &url, &bytes, &timestamp), &signature) {
+                // Server side only: the URL the signature was checked over, so a caller that
+                // signed another spelling of it (localhost for 127.0.0.1, http for https) can be
+                // told why. Never the signature or the secret.
+                #[cfg(feature = "tracing")]
+                tracing::info!(
+                    checked_url = %url,
+                    method = %parts.method,
+                    version = version.as_str(),
+                    "permiso: a request signature did not match; the caller must sign this exact URL \
+                     (the public base URL plus the path and query)"
+                );
+                return answer(error(AuthErrorKind::SignatureMismatch));
             }
             // Only a signature that verified is remembered: nobody can fill the store.
             let seen = signature.to_ascii_lowercase();
-            if !settings.replay.first_use(&seen, now, signed_at.saturating_add(settings.window)).await {
-                return refuse(AuthErrorKind::SignatureReplayed);
+            let until = signed_at.saturating_add(settings.window);
+            if let Err(err) = settings
+                .replay
+                .first_use(&partition, &seen, now, until)
+                .await
+                .check(AuthErrorKind::SignatureReplayed)
+            {
+                return answer(about(err));
             }
             let req = Request::from_parts(parts, ReqBody::from(bytes));
             inner.call(req).await.map(|res| res.map(AuthBody::inner))

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
+use super::{SIGNATURE_HEADER, SignatureVersion, TIMESTAMP_HEADER, VERSION_HEADER, signature, signature_v2};
 use crate::client::ServiceCredentials;
 use crate::clock::{Clock, SystemClock};
 
@@ -39,12 +39,26 @@ const MAX_SIGNED_BODY: usize = 16 * 1024 * 1024;
 pub struct Signer {
     secret: Arc<[u8]>,
     clock: Arc<dyn Clock>,
+    version: SignatureVersion,
 }
 
 impl Signer {
     /// Signs with `creds`' client secret.
     pub fn new(creds: &ServiceCredentials) -> Self {
-        Self { secret: creds.client_secret().expose().as_bytes().into(), clock: Arc::new(SystemClock) }
+        Self {
+            secret: creds.client_secret().expose().as_bytes().into(),
+            clock: Arc::new(SystemClock),
+            version: SignatureVersion::V1,
+        }
+    }
+
+    /// The message format (default [`SignatureVersion::V1`], what permiso's Python services
+    /// check). `V2` adds `X-Signature-Version: 2`; the receiving service must be a permiso
+    /// that knows it.
+    #[must_use]
+    pub fn version(mut self, version: SignatureVersion) -> Self {
+        self.version = version;
+        self
     }
 
     /// The clock for `X-Timestamp` (default: the system clock).
@@ -54,25 +68,53 @@ impl Signer {
         self
     }
 
-    /// `(X-Timestamp, X-Signature)` for a request with this method, full URL and body.
+    /// `(X-Timestamp, X-Signature)` for a request with this method, full URL and body, in
+    /// this signer's version. The URL is signed as given: send `|` as `%7C` (the middleware
+    /// and the layer do), since a receiving permiso refuses a raw `|` in a version 1 request.
     pub fn sign(&self, method: &str, url: &str, body: &[u8]) -> (String, String) {
         let timestamp = self.clock.now_unix().to_string();
-        let sig = signature(&self.secret, method, url, body, &timestamp);
+        let sig = match self.version {
+            SignatureVersion::V1 => signature(&self.secret, method, url, body, &timestamp),
+            SignatureVersion::V2 => signature_v2(&self.secret, method, url, body, &timestamp),
+        };
         (timestamp, sig)
     }
 
-    fn headers(&self, method: &str, url: &str, body: &[u8]) -> (HeaderValue, HeaderValue) {
+    /// The headers to send: timestamp, signature, and the version when it is not 1.
+    fn headers(&self, method: &str, url: &str, body: &[u8]) -> Signed {
         let (timestamp, sig) = self.sign(method, url, body);
         // Digits and hex only: always valid header values.
         let timestamp = HeaderValue::try_from(timestamp).unwrap_or(HeaderValue::from_static("0"));
         let sig = HeaderValue::try_from(sig).unwrap_or(HeaderValue::from_static(""));
-        (timestamp, sig)
+        let version = (self.version == SignatureVersion::V2).then(|| HeaderValue::from_static("2"));
+        Signed { timestamp, sig, version }
+    }
+}
+
+/// The signature headers of one request.
+struct Signed {
+    timestamp: HeaderValue,
+    sig: HeaderValue,
+    version: Option<HeaderValue>,
+}
+
+impl Signed {
+    fn insert_into(self, headers: &mut http::HeaderMap) {
+        headers.insert(TIMESTAMP_HEADER, self.timestamp);
+        headers.insert(SIGNATURE_HEADER, self.sig);
+        match self.version {
+            Some(v) => headers.insert(VERSION_HEADER, v),
+            None => headers.remove(VERSION_HEADER),
+        };
     }
 }
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer").field("secret", &"***").finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("secret", &"***")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,6 +150,19 @@ impl<E: std::error::Error + 'static> std::error::Error for SigningError<E> {
             Self::Service(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// `|` in the path and query sent as `%7C`: a version 1 message cannot say where a URL with
+/// a raw `|` ends, and a receiving permiso refuses one.
+fn encode_bars(url: &mut url::Url) {
+    if url.path().contains('|') {
+        let path = url.path().replace('|', "%7C");
+        url.set_path(&path);
+    }
+    if let Some(query) = url.query().filter(|q| q.contains('|')) {
+        let query = query.replace('|', "%7C");
+        url.set_query(Some(&query));
     }
 }
 
@@ -148,16 +203,15 @@ impl reqwest_middleware::Middleware for SigningMiddleware {
         extensions: &mut http::Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
+        encode_bars(req.url_mut());
         let body: &[u8] = match req.body() {
             None => b"",
             Some(b) => b.as_bytes().ok_or_else(|| {
                 reqwest_middleware::Error::middleware(SigningError::<std::convert::Infallible>::Body)
             })?,
         };
-        let (timestamp, sig) = self.signer.headers(req.method().as_str(), req.url().as_str(), body);
-        let headers = req.headers_mut();
-        headers.insert(TIMESTAMP_HEADER, timestamp);
-        headers.insert(SIGNATURE_HEADER, sig);
+        let signed = self.signer.headers(req.method().as_str(), req.url().as_str(), body);
+        signed.insert_into(req.headers_mut());
         next.run(req, extensions).await
     }
 }
@@ -243,10 +297,16 @@ where
                 .await
                 .map_err(|_| SigningError::Body)?
                 .to_bytes();
+            if parts.uri.to_string().contains('|') {
+                parts.uri = parts
+                    .uri
+                    .to_string()
+                    .replace('|', "%7C")
+                    .parse()
+                    .map_err(|_| SigningError::RelativeUri)?;
+            }
             let url = parts.uri.to_string();
-            let (timestamp, sig) = signer.headers(parts.method.as_str(), &url, &bytes);
-            parts.headers.insert(TIMESTAMP_HEADER, timestamp);
-            parts.headers.insert(SIGNATURE_HEADER, sig);
+            signer.headers(parts.method.as_str(), &url, &bytes).insert_into(&mut parts.headers);
             inner.call(Request::from_parts(parts, Full::new(bytes))).await.map_err(SigningError::Service)
         })
     }

@@ -254,7 +254,7 @@ impl VerifierBuilder {
                     .cache
                     .filter(|l| l.max_entries > 0 && l.max_bytes > 0)
                     .map(|l| TokenCache::new(l.max_entries, l.max_bytes)),
-                revocation: self.revocation.map(Checker::new),
+                revocation: self.revocation.map(|r| Checker::new(r, self.leeway.as_secs())),
                 dpop,
             }),
         })

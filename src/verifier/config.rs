@@ -29,6 +29,7 @@ use crate::dpop::{Dpop, DpopMode};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::RemoteKeys;
 use crate::keys::{MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT};
+use crate::on_error::OnStoreError;
 use crate::revocation::{OnRevocationError, Revocation};
 use crate::scope::ScopeRules;
 
@@ -357,8 +358,15 @@ pub(crate) fn builder_from_vars(
         max_age_secs: var("PERMISO_DPOP_MAX_AGE_SECS")
             .map(|v| parse_u64("PERMISO_DPOP_MAX_AGE_SECS", &v, 600, "seconds"))
             .transpose()?,
-        public_base_url: var("PERMISO_PUBLIC_BASE_URL"),
+        public_base_url: var("PERMISO_PUBLIC_BASE_URL").map(|v| OneOrMany::Many(comma_list(&v))),
         replay_redis_url: var("PERMISO_DPOP_REPLAY_REDIS_URL").map(Secret),
+        replay_on_error: var("PERMISO_DPOP_REPLAY_ON_ERROR")
+            .map(|v| {
+                OnStoreError::parse(&v.trim().to_ascii_lowercase()).ok_or_else(|| {
+                    invalid(format!("PERMISO_DPOP_REPLAY_ON_ERROR: expected reject or allow, got {v:?}"))
+                })
+            })
+            .transpose()?,
     };
     Ok(builder.dpop(dpop.into_dpop(&DPOP_ENV_NAMES)?))
 }
@@ -370,8 +378,10 @@ struct DpopSettings {
     mode: Option<DpopMode>,
     algorithms: Option<Vec<String>>,
     max_age_secs: Option<u64>,
-    public_base_url: Option<String>,
+    /// One URL or several (TOML: a string or a list; the environment: comma-separated).
+    public_base_url: Option<OneOrMany>,
     replay_redis_url: Option<Secret>,
+    replay_on_error: Option<OnStoreError>,
 }
 
 struct DpopNames {
@@ -413,8 +423,16 @@ impl DpopSettings {
             }
             dpop = dpop.max_age(Duration::from_secs(secs));
         }
-        if let Some(url) = self.public_base_url {
+        let urls = match self.public_base_url {
+            None => Vec::new(),
+            Some(OneOrMany::One(url)) => vec![url],
+            Some(OneOrMany::Many(urls)) => urls,
+        };
+        for url in urls {
             dpop = dpop.public_base_url(url);
+        }
+        if let Some(on_error) = self.replay_on_error {
+            dpop = dpop.replay_on_error(on_error);
         }
         if let Some(url) = self.replay_redis_url {
             #[cfg(feature = "redis")]

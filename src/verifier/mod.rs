@@ -140,6 +140,24 @@ pub(crate) enum Presented {
     Dpop,
 }
 
+/// Which verified tokens an entry point lets through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Only service tokens under their issuer's [`ServiceTokenRule`] (`AuthLayer`'s default).
+    ServiceTokens,
+    /// Any access token (a user's too); never a refresh token.
+    AccessTokens,
+}
+
+/// Whether `claims` may pass an entry point that admits `admit`. Runs on every request, cache
+/// hits included, after the token itself verified.
+fn check_admitted(claims: &Claims, admit: Admit) -> Result<(), AuthError> {
+    if admit == Admit::ServiceTokens && !claims.is_service_token() {
+        return Err(AuthError::new(AuthErrorKind::NotServiceToken));
+    }
+    Ok(())
+}
+
 /// Whether `claims` fit the way the token came. Runs on every request, cache hits included:
 /// the binding is the token's, the proof is the request's.
 fn check_binding(claims: &Claims, presented: Presented) -> Result<(), AuthError> {
@@ -177,6 +195,12 @@ impl Verifier {
     /// The DPoP checker, or `None` when DPoP is off.
     pub(crate) fn dpop(&self) -> Option<&Arc<crate::dpop::DpopPolicy>> {
         self.inner.dpop.as_ref()
+    }
+
+    /// The first configured issuer's `iss`: settings not scoped to an issuer (signing
+    /// secrets, rate-limit tables) apply to its tokens.
+    pub(crate) fn primary_issuer(&self) -> Option<&str> {
+        self.inner.issuers.first().map(|i| i.rules.iss.as_str())
     }
 
     /// The realm a layer answers with unless told otherwise: the first audience.
@@ -234,7 +258,7 @@ impl Verifier {
     ///
     /// An [`AuthError`] saying why; see [`AuthErrorKind`].
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        match self.verify_now(token, Presented::Bearer) {
+        match self.verify_now(token, Presented::Bearer, Admit::AccessTokens) {
             Verdict::Verified(claims) => Ok(claims),
             Verdict::Rejected(err) => Err(err),
             Verdict::Pending(rest) => rest.await,
@@ -243,7 +267,7 @@ impl Verifier {
 
     /// As much of [`verify`](Self::verify) as can be done without waiting: a token cache hit
     /// and a local revocation answer need no future at all (the layer's hot path).
-    pub(crate) fn verify_now(&self, token: &str, presented: Presented) -> Verdict {
+    pub(crate) fn verify_now(&self, token: &str, presented: Presented, admit: Admit) -> Verdict {
         let timer = Timer::start();
         let Some(claims) = self.verify_cached(token) else {
             let this = self.clone();
@@ -252,6 +276,7 @@ impl Verifier {
                 let verified = this.verify_and_cache(&token).await;
                 timer.cold(this.inner.cache.is_some());
                 let claims = verified?;
+                check_admitted(&claims, admit).map_err(|e| this.about_claims(e, &claims))?;
                 check_binding(&claims, presented).map_err(|e| this.about_claims(e, &claims))?;
                 this.check_revocation(&claims).await.map_err(|e| this.about_claims(e, &claims))?;
                 Ok(claims)
@@ -262,7 +287,7 @@ impl Verifier {
             return Verdict::Pending(Box::pin(cold));
         };
         timer.cached();
-        if let Err(err) = check_binding(&claims, presented) {
+        if let Err(err) = check_admitted(&claims, admit).and_then(|()| check_binding(&claims, presented)) {
             return Verdict::Rejected(self.about_claims(err, &claims));
         }
         // Revocation runs on every request, cache hits included (see cache.rs).
@@ -360,6 +385,11 @@ impl Verifier {
         issuer: &IssuerPolicy,
     ) -> Result<Verified, AuthError> {
         let inner = &*self.inner;
+        if claims.is_refresh_token() {
+            // Whatever an entry point admits, a refresh token is not an access token.
+            return Err(AuthError::new(AuthErrorKind::NotServiceToken)
+                .with_description("a refresh token is not an access token"));
+        }
         if claims.is_sender_constrained() && claims.dpop_jkt().is_none() {
             // Bound some other way (RFC 7800 `cnf`: mTLS's `x5t#S256`…): no proof of that
             // possession can be checked here, so the token is never accepted.
