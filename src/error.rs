@@ -78,9 +78,10 @@ pub enum AuthErrorKind {
     SenderConstrained,
     /// A required scope is missing. 403 `insufficient_scope` with `scope="…"`.
     InsufficientScope,
-    /// The route wants a service token and this is not one (a user's token, a refresh
-    /// token, `type` missing or not `"service"`), or it names no client. 401 `invalid_token`,
-    /// as the permiso server answers it.
+    /// Not a service token (a user's token, `type` missing or not `"service"`): `AuthLayer`
+    /// refuses it on every route unless told to accept any access token, and `ServiceClient`
+    /// always; or a refresh token, refused everywhere; or it names no client where the route
+    /// needs one. 401 `invalid_token`, as the permiso server answers it.
     NotServiceToken,
     /// The route is for trusted clients and this client is not trusted. 403 `insufficient_scope`.
     UntrustedClient,

@@ -482,3 +482,32 @@ async fn a_422_echoing_the_form_never_puts_the_secret_in_the_error() {
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains(SECRET), "{shown}");
 }
+
+/// Review round 3, finding 9: a joined path cannot climb out of the base URL, in any
+/// spelling, with the caller's token: such a request is never sent.
+#[tokio::test]
+async fn a_remote_service_path_never_leaves_its_base_url() {
+    let idp = issuer().await;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&seen);
+    let gateway = serve(Router::new().fallback(move |uri: axum::http::Uri| {
+        log.lock().unwrap().push(uri.to_string());
+        async { "reached" }
+    }))
+    .await;
+    let source = TokenSource::new(permiso_creds(&idp, SECRET)).unwrap();
+    let users = permiso::client::RemoteService::new(&format!("{gateway}/user-service/"), source).unwrap();
+    assert_eq!(users.get("/api/v1/users/1").send().await.unwrap().text().await.unwrap(), "reached");
+    for path in [
+        "/%2E%2E/billing-service/api/v1/invoices",
+        "/api/%2e%2e/%2e%2e/billing-service/x",
+        "../billing-service/x",
+        "/api/./v1/users",
+        "/api/.%2E/.%2e/billing-service/x",
+    ] {
+        assert!(users.url(path).is_err(), "{path}");
+        let err = users.get(path).send().await.unwrap_err();
+        assert!(err.to_string().contains("the path is refused"), "{path}: {err}");
+    }
+    assert_eq!(*seen.lock().unwrap(), ["/user-service/api/v1/users/1"], "only the allowed call was sent");
+}

@@ -21,11 +21,13 @@ struct Service {
     verifier: Verifier,
 }
 
-async fn serve(idp: &TestIssuer, dpop: Dpop) -> Service {
-    let verifier =
-        Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).dpop(dpop).build().unwrap();
+/// Serves the payment routes with the DPoP settings `dpop` makes from the service's own
+/// loopback URL (its public base URL unless told otherwise).
+async fn serve(idp: &TestIssuer, dpop: impl FnOnce(&str) -> Dpop) -> Service {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier =
+        Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).dpop(dpop(&base)).build().unwrap();
     let app = routes::router(verifier.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Service { base, http: reqwest::Client::new(), verifier }
@@ -110,7 +112,7 @@ fn refused(a: &Answer, error: &str, what: &str) {
 #[tokio::test]
 async fn a_bound_token_with_its_proof_is_accepted_and_every_broken_proof_refused() {
     let idp = TestIssuer::start().await;
-    let svc = serve(&idp, Dpop::default()).await;
+    let svc = serve(&idp, |base| Dpop::new(DpopMode::Allowed).public_base_url(base)).await;
     let key = DpopKey::generate().unwrap();
     let token = idp.dpop_token("payment-service", &["read:transactions"], key.thumbprint());
     let auth = format!("DPoP {token}");
@@ -127,7 +129,7 @@ async fn a_bound_token_with_its_proof_is_accepted_and_every_broken_proof_refused
     // Scheme name and the URL are compared as RFC 9449 says: case-insensitive scheme, host
     // case, default port, no query.
     let port = svc.base.rsplit(':').next().unwrap();
-    let loud = format!("HTTP://127.0.0.1:{port}/api/x/../v1/transactions?page=2#top");
+    let loud = format!("HTTP://127.0.0.1:{port}/api/v1/transactions?page=2#top");
     let answer = svc
         .send(
             reqwest::Method::GET,
@@ -261,7 +263,10 @@ async fn required_mode_refuses_bearer_and_off_mode_refuses_the_scheme() {
     let bound = idp.dpop_token("payment-service", &["read:transactions"], key.thumbprint());
     let plain = idp.token("payment-service", &["read:transactions"]);
 
-    let svc = serve(&idp, Dpop::new(DpopMode::Required).algorithms([Algorithm::ES256])).await;
+    let svc = serve(&idp, |base| {
+        Dpop::new(DpopMode::Required).algorithms([Algorithm::ES256]).public_base_url(base)
+    })
+    .await;
     let url = svc.url("/api/v1/transactions");
     let answer = svc.get(&format!("DPoP {bound}"), &[&key.proof("GET", &url, Some(&bound), None)]).await;
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -276,7 +281,7 @@ async fn required_mode_refuses_bearer_and_off_mode_refuses_the_scheme() {
     let unbound = svc.get(&format!("DPoP {plain}"), &[&key.proof("GET", &url, Some(&plain), None)]).await;
     assert_eq!((unbound.status, unbound.body["error"].as_str()), (401, Some("invalid_token")));
 
-    let off = serve(&idp, Dpop::new(DpopMode::Off)).await;
+    let off = serve(&idp, |_| Dpop::new(DpopMode::Off)).await;
     let url = off.url("/api/v1/transactions");
     let answer = off.get(&format!("DPoP {bound}"), &[&key.proof("GET", &url, Some(&bound), None)]).await;
     assert_eq!(answer.status, 400, "{answer:?}");
@@ -291,7 +296,9 @@ async fn htu_is_rebuilt_from_the_public_base_url() {
     let idp = TestIssuer::start().await;
     let key = DpopKey::generate().unwrap();
     let token = idp.dpop_token("payment-service", &["read:transactions"], key.thumbprint());
-    let svc = serve(&idp, Dpop::default().public_base_url("https://payments.example.com/edge")).await;
+    let svc =
+        serve(&idp, |_| Dpop::new(DpopMode::Allowed).public_base_url("https://payments.example.com/edge"))
+            .await;
     let public = "https://payments.example.com/edge/api/v1/transactions";
     let answer = svc.get(&format!("DPoP {token}"), &[&key.proof("GET", public, Some(&token), None)]).await;
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -312,11 +319,17 @@ fn settings_that_cannot_work_are_refused_at_build() {
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
-    assert!(build(Dpop::default().algorithms([Algorithm::HS256])).unwrap_err().contains("symmetric"));
-    assert!(build(Dpop::default().algorithms([])).unwrap_err().contains("empty"));
-    assert!(build(Dpop::default().max_age(std::time::Duration::ZERO)).unwrap_err().contains("max_age"));
-    assert!(build(Dpop::default().public_base_url("payments.example.com")).unwrap_err().contains("base URL"));
+    let on = || Dpop::new(DpopMode::Allowed).public_base_url("https://payments.example.com");
+    assert!(build(on().algorithms([Algorithm::HS256])).unwrap_err().contains("symmetric"));
+    assert!(build(on().algorithms([])).unwrap_err().contains("empty"));
+    assert!(build(on().max_age(std::time::Duration::ZERO)).unwrap_err().contains("max_age"));
+    assert!(build(on().public_base_url("payments.example.com")).unwrap_err().contains("base URL"));
+    assert!(build(on().public_base_url("https://p.example/a/../b")).unwrap_err().contains("base URL"));
+    assert!(build(on()).is_ok());
+    // DPoP is off unless asked for; on, it needs the service's public origin.
     assert!(build(Dpop::default()).is_ok());
+    let err = build(Dpop::new(DpopMode::Allowed)).unwrap_err();
+    assert!(err.contains("PERMISO_PUBLIC_BASE_URL") && err.contains("Host"), "{err}");
 }
 
 #[test]
@@ -331,8 +344,23 @@ fn dpop_is_configured_from_the_environment_and_toml() {
             .map(|v| format!("{v:?}"))
             .map_err(|e| e.to_string())
     };
+    // Off by default: no DPoP challenge, no public origin needed.
     let shown = with(&[]).unwrap();
-    assert!(shown.contains("mode: Allowed"), "{shown}");
+    assert!(shown.contains("dpop: None"), "{shown}");
+    let err = with(&[("PERMISO_DPOP", "allowed")]).unwrap_err();
+    assert!(err.contains("PERMISO_PUBLIC_BASE_URL"), "{err}");
+    let shown = with(&[
+        ("PERMISO_DPOP", "allowed"),
+        ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com, https://payments.internal:8443"),
+        ("PERMISO_DPOP_REPLAY_ON_ERROR", "allow"),
+    ])
+    .unwrap();
+    assert!(shown.contains("mode: Allowed") && shown.contains("payments.internal:8443"), "{shown}");
+    assert!(
+        with(&[("PERMISO_DPOP_REPLAY_ON_ERROR", "maybe")])
+            .unwrap_err()
+            .contains("PERMISO_DPOP_REPLAY_ON_ERROR")
+    );
     let shown = with(&[
         ("PERMISO_DPOP", "required"),
         ("PERMISO_DPOP_ALGORITHMS", "ES256, EdDSA"),
@@ -341,12 +369,14 @@ fn dpop_is_configured_from_the_environment_and_toml() {
     ])
     .unwrap();
     assert!(shown.contains("mode: Required") && shown.contains("\"ES256 EdDSA\""), "{shown}");
-    assert!(shown.contains("https://payments.example.com/"), "{shown}");
+    assert!(shown.contains("https://payments.example.com"), "{shown}");
     assert!(with(&[("PERMISO_DPOP", "off")]).unwrap().contains("dpop: None"));
     assert!(with(&[("PERMISO_DPOP", "sometimes")]).unwrap_err().contains("PERMISO_DPOP"));
-    assert!(with(&[("PERMISO_DPOP_ALGORITHMS", "HS256")]).unwrap_err().contains("symmetric"));
-    assert!(with(&[("PERMISO_DPOP_ALGORITHMS", "ES999")]).unwrap_err().contains("PERMISO_DPOP_ALGORITHMS"));
-    assert!(with(&[("PERMISO_DPOP_MAX_AGE_SECS", "0")]).unwrap_err().contains("PERMISO_DPOP_MAX_AGE_SECS"));
+    let on = [("PERMISO_DPOP", "allowed"), ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com")];
+    let on_with = |extra: (&'static str, &'static str)| with(&[on[0], on[1], extra]);
+    assert!(on_with(("PERMISO_DPOP_ALGORITHMS", "HS256")).unwrap_err().contains("symmetric"));
+    assert!(on_with(("PERMISO_DPOP_ALGORITHMS", "ES999")).unwrap_err().contains("PERMISO_DPOP_ALGORITHMS"));
+    assert!(on_with(("PERMISO_DPOP_MAX_AGE_SECS", "0")).unwrap_err().contains("PERMISO_DPOP_MAX_AGE_SECS"));
 
     let toml = r#"
         audience = "keystone-auth"
@@ -363,4 +393,93 @@ fn dpop_is_configured_from_the_environment_and_toml() {
     assert!(shown.contains("mode: Required") && shown.contains("window_secs: 80"), "{shown}");
     let err = Verifier::from_toml_str(&toml.replace("max_age_secs = 20", "max_age = 20")).unwrap_err();
     assert!(err.to_string().contains("max_age"), "{err}");
+}
+
+/// Review round 3, finding 2: the expected `htu` never comes from the request. A proof made
+/// for service A is refused at service B (same audience) whatever `Host` says, and an
+/// `https://` proof is refused for a request that came over plain HTTP in absolute form.
+#[tokio::test]
+async fn htu_comes_from_the_public_origin_never_from_the_request() {
+    let idp = TestIssuer::start().await;
+    let key = DpopKey::generate().unwrap();
+    let token = idp.dpop_token("payment-service", &["read:transactions"], key.thumbprint());
+    let b = serve(&idp, |_| Dpop::new(DpopMode::Allowed).public_base_url("http://service-b.internal")).await;
+    let auth = format!("DPoP {token}");
+
+    // A proof captured at service A, replayed to B with A's Host.
+    let for_a = key.proof("GET", "http://service-a.internal/api/v1/transactions", Some(&token), None);
+    let res = b
+        .http
+        .get(b.url("/api/v1/transactions"))
+        .header("host", "service-a.internal")
+        .header("authorization", &auth)
+        .header("dpop", &for_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let www = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(www.contains("error=\"invalid_dpop_proof\""), "{www}");
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error_description"].as_str().unwrap().contains("htu"), "{body}");
+
+    // B's own origin passes.
+    let for_b = key.proof("GET", "http://service-b.internal/api/v1/transactions", Some(&token), None);
+    assert_eq!(b.get(&auth, &[&for_b]).await.status, 200);
+
+    // An absolute-form request line claiming https over a plain TCP connection.
+    let https = key.proof("GET", "https://service-b.internal/api/v1/transactions", Some(&token), None);
+    let raw = raw_request(
+        &b.base,
+        &format!(
+            "GET https://service-b.internal/api/v1/transactions HTTP/1.1\r\nhost: service-b.internal\r\n\
+             authorization: {auth}\r\ndpop: {https}\r\nconnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 401"), "{raw}");
+    assert!(raw.contains("invalid_dpop_proof"), "{raw}");
+}
+
+/// Review round 3, finding 8: a proof for `/api/v1/admin/billing` is not accepted on
+/// `/api/v1/public/%2e%2e/admin/billing` (nor with `..` in the proof); dot segments are refused.
+#[tokio::test]
+async fn dot_segments_never_match_a_proof() {
+    let idp = TestIssuer::start().await;
+    let key = DpopKey::generate().unwrap();
+    let token = idp.dpop_token("payment-service", &["read:transactions"], key.thumbprint());
+    let svc = serve(&idp, |base| Dpop::new(DpopMode::Allowed).public_base_url(base)).await;
+    let auth = format!("DPoP {token}");
+    let admin = key.proof("GET", &svc.url("/api/v1/admin/billing"), Some(&token), None);
+    let host = svc.base.trim_start_matches("http://").to_owned();
+    for path in [
+        "/api/v1/public/%2e%2e/admin/billing",
+        "/api/v1/public/%2E%2E/admin/billing",
+        "/api/v1/public/.%2e/admin/billing",
+    ] {
+        // Sent as written (an HTTP client library would resolve the dot segments first).
+        let raw = raw_request(
+            &svc.base,
+            &format!(
+                "GET {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\ndpop: {admin}\r\n\
+                 connection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        assert!(raw.starts_with("HTTP/1.1 401"), "{path}: {raw}");
+        assert!(raw.contains("invalid_dpop_proof") && raw.contains("dot segment"), "{path}: {raw}");
+    }
+    // A proof whose htu holds `..` is not resolved into the request's path.
+    let dotted = key.proof("GET", &svc.url("/api/v1/public/../transactions"), Some(&token), None);
+    refused(&svc.get(&auth, &[&dotted]).await, "invalid_dpop_proof", "dotted htu");
+}
+
+/// Sends `request` as written over a fresh TCP connection; the raw answer.
+async fn raw_request(base: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
 }

@@ -58,8 +58,16 @@ async fn a_source_with_a_key_gets_a_bound_token_and_calls_with_proofs() {
     assert!(payload(token.secret())["cnf"]["jkt"].is_string());
     assert!(!format!("{token:?}").contains(token.secret()));
 
-    let verifier = Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).build().unwrap();
-    let base = serve(routes::router(verifier)).await;
+    // DPoP is opt-in on the receiving side, checked against the service's own origin.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = Verifier::builder(["keystone-auth"])
+        .issuer(idp.issuer_config())
+        .dpop(permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Allowed).public_base_url(&base))
+        .build()
+        .unwrap();
+    let app = routes::router(verifier);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(BearerMiddleware::new(source.clone()))
         .build();

@@ -17,8 +17,14 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 async fn serve(verifier: Verifier) -> String {
+    serve_with(|_| verifier).await
+}
+
+/// Serves the gRPC routes with the verifier `make` builds for the service's own URL.
+async fn serve_with(make: impl FnOnce(&str) -> Verifier) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = make(&base);
     tokio::spawn(async move { axum::serve(listener, service::router(verifier)).await.unwrap() });
     base
 }
@@ -198,12 +204,14 @@ async fn the_calling_side_refetches_once_after_a_revocation_and_succeeds() {
 async fn a_dpop_bound_caller_on_a_tonic_channel_sends_a_proof_per_call() {
     let idp =
         TestIssuer::builder().client("ledger-service", "ledger-secret", &["read:transactions"]).start().await;
-    let verifier = Verifier::builder(["keystone-auth"])
-        .issuer(idp.issuer_config())
-        .dpop(permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Required))
-        .build()
-        .unwrap();
-    let base = serve(verifier).await;
+    let base = serve_with(|base| {
+        Verifier::builder(["keystone-auth"])
+            .issuer(idp.issuer_config())
+            .dpop(permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Required).public_base_url(base))
+            .build()
+            .unwrap()
+    })
+    .await;
     let creds = ServiceCredentials::new(
         "ledger-service",
         "ledger-secret",
@@ -240,4 +248,77 @@ async fn a_dpop_bound_caller_on_a_tonic_channel_sends_a_proof_per_call() {
     assert_eq!(status.code(), Code::Unauthenticated);
     let www = status.metadata().get("www-authenticate").unwrap().to_str().unwrap().to_owned();
     assert!(www.starts_with("DPoP ") && www.contains("invalid_dpop_proof"), "{www}");
+}
+
+/// Review round 3, finding 11: a DPoP gRPC target that demands a nonce (UNAUTHENTICATED,
+/// `use_dpop_nonce`, `DPoP-Nonce`) gets the call again with a proof carrying it, once, and
+/// later calls carry it from the start, as the HTTP bearer layers do.
+#[tokio::test]
+async fn a_dpop_grpc_target_that_demands_a_nonce_gets_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use base64::Engine as _;
+
+    const NONCE: &str = "grpc-nonce-1";
+    let idp =
+        TestIssuer::builder().client("ledger-service", "ledger-secret", &["read:transactions"]).start().await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&calls);
+    // In front of the service: a target that answers UNAUTHENTICATED (trailers-only) with a
+    // nonce to any proof that does not carry it.
+    let demand_nonce = move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let seen = Arc::clone(&seen);
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let nonce = req
+                .headers()
+                .get("dpop")
+                .and_then(|p| p.to_str().ok()?.split('.').nth(1).map(str::to_owned))
+                .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+                .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
+                .and_then(|claims| claims["nonce"].as_str().map(str::to_owned));
+            if nonce.as_deref() == Some(NONCE) {
+                return next.run(req).await;
+            }
+            axum::http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "16")
+                .header(
+                    "www-authenticate",
+                    r#"DPoP error="use_dpop_nonce", error_description="a nonce is required""#,
+                )
+                .header("dpop-nonce", NONCE)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = Verifier::builder(["keystone-auth"])
+        .issuer(idp.issuer_config())
+        .dpop(permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Required).public_base_url(&base))
+        .build()
+        .unwrap();
+    let app = service::router(verifier).layer(axum::middleware::from_fn(demand_nonce));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let creds = ServiceCredentials::new(
+        "ledger-service",
+        "ledger-secret",
+        TokenEndpoint::Permiso(format!("{}/api/v1", idp.url())),
+    )
+    .with_scopes(["read:transactions"]);
+    let source =
+        TokenSource::builder(creds).dpop(permiso::dpop::DpopKey::generate().unwrap()).build().unwrap();
+    let layered = tower::ServiceBuilder::new()
+        .layer(GrpcBearerLayer::new(source.clone()).origin(&base).unwrap())
+        .service(channel(&base).await);
+    let mut client = PaymentsClient::new(layered);
+    let reply = client.list_transactions(ListTransactionsRequest { limit: 1 }).await.unwrap();
+    assert_eq!(reply.get_ref().caller, "ledger-service");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "refused once for the nonce, then answered");
+    client.list_transactions(ListTransactionsRequest { limit: 1 }).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "the next call carries the nonce from the start");
+    assert_eq!(idp.token_requests(), 1, "a nonce is no reason for a new token");
 }

@@ -74,7 +74,10 @@ fn start_provider() -> (Node, u16) {
 async fn a_dpop_bound_token_from_oidc_provider_is_accepted_and_useless_without_its_key() {
     let (_node, port) = tokio::task::spawn_blocking(start_provider).await.unwrap();
     let issuer = format!("http://127.0.0.1:{port}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
     let verifier = Verifier::from_env_vars([
+        ("PERMISO_PUBLIC_BASE_URL", base.as_str()),
         ("PERMISO_ISSUER", issuer.as_str()),
         ("PERMISO_AUDIENCE", "payments"),
         ("PERMISO_DISCOVERY_URL", issuer.as_str()),
@@ -83,8 +86,6 @@ async fn a_dpop_bound_token_from_oidc_provider_is_accepted_and_useless_without_i
         ("PERMISO_DPOP", "required"),
     ])
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, routes::router(verifier)).await.unwrap() });
 
     let source = TokenSource::from_env_vars(

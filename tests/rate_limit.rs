@@ -221,9 +221,10 @@ mod redis {
         let redis = RedisServer::start();
         shared_limit_between_two_instances(&redis.url()).await;
         let keys = redis.cli(&["KEYS", "permiso:rate_limit:*"]).unwrap();
-        assert!(keys.contains("permiso:rate_limit:payment-service"), "{keys}");
-        let ttl: i64 =
-            redis.cli(&["PTTL", "permiso:rate_limit:payment-service"]).unwrap().trim().parse().unwrap();
+        // Keyed by issuer and client: `<prefix><iss, `:` and `%` percent-encoded>:<client_id>`.
+        let key = keys.lines().find(|k| k.ends_with(":payment-service")).unwrap_or_else(|| panic!("{keys}"));
+        assert!(key.starts_with("permiso:rate_limit:http%3A//127.0.0.1%3A"), "{keys}");
+        let ttl: i64 = redis.cli(&["PTTL", key]).unwrap().trim().parse().unwrap();
         assert!(ttl > 0 && ttl <= 70_000, "the key expires once it no longer matters: {ttl} ms");
     }
 

@@ -91,6 +91,35 @@ async fn a_token_cached_by_the_seeds_python_token_cache_is_used_as_it_is() {
     assert_eq!(idp.token_requests(), 0, "no token request: the shared token was used");
 }
 
+/// Review round 3, finding 10: permiso's Python `TokenCache.set_token` writes
+/// `"expires_at": time.time() + expires_in - 60`, a float; that value is used, not ignored.
+#[tokio::test]
+async fn a_token_cached_by_python_with_a_float_expires_at_is_used() {
+    let redis = RedisServer::start();
+    let idp = issuer().await;
+    let token = idp.token("payment-service", &["read:transactions"]);
+    // Written by Python itself when it is there (json.dumps of time.time() arithmetic), else
+    // the same shape by hand.
+    let script = "import json, sys, time; \
+                  print(json.dumps({'access_token': sys.argv[1], 'expires_at': time.time() + 3600 - 60}))";
+    let value = std::process::Command::new("python3")
+        .args(["-c", script, &token])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_owned())
+        .unwrap_or_else(|| format!(r#"{{"access_token": "{token}", "expires_at": {}.51}}"#, now() + 3540));
+    assert!(
+        value.contains("\"expires_at\": ") && value.contains('.'),
+        "a float, as Python writes it: {value}"
+    );
+    assert_eq!(redis.cli(&["SETEX", KEY, "3540", &value]).unwrap().trim(), "OK");
+
+    let source = replica(&idp, &redis);
+    assert_eq!(source.token().await.unwrap().secret(), token);
+    assert_eq!(idp.token_requests(), 0, "no token request: the token Python shared was used");
+}
+
 #[tokio::test]
 async fn a_token_written_by_rust_is_in_the_seeds_format() {
     let redis = RedisServer::start();

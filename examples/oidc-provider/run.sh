@@ -35,6 +35,7 @@ svc_out=$(mktemp)
 PERMISO_ISSUER="http://127.0.0.1:$op_port" PERMISO_AUDIENCE=payments \
 PERMISO_DISCOVERY_URL="http://127.0.0.1:$op_port" PERMISO_REQUIRE_AT_JWT=true \
 PERMISO_SERVICE_TOKEN='sub==client_id' PERMISO_DPOP=required \
+PERMISO_PUBLIC_BASE_URL="http://127.0.0.1:$svc_port" \
 PERMISO_BIND="127.0.0.1:$svc_port" target/debug/examples/payment_service >"$svc_out" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q '^listening on' "$svc_out" && break; sleep 0.1; done

@@ -624,7 +624,10 @@ where
             Ok(Some(v)) => match v.parse::<SignatureVersion>() {
                 Ok(version) => version,
                 Err(_) => {
-                    return refuse_with(AuthErrorKind::SignatureMissing, "X-Signature-Version must be 1 or 2");
+                    return refuse_with(
+                        AuthErrorKind::SignatureMissing,
+                        "X-Signature-Version must be 1 or 2",
+                    );
                 }
             },
             Err(()) => {

@@ -223,7 +223,7 @@ impl TestIssuerBuilder {
             redirect_target_fetches: AtomicU64::new(0),
             jti: AtomicU64::new(0),
             revocations: MemoryRevocations::new(),
-            dpop: crate::dpop::Dpop::default()
+            dpop: crate::dpop::Dpop::new(crate::dpop::DpopMode::Allowed)
                 .public_base_url(base.clone())
                 .build(5, Arc::new(crate::clock::SystemClock))
                 .ok()

@@ -155,8 +155,9 @@ impl VerifierBuilder {
     }
 
     /// How DPoP-bound tokens and their proofs are checked (RFC 9449; see
-    /// [`permiso::dpop`](crate::dpop)). Default: [`DpopMode::Allowed`](crate::dpop::DpopMode)
-    /// with every asymmetric algorithm, ±60 s, and the URL rebuilt from `Host`.
+    /// [`permiso::dpop`](crate::dpop)). Default: [`DpopMode::Off`](crate::dpop::DpopMode);
+    /// turned on, it needs the service's public base URL
+    /// ([`Dpop::public_base_url`](crate::dpop::Dpop::public_base_url)).
     pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
         self.dpop = dpop;
         self

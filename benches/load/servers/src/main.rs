@@ -10,7 +10,7 @@
 //!   client signs with `PERMISO_LOAD_SIGNING_SECRET`; send with `load-client`);
 //! - `permiso-observed`: permiso's `AuthLayer` with a Prometheus recorder installed (every
 //!   permiso metric recorded) and an in-process `RateLimitLayer` whose limit never triggers;
-//! - `permiso-dpop`: plain permiso (DPoP is accepted by default), loaded by `load-client`
+//! - `permiso-dpop`: plain permiso with DPoP allowed (its public origin is the bind address), loaded by `load-client`
 //!   with a DPoP-bound token and a fresh proof per request;
 //! - `grpc-bare` / `grpc-permiso`: the payments gRPC service of `examples/grpc_service`
 //!   (`ListTransactions`) bare, and behind `AuthLayer` with its `GrpcMethods` requirement;
@@ -138,6 +138,12 @@ async fn main() {
             if variant == "permiso-revocation" {
                 let url = std::env::var("PERMISO_LOAD_REDIS_URL").expect("PERMISO_LOAD_REDIS_URL");
                 builder = builder.revocation(permiso::RedisRevocations::new(&url).expect("redis url").revocation());
+            }
+            if variant == "permiso-dpop" {
+                // DPoP is opt-in, and checked against this server's public origin.
+                builder = builder.dpop(
+                    permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Allowed).public_base_url(format!("http://{bind}")),
+                );
             }
             let verifier = builder.build().expect("config");
             verifier.warm_up().await.expect("keys");
