@@ -120,7 +120,7 @@ fn unix_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error>
     match serde_json::Number::deserialize(d)? {
         n if n.is_u64() => n.as_u64().ok_or_else(|| serde::de::Error::custom("expires_at")),
         n => match n.as_f64() {
-            Some(f) if f.is_finite() && f >= 0.0 && f < 1.0e15 => Ok(f.floor() as u64),
+            Some(f) if (0.0..1.0e15).contains(&f) => Ok(f.floor() as u64),
             _ => Err(serde::de::Error::custom("expires_at is not a time in unix seconds")),
         },
     }
