@@ -1,6 +1,6 @@
 //! The calling side: get a client-credentials token and call a protected route with it.
 //!
-//! Run against running services, configured from the environment in the seed's naming:
+//! Run against running services, configured from the environment in the naming of permiso's Python client:
 //!
 //! ```sh
 //! AUTH_SERVICE_URL=http://127.0.0.1:8000/api/v1 \
@@ -12,7 +12,7 @@
 //! The secret may come from `PAYMENT_CLIENT_SECRET_FILE` or, Fernet-encrypted, from
 //! `PAYMENT_CLIENT_SECRET_ENCRYPTED` with `ENCRYPTION_KEY`. With
 //! `PERMISO_TOKEN_CACHE_REDIS_URL=redis://…` (and `--features client,redis`) every replica
-//! shares one token through Redis, in the seed's `TokenCache` format.
+//! shares one token through Redis, in the format of permiso's Python `TokenCache`.
 //!
 //! With `PAYMENT_TOKEN_URL` instead of `AUTH_SERVICE_URL` it uses any OAuth2 token endpoint
 //! (`PAYMENT_RESOURCE` names an RFC 8707 resource); with `PAYMENT_DPOP=true` it gets a

@@ -1,7 +1,7 @@
 //! Where the verifier gets the time from.
 //!
-//! Expiry, not-before and (later) key-cache lifetimes all read one [`Clock`], injected through
-//! the builder, so tests move time instead of sleeping.
+//! Expiry, not-before, key-cache lifetimes, revocation staleness, signature windows and rate
+//! limits all read one [`Clock`], injected through the builders, so tests move time instead of sleeping.
 //!
 //! ```
 //! use std::time::Duration;

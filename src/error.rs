@@ -5,12 +5,16 @@
 //!
 //! | status | `error` | when |
 //! |---|---|---|
-//! | 401 | *(none)* | no bearer token was sent |
-//! | 400 | `invalid_request` | the `Authorization` header is malformed or repeated |
-//! | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong; it is bound to a key (`cnf`) without a verified proof; or the route needs a service token and it is not one |
+//! | 401 | none in the challenge (`Bearer realm="…"`); `"unauthorized"` in the body | no bearer token was sent (another scheme such as `Basic` counts as none) |
+//! | 400 | `invalid_request` | the `Authorization` header is malformed or repeated, or the token is also in the URL |
+//! | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong; it is revoked; it is bound to a key (`cnf`) without a verified proof; it is not a service token (or is a refresh token) |
+//! | 401 | `invalid_dpop_proof` | DPoP: the proof is missing, malformed, stale, replayed, or does not match the request or the token |
+//! | 401 | `invalid_signature` | request signing: not signed, stale, does not match, already used, no secret for the client |
 //! | 403 | `insufficient_scope` | the token lacks a required scope, or its client is not trusted |
-//! | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable (with `Retry-After`) |
-//! | 500 | `server_error` (body only) | an extractor or `RequireLayer` without `AuthLayer`: a bug in the service |
+//! | 413 | `invalid_request` | request signing: the body is larger than allowed |
+//! | 429 | `rate_limited` | the client is over its rate limit (with `Retry-After`) |
+//! | 503 | `temporarily_unavailable` | the issuer's keys, the revocation list, the rate-limit store or the replay store cannot answer (with `Retry-After`) |
+//! | 500 | `server_error` (body only) | an extractor or `RequireLayer` without `AuthLayer`, or layers in the wrong order: a bug in the service |
 //!
 //! Descriptions are fixed texts chosen here: they name the reason, never the token, a key or
 //! a secret.
@@ -45,7 +49,10 @@ use http::{HeaderValue, Response, StatusCode, header};
 pub enum AuthErrorKind {
     /// No bearer token was presented. 401 without an `error` parameter (RFC 6750 §3.1).
     MissingToken,
-    /// The `Authorization` header is malformed, repeated, or not `Bearer`. 400 `invalid_request`.
+    /// The `Authorization` header is malformed (`Bearer` with no token or two words) or
+    /// repeated, the token is also in the URL (`access_token`), or the `DPoP` scheme is used
+    /// where DPoP is off. 400 `invalid_request`. (Another scheme alone, such as `Basic`, is no
+    /// bearer token: [`MissingToken`](Self::MissingToken).)
     InvalidRequest,
     /// The token is larger than the configured limit. 401 `invalid_token`.
     TokenTooLarge,
@@ -194,7 +201,7 @@ impl AuthErrorKind {
             InvalidTokenType => "invalid_token_type",
             UnknownIssuer => "unknown_issuer",
             UnknownKey => "unknown_key",
-            InvalidSignature => "invalid_signature",
+            InvalidSignature => "invalid_token_signature",
             InvalidClaim => "invalid_claim",
             Expired => "expired",
             NotYetValid => "not_yet_valid",
@@ -328,6 +335,16 @@ pub(crate) struct About {
     pub(crate) dpop: bool,
 }
 
+/// `value` for a log line: at most `max` characters, each one printable ASCII (others `?`),
+/// so a caller cannot forge or hide log lines with what it sends.
+pub(crate) fn printable(value: &str, max: usize) -> Cow<'_, str> {
+    if value.len() <= max && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(value.chars().take(max).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect())
+    }
+}
+
 /// The `DPoP` challenge of a layer that accepts the scheme (RFC 9449 §7.1).
 #[derive(Clone, Debug)]
 pub(crate) struct DpopChallenge {
@@ -360,9 +377,7 @@ impl AuthError {
     /// Notes the token's `kid`, cut to 64 printable ASCII characters (logs only).
     pub(crate) fn about_kid(mut self, kid: Option<&str>) -> Self {
         if let Some(kid) = kid {
-            let clean: String =
-                kid.chars().take(64).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect();
-            self.about.get_or_insert_with(Box::default).kid = Some(clean.into());
+            self.about.get_or_insert_with(Box::default).kid = Some(printable(kid, 64).into());
         }
         self
     }

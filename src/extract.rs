@@ -46,7 +46,7 @@ use http::request::Parts;
 
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::{AuthContext, Authenticated, DefaultRejection, OnRejection, missing_layer};
+use crate::layer::{AuthContext, Authenticated, DefaultRejection, OnRejection, RequestLine, missing_layer};
 use crate::require::{Requirement, ScopeList};
 use crate::scope::{ScopeSet, Scopes};
 
@@ -55,6 +55,8 @@ use crate::scope::{ScopeSet, Scopes};
 pub struct AccessDenied {
     error: AuthError,
     context: AuthContext,
+    /// The refused request's method and URI, for the rejection event.
+    line: Box<(http::Method, http::Uri)>,
 }
 
 impl AccessDenied {
@@ -136,7 +138,7 @@ impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         let res = match self {
             // Shaped by the AuthLayer's on_rejection, like the layer's own rejections.
-            Self::AccessDenied(r) => r.context.render(&r.error),
+            Self::AccessDenied(r) => r.context.render(&r.error, RequestLine::new(&r.line.0, &r.line.1)),
             // No layer ran, so there is no on_rejection to ask.
             Self::MissingAuthLayer(_) => DefaultRejection.on_rejection(&missing_layer(), ""),
         };
@@ -148,7 +150,13 @@ impl IntoResponse for AuthRejection {
 fn decide(parts: &Parts, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
     let context =
         parts.extensions.get::<AuthContext>().ok_or(AuthRejection::MissingAuthLayer(MissingAuthLayer))?;
-    let denied = |error| AuthRejection::AccessDenied(AccessDenied { error, context: context.clone() });
+    let denied = |error| {
+        AuthRejection::AccessDenied(AccessDenied {
+            error,
+            context: context.clone(),
+            line: Box::new((parts.method.clone(), parts.uri.clone())),
+        })
+    };
     let auth = parts.extensions.get::<Authenticated>();
     let claims =
         auth.map(Authenticated::claims).ok_or_else(|| denied(AuthError::new(AuthErrorKind::MissingToken)))?;

@@ -101,6 +101,20 @@ pub mod __private {
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+/// Every code block of README.md, compiled (and run unless marked `no_run`) by
+/// `cargo test --doc --all-features`, so the README cannot drift from the API.
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "client",
+    feature = "redis",
+    feature = "rate-limit",
+    feature = "tonic",
+    feature = "testing"
+))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use cache::CacheStats;
 pub use claims::Claims;

@@ -13,3 +13,16 @@ where
     let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
     move |name| vars.get(name).cloned()
 }
+
+/// The one reading of a boolean setting: `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`/empty,
+/// in any case; anything else is an error naming `name`.
+pub(crate) fn parse_bool(name: &str, value: &str) -> Result<bool, crate::error::ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(crate::error::ConfigError::new(
+            crate::error::ConfigErrorKind::Invalid,
+            format!("{name}: expected true or false, got {other:?}"),
+        )),
+    }
+}

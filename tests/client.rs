@@ -511,3 +511,89 @@ async fn a_remote_service_path_never_leaves_its_base_url() {
     }
     assert_eq!(*seen.lock().unwrap(), ["/user-service/api/v1/users/1"], "only the allowed call was sent");
 }
+
+/// Issue 22: a caller's error says which endpoint it asked (never the secret), what status
+/// came back and, when nothing answered, the transport error. A wrong `AUTH_SERVICE_URL`
+/// reads as such, not as "not a token response".
+#[tokio::test]
+async fn token_errors_name_the_endpoint_the_status_and_the_cause() {
+    let idp = issuer().await;
+    let creds = |base: String| {
+        ServiceCredentials::from_env_vars(
+            "payment",
+            [
+                ("AUTH_SERVICE_URL", base),
+                ("PAYMENT_CLIENT_ID", "payment-service".into()),
+                ("PAYMENT_CLIENT_SECRET", SECRET.into()),
+            ],
+        )
+        .unwrap()
+    };
+    // The issuer's root instead of its /api/v1: a 404.
+    let wrong = TokenSource::new(creds(idp.url().to_owned())).unwrap();
+    let err = wrong.token().await.unwrap_err();
+    let shown = err.to_string();
+    let endpoint = format!("{}/auth/service-token", idp.url());
+    assert_eq!((err.status(), err.endpoint()), (Some(404), Some(endpoint.as_str())), "{shown}");
+    assert!(shown.contains(&endpoint) && shown.contains("HTTP 404"), "{shown}");
+    assert!(shown.contains("AUTH_SERVICE_URL"), "{shown}");
+    assert!(!shown.contains(SECRET) && !format!("{err:?}").contains(SECRET), "{shown}");
+
+    // Nothing listens there: the transport error, not just "unavailable".
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let source = TokenSource::builder(creds(format!("{closed}/api/v1"))).max_attempts(1).build().unwrap();
+    let err = source.token().await.unwrap_err();
+    let shown = err.to_string();
+    assert_eq!(err.kind(), &TokenErrorKind::Unavailable, "{shown}");
+    assert!(shown.contains(&format!("{closed}/api/v1/auth/service-token")), "{shown}");
+    let cause = err.cause().unwrap_or_default().to_lowercase();
+    assert!(cause.contains("connect") || cause.contains("refused"), "{shown}");
+}
+
+/// Issue 22: `RemoteService` signs its requests when told to (`{NAME}_SERVICE_SIGNED=true`),
+/// with the caller's own client secret, for a service that requires signatures; the body a
+/// handler reads is the one signed.
+#[tokio::test]
+async fn a_remote_service_signs_when_configured() {
+    use permiso::signing::{RequestSigning, SignatureMode};
+    let idp = issuer().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).build().unwrap();
+    let signing = RequestSigning::new(SignatureMode::Required, base.clone())
+        .client_secret("payment-service", SECRET)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/api/v1/users", axum::routing::post(|body: String| async move { format!("got {body}") }))
+        .layer(signing)
+        .layer(permiso::AuthLayer::new(verifier));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let vars = |signed: &str| {
+        [
+            ("AUTH_SERVICE_URL", format!("{}/api/v1", idp.url())),
+            ("PAYMENT_CLIENT_ID", "payment-service".into()),
+            ("PAYMENT_CLIENT_SECRET", SECRET.into()),
+            ("USER_SERVICE_URL", base.clone()),
+            ("USER_SERVICE_SIGNED", signed.into()),
+        ]
+    };
+    let service = |signed: &str| {
+        let source = TokenSource::from_env_vars("payment", vars(signed)).unwrap();
+        permiso::client::RemoteService::from_env_vars("user", source, vars(signed)).unwrap()
+    };
+    let body = r#"{"name": "Ada"}"#;
+    let res = service("true").post("/api/v1/users").body(body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), format!("got {body}"));
+    let res = service("false").post("/api/v1/users").body(body).send().await.unwrap();
+    assert_eq!(res.status(), 401, "unsigned: refused");
+    assert!(res.text().await.unwrap().contains("invalid_signature"));
+    let source = TokenSource::from_env_vars("payment", vars("maybe")).unwrap();
+    let err = permiso::client::RemoteService::from_env_vars("user", source, vars("maybe")).unwrap_err();
+    assert!(err.to_string().contains("USER_SERVICE_SIGNED"), "{err}");
+}

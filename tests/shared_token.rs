@@ -1,5 +1,5 @@
 //! The calling side at fleet scale, against a real `redis-server` and a real token endpoint:
-//! one token shared by all replicas in the seed's `TokenCache` format.
+//! one token shared by all replicas in the format of permiso's Python `TokenCache`.
 
 #![cfg(all(feature = "client", feature = "redis"))]
 
@@ -72,7 +72,7 @@ async fn twenty_replicas_waking_together_fetch_once() {
 }
 
 #[tokio::test]
-async fn a_token_cached_by_the_seeds_python_token_cache_is_used_as_it_is() {
+async fn a_token_cached_by_permisos_python_token_cache_is_used_as_it_is() {
     let redis = RedisServer::start();
     let idp = issuer().await;
     let token = idp.token("payment-service", &["read:transactions"]);
@@ -121,11 +121,11 @@ async fn a_token_cached_by_python_with_a_float_expires_at_is_used() {
 }
 
 #[tokio::test]
-async fn a_token_written_by_rust_is_in_the_seeds_format() {
+async fn a_token_written_by_rust_is_in_the_python_clients_format() {
     let redis = RedisServer::start();
     let idp = issuer().await;
     let token = replica(&idp, &redis).token().await.unwrap();
-    let value = stored(&redis, KEY).expect("a JSON value at the seed's key");
+    let value = stored(&redis, KEY).expect("a JSON value at the Python client's key");
     let fields: Vec<&String> = value.as_object().unwrap().keys().collect();
     assert_eq!(fields, ["access_token", "expires_at"]);
     assert_eq!(value["access_token"], token.secret());
@@ -135,7 +135,7 @@ async fn a_token_written_by_rust_is_in_the_seeds_format() {
     let ttl: u64 = redis.cli(&["TTL", KEY]).unwrap().trim().parse().unwrap();
     assert!(ttl.abs_diff(3540) <= 5, "TTL {ttl}");
 
-    // A source asking for particular scopes never touches the seed's key.
+    // A source asking for particular scopes never touches the Python client's key.
     redis.cli(&["DEL", KEY]).unwrap();
     let creds = ServiceCredentials::new(
         "payment-service",

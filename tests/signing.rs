@@ -1,4 +1,4 @@
-//! Request signing over real HTTP: the seed's `X-Timestamp`/`X-Signature` checked by
+//! Request signing over real HTTP: the `X-Timestamp`/`X-Signature` checked by
 //! `SignatureLayer` behind `AuthLayer`, made by `SigningMiddleware`, and by a Python caller.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -312,8 +312,44 @@ mod end_to_end {
         assert_eq!(res.status(), 401);
     }
 
+    /// The README's "Python services calling permiso services": the Python client's fixed
+    /// scopes narrow the token (a `read:transactions` route answers 403 by design), and its
+    /// signed `json=` POST fails where `content=json.dumps(body)` passes.
     #[tokio::test]
-    async fn a_python_caller_written_from_the_seeds_signer_is_accepted() {
+    async fn permisos_python_client_as_the_readme_describes_it() {
+        let python = std::process::Command::new("python3").arg("--version").output();
+        if !python.is_ok_and(|o| o.status.success()) {
+            eprintln!("python3 is not installed: the Python client is not run");
+            return;
+        }
+        let idp = TestIssuer::builder()
+            .client(
+                "payment-service",
+                PAYMENT_SECRET,
+                &["read:transactions", "write:transactions", "read:users"],
+            )
+            .start()
+            .await;
+        let (_child, base) = payment_service(&idp).await;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tutorial_client.py");
+        let auth = format!("{}/api/v1", idp.url());
+        let out = Command::new("python3")
+            .args([script, &auth, "payment-service", PAYMENT_SECRET, &base])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{stdout}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines[0], "granted read:users write:transactions", "{stdout}");
+        assert_eq!(lines[1], "get-transactions 403", "{stdout}");
+        assert!(lines[2].starts_with("post-json-as-written 401 "), "{stdout}");
+        assert_eq!(lines[3], "post-content-fixed 200", "{stdout}");
+    }
+
+    #[tokio::test]
+    async fn a_python_caller_written_from_permisos_python_signer_is_accepted() {
         let python = std::process::Command::new("python3").arg("--version").output();
         if !python.is_ok_and(|o| o.status.success()) {
             eprintln!(

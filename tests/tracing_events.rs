@@ -131,11 +131,18 @@ async fn each_rejection_is_one_event_with_its_reason_and_no_token() {
         ("another audience", "/api/v1/transactions", Some(bearer(&other_aud)), None, "invalid_audience", 401),
         ("unknown issuer", "/api/v1/transactions", Some(bearer(&foreign)), None, "unknown_issuer", 401),
         ("bound to a key", "/api/v1/transactions", Some(bearer(&bound)), None, "sender_constrained", 401),
-        ("bad signature", "/api/v1/transactions", Some(bearer(&tampered)), None, "invalid_signature", 401),
+        (
+            "bad signature",
+            "/api/v1/transactions",
+            Some(bearer(&tampered)),
+            None,
+            "invalid_token_signature",
+            401,
+        ),
         ("unknown kid", "/api/v1/transactions", Some(bearer(&unknown_kid)), None, "unknown_key", 401),
         ("keys down", "/api/v1/transactions", Some(bearer(&from_down)), None, "keys_unavailable", 503),
         ("revoked", "/api/v1/transactions", Some(bearer(&revoked)), None, "revoked", 401),
-        ("no scope", "/api/v1/transactions", Some(bearer(&no_scope)), None, "insufficient_scope", 403),
+        ("no scope", "/api/v1/transactions?page=2", Some(bearer(&no_scope)), None, "insufficient_scope", 403),
         ("not trusted", "/api/v1/admin/billing", Some(bearer(&good)), None, "untrusted_client", 403),
         ("user token", "/api/v1/transactions", Some(bearer(&user)), None, "not_service_token", 401),
         (
@@ -194,15 +201,22 @@ async fn each_rejection_is_one_event_with_its_reason_and_no_token() {
         assert!(event.contains(" INFO "), "{what}: {event}");
         assert!(event.contains(&format!("reason=\"{reason}\"")), "{what}: {event}");
         assert!(event.contains(&format!("status={status}")), "{what}: {event}");
+        // Which request: method and path, never the query.
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        assert!(event.contains(&format!("method=\"GET\" path=\"{path}\"")), "{what}: {event}");
+        assert!(query.is_empty() || !event.contains(query), "{what}: the query is not logged: {event}");
         match reason {
-            "expired" | "not_yet_valid" | "invalid_audience" | "invalid_signature" | "unknown_key" => {
+            "expired" | "not_yet_valid" | "invalid_audience" | "invalid_token_signature" | "unknown_key" => {
                 assert!(event.contains(&format!("issuer=\"{}\"", idp.issuer())), "{what}: {event}");
             }
             "revoked" | "insufficient_scope" | "untrusted_client" | "signature_missing" => {
                 assert!(event.contains("client_id=\"payment-service\""), "{what}: {event}");
                 assert!(event.contains(&format!("issuer=\"{}\"", idp.issuer())), "{what}: {event}");
             }
-            "rate_limited" => assert!(event.contains("client_id=\"report-service\""), "{what}: {event}"),
+            "rate_limited" => {
+                assert!(event.contains("client_id=\"report-service\""), "{what}: {event}");
+                assert!(event.contains(&format!("issuer=\"{}\"", idp.issuer())), "{what}: {event}");
+            }
             "unknown_issuer" => {
                 assert!(event.contains("issuer=\"unknown\""), "{what}: {event}");
                 assert!(!out.contains("somebody-else"), "{what}: an unconfigured issuer is not echoed");

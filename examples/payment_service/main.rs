@@ -1,4 +1,4 @@
-//! The seed tutorial's payment service, protected by permiso and configured only from the
+//! The payment service of the permiso tutorial, protected by permiso and configured only from the
 //! environment: what an operator points at a real permiso or OIDC server.
 //!
 //! Run against a permiso server (HS256 shared secret):

@@ -1,5 +1,5 @@
 //! Who the calling service is and where it gets tokens: read from the environment in the
-//! seed tutorial's naming, or given in code.
+//! naming of permiso's Python client, or given in code.
 
 use std::fmt;
 
@@ -110,7 +110,7 @@ impl ServiceCredentials {
     /// The secret comes from exactly one of: `{NAME}_CLIENT_SECRET` (the value);
     /// `{NAME}_CLIENT_SECRET_FILE` (a file's contents, a trailing newline trimmed: Docker and
     /// Kubernetes secrets); `{NAME}_CLIENT_SECRET_ENCRYPTED` decrypted with `ENCRYPTION_KEY`
-    /// (Fernet, as Python's `cryptography.fernet` and the seed's `SecretManager` write it).
+    /// (Fernet, as Python's `cryptography.fernet` and permiso's Python `SecretManager` write it).
     ///
     /// # Errors
     ///

@@ -1,4 +1,4 @@
-//! Fernet (the format of Python's `cryptography.fernet`): how the seed's operators keep a
+//! Fernet (the format of Python's `cryptography.fernet`): how operators of permiso's Python services keep a
 //! client secret encrypted in the environment (`{NAME}_CLIENT_SECRET_ENCRYPTED`, decrypted
 //! with `ENCRYPTION_KEY`).
 //!

@@ -1,7 +1,7 @@
 //! The calling side (feature `client`): client-credentials tokens on every outgoing request.
 //!
-//! - [`ServiceCredentials`]: who the caller is, from the environment in the seed tutorial's
-//!   naming (`AUTH_SERVICE_URL`, `{NAME}_CLIENT_ID`, `{NAME}_CLIENT_SECRET`, `{NAME}_SCOPES`).
+//! - [`ServiceCredentials`]: who the caller is, from the environment in the naming of
+//!   permiso's Python client (`AUTH_SERVICE_URL`, `{NAME}_CLIENT_ID`, `{NAME}_CLIENT_SECRET`, `{NAME}_SCOPES`).
 //! - [`TokenSource`]: gets tokens (permiso's endpoint, any token URL, or discovery), caches one
 //!   until 60 s before expiry (never more than half its life), one fetch however many tasks
 //!   ask, bounded exponential backoff honouring `Retry-After` on 5xx/429, typed RFC 6749
@@ -30,3 +30,11 @@ pub use source::{AccessToken, TokenSource, TokenSourceBuilder};
 pub use store::RedisTokenStore;
 pub use store::{DEFAULT_STORE_TIMEOUT, StoreError, StoreFuture, TokenStore};
 pub use token_error::{TokenError, TokenErrorKind};
+
+/// The `reqwest` this crate builds its clients with (its `Client`, `Url`, `Method`…): use it
+/// so that your requests and permiso's middleware agree on one version.
+pub use reqwest;
+/// The `reqwest-middleware` that [`BearerMiddleware`] and
+/// [`SigningMiddleware`](crate::signing::SigningMiddleware) plug into: build your
+/// `ClientWithMiddleware` with this one.
+pub use reqwest_middleware;

@@ -1,4 +1,4 @@
-//! A named service to call, found through `{NAME}_SERVICE_URL` as the seed's client factory
+//! A named service to call, found through `{NAME}_SERVICE_URL` as permiso's Python client factory
 //! finds it, with tokens on every request.
 
 use std::fmt;
@@ -10,10 +10,11 @@ use super::credentials::env_prefix;
 use super::{BearerMiddleware, TokenSource};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::fetch::{self, HttpPolicy, check_url};
+use crate::signing::{Signer, SigningMiddleware};
 
 /// An authenticated client for one service: its base URL joined with each path, a token
 /// from a [`TokenSource`] on every request (refetched once on a 401, see
-/// [`BearerMiddleware`]). Redirects are not followed, as the seed's `httpx` clients do not.
+/// [`BearerMiddleware`]). Redirects are not followed, as permiso's Python `httpx` clients do not.
 ///
 /// ```
 /// use permiso::client::{RemoteService, TokenSource};
@@ -37,6 +38,9 @@ use crate::fetch::{self, HttpPolicy, check_url};
 pub struct RemoteService {
     base: String,
     http: ClientWithMiddleware,
+    /// What `http` was built from, to rebuild it with a signer.
+    client: reqwest::Client,
+    source: TokenSource,
 }
 
 impl RemoteService {
@@ -88,11 +92,20 @@ impl RemoteService {
         source: TokenSource,
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let var = format!("{}_SERVICE_URL", env_prefix(name));
+        let prefix = env_prefix(name);
+        let var = format!("{prefix}_SERVICE_URL");
         let url = get(&var)
             .filter(|v| !v.trim().is_empty())
             .ok_or_else(|| ConfigError::new(ConfigErrorKind::Missing, format!("{var} is required")))?;
-        Self::with_policy(url.trim(), source, HttpPolicy::HttpsOrLoopback, &var)
+        let service = Self::with_policy(url.trim(), source, HttpPolicy::HttpsOrLoopback, &var)?;
+        let signed_var = format!("{prefix}_SERVICE_SIGNED");
+        match get(&signed_var).map(|v| crate::vars::parse_bool(&signed_var, &v)).transpose()? {
+            Some(true) => {
+                let signer = Signer::new(service.source.credentials());
+                Ok(service.signing(signer))
+            }
+            _ => Ok(service),
+        }
     }
 
     fn with_policy(
@@ -106,11 +119,50 @@ impl RemoteService {
         let client = fetch::client(None)
             .map_err(|_| ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built"))?;
         let base = base.trim_end_matches('/').to_owned();
-        let http = reqwest_middleware::ClientBuilder::new(client)
+        let http = Self::chain(&base, &client, &source, None);
+        Ok(Self { base, http, client, source })
+    }
+
+    fn chain(
+        base: &str,
+        client: &reqwest::Client,
+        source: &TokenSource,
+        signer: Option<Signer>,
+    ) -> ClientWithMiddleware {
+        let chain = reqwest_middleware::ClientBuilder::new(client.clone())
             .with(StayUnder { base: format!("{base}/") })
-            .with(BearerMiddleware::new(source))
-            .build();
-        Ok(Self { base, http })
+            .with(BearerMiddleware::new(source.clone()));
+        // After the bearer middleware, so a retry after a 401 is signed anew.
+        match signer {
+            Some(signer) => chain.with(SigningMiddleware::new(signer)).build(),
+            None => chain.build(),
+        }
+    }
+
+    /// Signs every request with `signer` (`X-Timestamp`, `X-Signature`, as permiso's Python
+    /// `RequestSigner` does), for a service that checks request signatures
+    /// (`PERMISO_SIGNATURES` there). [`from_env`](Self::from_env) does it with the token
+    /// source's own client secret when `{NAME}_SERVICE_SIGNED=true`.
+    ///
+    /// ```
+    /// use permiso::client::{RemoteService, ServiceCredentials, TokenEndpoint, TokenSource};
+    /// use permiso::signing::Signer;
+    ///
+    /// let creds = ServiceCredentials::new(
+    ///     "payment-service",
+    ///     "payment-service-secret",
+    ///     TokenEndpoint::Permiso("http://127.0.0.1:8000/api/v1".into()),
+    /// );
+    /// let signer = Signer::new(&creds);
+    /// let users = RemoteService::new("http://127.0.0.1:8002", TokenSource::new(creds)?)?.signing(signer);
+    /// let request = users.post("/api/v1/users").header("content-type", "application/json").body(r#"{"name": "Ada"}"#);
+    /// # let _ = request;
+    /// # Ok::<(), permiso::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn signing(mut self, signer: Signer) -> Self {
+        self.http = Self::chain(&self.base, &self.client, &self.source, Some(signer));
+        self
     }
 
     /// `path` joined to the base URL (one `/` between them).

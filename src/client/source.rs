@@ -242,7 +242,7 @@ impl TokenSourceBuilder {
     }
 
     /// Shares one token among every replica of this client through `store` (see
-    /// [`TokenStore`]): the seed's key and JSON, one fetch per expiry across replicas. Every
+    /// [`TokenStore`]): the key and JSON of permiso's Python `TokenCache`, one fetch per expiry across replicas. Every
     /// store call is bounded by 200 ms (see [`shared_store_timeout`](Self::shared_store_timeout));
     /// a store that fails only costs that, never a call.
     pub fn shared_store(mut self, store: impl TokenStore) -> Self {
@@ -409,15 +409,10 @@ impl TokenSource {
             builder = builder.resource(resource.trim());
         }
         let dpop_var = format!("{prefix}_DPOP");
-        match var(&dpop_var).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("false" | "0" | "no") => {}
-            Some("true" | "1" | "yes") => builder = builder.dpop(DpopKey::generate()?),
-            Some(other) => {
-                return Err(ConfigError::new(
-                    ConfigErrorKind::Invalid,
-                    format!("{dpop_var}: expected true or false, got {other:?}"),
-                ));
-            }
+        if let Some(v) = var(&dpop_var)
+            && crate::vars::parse_bool(&dpop_var, &v)?
+        {
+            builder = builder.dpop(DpopKey::generate()?);
         }
         let Some(url) = var("PERMISO_TOKEN_CACHE_REDIS_URL") else {
             if var("PERMISO_TOKEN_CACHE_TIMEOUT_MS").is_some() {
@@ -480,6 +475,11 @@ impl TokenSource {
             http: None,
             store: None,
         }
+    }
+
+    /// The credentials tokens are asked with (their secret also signs requests).
+    pub(crate) fn credentials(&self) -> &ServiceCredentials {
+        &self.inner.settings.creds
     }
 
     /// How many token requests this source has sent.
@@ -554,7 +554,7 @@ impl TokenSource {
         match result {
             Ok((token, origin)) => {
                 let refresh_at = match origin {
-                    // The seed's expires_at is already its margin before the real expiry.
+                    // Python's expires_at is already its margin before the real expiry.
                     Origin::Shared => token.expires_at,
                     Origin::Fetched => {
                         let lifetime = token.expires_at.saturating_sub(now);
@@ -701,7 +701,8 @@ impl TokenSource {
                 FetchError::Redirected | FetchError::TooLarge | FetchError::Malformed => {
                     err("the discovery document is malformed")
                 }
-            })?;
+            })
+            .map_err(|e| e.at(&base))?;
         let endpoint =
             doc.token_endpoint.ok_or_else(|| err("the discovery document has no token_endpoint"))?;
         fetch::discovered_url(&base, &endpoint, self.inner.settings.http)
@@ -741,6 +742,12 @@ impl TokenSource {
             Ok(u) => u.clone(),
             Err(e) => return (Err(e), None),
         };
+        let (result, retry_after) = self.ask(&url).await;
+        (result.map_err(|e| e.at(&url)), retry_after)
+    }
+
+    /// [`fetch_once`](Self::fetch_once) at the endpoint `url`.
+    async fn ask(&self, url: &Url) -> (Result<AccessToken, TokenError>, Option<Duration>) {
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         let creds = &self.inner.settings.creds;
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
@@ -781,7 +788,7 @@ impl TokenSource {
             }
             let res = match req.form(&form).send().await {
                 Ok(r) => r,
-                Err(_) => return (Err(TokenError::new(TokenErrorKind::Unavailable)), None),
+                Err(e) => return (Err(TokenError::new(TokenErrorKind::Unavailable).caused_by(e)), None),
             };
             if self.inner.settings.dpop.is_none() {
                 break res;

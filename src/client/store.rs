@@ -1,12 +1,12 @@
-//! One token shared by every replica of a client: the seed's `TokenCache` format in a store
+//! One token shared by every replica of a client: the format of permiso's Python `TokenCache` in a store
 //! all replicas reach (Redis, feature `redis`), so Python and Rust services of one client
 //! share it.
 //!
 //! - Key `service_token:{client_id}` for a source asking for the client's default scopes
-//!   (no `{NAME}_SCOPES`), exactly the seed's; a source asking for particular scopes uses
-//!   `service_token_scoped:{client_id}:{sha256(sorted scopes)}`, which no seed key can equal.
+//!   (no `{NAME}_SCOPES`), exactly the Python client's; a source asking for particular scopes uses
+//!   `service_token_scoped:{client_id}:{sha256(sorted scopes)}`, which no Python client key can equal.
 //! - Value `{"access_token": "...", "expires_at": <unix seconds, 60 s before expiry>}`,
-//!   written with a TTL of `expires_in - 60` seconds, as the seed writes it.
+//!   written with a TTL of `expires_in - 60` seconds, as the Python client writes it.
 //! - A shared token is used only while its `expires_at` is ahead of the local clock; a value
 //!   that is not that JSON is ignored.
 //! - One fetch per expiry across replicas: a short lock (`SET NX PX`) lets one replica fetch
@@ -28,13 +28,13 @@ pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(200);
 const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 /// How long the fetch lock lives if its holder never writes the token.
 pub(crate) const LOCK_TTL: Duration = Duration::from_secs(5);
-/// The seed's margin: its `expires_at` is this long before the token's real expiry.
+/// The Python client's margin: its `expires_at` is this long before the token's real expiry.
 pub(crate) const SEED_MARGIN_SECS: u64 = 60;
 
 /// A future a [`TokenStore`] returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// Where the replicas of a client share their token. Values are the seed's JSON, written and
+/// Where the replicas of a client share their token. Values are the Python client's JSON, written and
 /// read by the `TokenSource`; a store only keeps strings.
 ///
 /// ```
@@ -133,6 +133,8 @@ pub(crate) struct Shared {
     pub(crate) lock_key: String,
     pub(crate) timeout: Duration,
     pub(crate) wait: Duration,
+    /// Store failures are logged at most once a second.
+    log_gate: crate::log::Every,
 }
 
 impl Shared {
@@ -143,25 +145,37 @@ impl Shared {
         timeout: Duration,
     ) -> Self {
         let key = token_key(client_id, scopes);
-        Self { store, lock_key: format!("permiso_token_lock:{key}"), key, timeout, wait: DEFAULT_WAIT }
+        Self {
+            store,
+            lock_key: format!("permiso_token_lock:{key}"),
+            key,
+            timeout,
+            wait: DEFAULT_WAIT,
+            log_gate: crate::log::Every::second(),
+        }
     }
 
-    /// Runs one store call within the timeout; `None` (logged) when it fails or is late.
+    /// Runs one store call within the timeout; `None` (logged at most once a second) when it
+    /// fails or is late.
     pub(crate) async fn call<T>(&self, _what: &'static str, call: StoreFuture<'_, T>) -> Option<T> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => Some(v),
             Ok(Err(_e)) => {
-                crate::log::warn!(error = %_e, call = _what, "token store failed; going on without it");
+                if self.log_gate.due() {
+                    crate::log::warn!(error = %_e, call = _what, "token store failed; going on without it");
+                }
                 None
             }
             Err(_) => {
-                crate::log::warn!(call = _what, "token store timed out; going on without it");
+                if self.log_gate.due() {
+                    crate::log::warn!(call = _what, "token store timed out; going on without it");
+                }
                 None
             }
         }
     }
 
-    /// The shared token, if the store holds one in the seed's format that the local clock
+    /// The shared token, if the store holds one in the Python client's format that the local clock
     /// says has not expired.
     pub(crate) async fn read(&self, now: u64) -> Option<SeedValue> {
         let raw = self.call("get", self.store.get(&self.key)).await.flatten()?;
@@ -169,13 +183,15 @@ impl Shared {
             Ok(v) if v.expires_at > now && !v.access_token.is_empty() => Some(v),
             Ok(_) => None,
             Err(_) => {
-                crate::log::warn!(key = %self.key, "the shared token is not in the expected format; ignored");
+                if self.log_gate.due() {
+                    crate::log::warn!(key = %self.key, "the shared token is not in the expected format; ignored");
+                }
                 None
             }
         }
     }
 
-    /// Shares `token`, valid until `expires_at`, as the seed does.
+    /// Shares `token`, valid until `expires_at`, as the Python client does.
     pub(crate) async fn write(&self, token: &str, expires_at: u64, now: u64) {
         let Some(ttl) = expires_at.checked_sub(now + SEED_MARGIN_SECS).filter(|t| *t > 0) else {
             return;
@@ -198,7 +214,7 @@ impl Shared {
 }
 
 /// `service_token:{client_id}` for the client's default scopes; for other scopes a key no
-/// seed key can equal: `service_token_scoped:{client_id}:{hex sha256 of the sorted scopes}`.
+/// Python client key can equal: `service_token_scoped:{client_id}:{hex sha256 of the sorted scopes}`.
 pub(crate) fn token_key(client_id: &str, scopes: &[String]) -> String {
     if scopes.is_empty() {
         return format!("service_token:{client_id}");
@@ -211,7 +227,7 @@ pub(crate) fn token_key(client_id: &str, scopes: &[String]) -> String {
     format!("service_token_scoped:{client_id}:{hex}")
 }
 
-/// The seed's `TokenCache` in Redis (feature `redis`): one server or a Cluster.
+/// permiso's Python `TokenCache` in Redis (feature `redis`): one server or a Cluster.
 ///
 /// ```
 /// use permiso::client::{RedisTokenStore, ServiceCredentials, TokenEndpoint, TokenSource};
@@ -285,7 +301,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_scopes_use_the_seeds_key_and_others_cannot_collide_with_it() {
+    fn default_scopes_use_the_python_clients_key_and_others_cannot_collide_with_it() {
         assert_eq!(token_key("payment-service", &[]), "service_token:payment-service");
         let a = token_key("payment-service", &["read:x".into(), "write:x".into()]);
         let b = token_key("payment-service", &["write:x".into(), "read:x".into(), "read:x".into()]);
@@ -295,7 +311,7 @@ mod tests {
                 && a.len() == "service_token_scoped:payment-service:".len() + 64
         );
         assert_ne!(a, token_key("payment-service", &["read:x".into()]));
-        // No client id makes a seed key that equals a scoped one: the prefixes differ.
+        // No client id makes a Python client key that equals a scoped one: the prefixes differ.
         assert!(!a.starts_with("service_token:"));
     }
 }

@@ -33,23 +33,76 @@ pub enum TokenErrorKind {
     Endpoint,
 }
 
-/// Why no token could be had. Keeps the server's `error_description`; never holds the secret.
+/// Why no token could be had. Keeps the server's `error_description`, the endpoint asked
+/// (scheme, host, port and path: no credentials, no query), the HTTP status and the transport
+/// error; never holds the secret.
+///
+/// ```
+/// # use permiso::client::{TokenError, TokenErrorKind};
+/// fn explain(err: &TokenError) -> String {
+///     // e.g. "the token endpoint's answer is not a token response
+///     //       (http://127.0.0.1:8000/api/v1/auth/service-token answered HTTP 404)"
+///     match (err.kind(), err.status()) {
+///         (TokenErrorKind::InvalidClient, _) => "check the client id and secret".into(),
+///         (_, Some(404)) => format!("is AUTH_SERVICE_URL right? {err}"),
+///         _ => err.to_string(),
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct TokenError {
     kind: TokenErrorKind,
     status: Option<u16>,
     description: Option<String>,
+    endpoint: Option<String>,
+    cause: Option<String>,
 }
 
 impl TokenError {
     pub(super) fn new(kind: TokenErrorKind) -> Self {
-        Self { kind, status: None, description: None }
+        Self { kind, status: None, description: None, endpoint: None, cause: None }
     }
 
     pub(super) fn with(mut self, status: Option<u16>, description: Option<String>) -> Self {
         self.status = status;
         self.description = description;
         self
+    }
+
+    /// Notes the endpoint that was asked, unless one is noted already.
+    pub(super) fn at(mut self, url: &url::Url) -> Self {
+        if self.endpoint.is_none() {
+            self.endpoint = Some(shown_url(url));
+        }
+        self
+    }
+
+    /// Notes the transport error behind an endpoint that could not be reached: reqwest's
+    /// error and its causes (connection refused, timed out, certificate…), without its URL.
+    pub(super) fn caused_by(mut self, err: reqwest::Error) -> Self {
+        let err = err.without_url();
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            let line = cause.to_string();
+            if !text.contains(&line) {
+                text.push_str(": ");
+                text.push_str(&line);
+            }
+            source = cause.source();
+        }
+        self.cause = Some(text.chars().filter(|c| !c.is_control()).take(300).collect());
+        self
+    }
+
+    /// The endpoint that was asked: scheme, host, port and path (never credentials or a query).
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The transport error when the endpoint could not be reached or read.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 
     /// The kind.
@@ -96,8 +149,25 @@ impl fmt::Display for TokenError {
         if let Some(d) = &self.description {
             write!(f, ": {d}")?;
         }
-        Ok(())
+        match (&self.endpoint, self.status, &self.cause) {
+            (Some(url), Some(status), _) => write!(f, " ({url} answered HTTP {status})"),
+            (Some(url), None, Some(cause)) => write!(f, " ({url}: {cause})"),
+            (Some(url), None, None) => write!(f, " ({url})"),
+            (None, Some(status), _) => write!(f, " (HTTP {status})"),
+            (None, None, Some(cause)) => write!(f, " ({cause})"),
+            (None, None, None) => Ok(()),
+        }
     }
+}
+
+/// `url` as errors show it: scheme, host, port and path; never user info, query or fragment.
+pub(super) fn shown_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
 }
 
 impl std::error::Error for TokenError {}
@@ -128,6 +198,12 @@ pub(super) fn parse_error(status: u16, body: &[u8], secret: &str) -> TokenError 
         Some(other) => TokenErrorKind::Other(other.to_owned()),
         None if status == 401 => TokenErrorKind::InvalidClient,
         None => TokenErrorKind::MalformedResponse,
+    };
+    let description = match (&kind, description) {
+        (TokenErrorKind::MalformedResponse, None) if status == 404 || status == 405 => {
+            Some("no token endpoint at this URL (check AUTH_SERVICE_URL or {NAME}_TOKEN_URL)".to_owned())
+        }
+        (_, description) => description,
     };
     TokenError::new(kind).with(Some(status), description)
 }

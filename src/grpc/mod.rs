@@ -46,7 +46,9 @@ use tower_service::Service;
 
 use crate::RequireLayer;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::{AuthBody, AuthContext, DefaultRejection, GuardFuture, OnRejection, missing_layer};
+use crate::layer::{
+    AuthBody, AuthContext, DefaultRejection, GuardFuture, OnRejection, RequestLine, missing_layer,
+};
 use crate::require::Requirement;
 
 #[cfg(feature = "tonic")]
@@ -220,7 +222,7 @@ where
         };
         match verdict {
             Ok(()) => GuardFuture::call(self.inner.call(req)),
-            Err(err) => GuardFuture::reject(context.render(&err)),
+            Err(err) => GuardFuture::reject(context.render(&err, RequestLine::of(&req))),
         }
     }
 }

@@ -8,7 +8,7 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::{AuthContext, Authenticated, Stage, report};
+use crate::layer::{AuthContext, Authenticated, RequestLine, Stage, report};
 use crate::require::{Requirement, ScopeList};
 
 impl AuthError {
@@ -149,11 +149,11 @@ fn decide<'a>(
 ) -> Result<&'a Arc<Claims>, Status> {
     let Some(context) = ext.get::<AuthContext>() else {
         let err = crate::layer::missing_layer();
-        report(&err, Stage::Behind);
+        report(&err, Stage::Behind, RequestLine::UNKNOWN);
         return Err(err.to_status(""));
     };
     let refuse = |err: AuthError| {
-        report(&err, Stage::Behind);
+        report(&err, Stage::Behind, RequestLine::UNKNOWN);
         err.to_status(context.realm())
     };
     let claims = ext

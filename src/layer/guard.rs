@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{AuthBody, AuthContext, DefaultRejection, OnRejection, RenderFn, missing_layer};
+use super::{AuthBody, AuthContext, DefaultRejection, OnRejection, RenderFn, RequestLine, missing_layer};
 use crate::error::AuthError;
 use crate::require::{Requirement, ScopeList};
 use crate::scope::Scopes;
@@ -157,17 +157,22 @@ pub struct RequireService<S> {
 }
 
 impl<S> RequireService<S> {
-    fn render(&self, error: &AuthError, context: Option<&AuthContext>) -> Response<Bytes> {
+    fn render(
+        &self,
+        error: &AuthError,
+        context: Option<&AuthContext>,
+        line: RequestLine<'_>,
+    ) -> Response<Bytes> {
         if self.layer.render.is_some() {
-            super::report(error, super::Stage::Behind);
+            super::report(error, super::Stage::Behind, line);
         }
         match (&self.layer.render, context) {
             (Some(_), Some(ctx)) if ctx.is_grpc() => error.to_grpc_response(ctx.realm()),
             (Some(render), Some(ctx)) => render(error, ctx.realm()),
             (Some(render), None) => render(error, ""),
-            (None, Some(ctx)) => ctx.render(error),
+            (None, Some(ctx)) => ctx.render(error, line),
             (None, None) => {
-                super::report(error, super::Stage::Behind);
+                super::report(error, super::Stage::Behind, line);
                 DefaultRejection.on_rejection(error, "")
             }
         }
@@ -188,12 +193,12 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let Some(ctx) = req.extensions().get::<AuthContext>() else {
-            return GuardFuture::reject(self.render(&missing_layer(), None));
+            return GuardFuture::reject(self.render(&missing_layer(), None, RequestLine::of(&req)));
         };
         match self.layer.requirement.check_request(req.extensions()) {
             Ok(()) => GuardFuture { state: Guard::Inner { fut: self.inner.call(req) } },
             Err(err) => {
-                let res = self.render(&err, Some(ctx));
+                let res = self.render(&err, Some(ctx), RequestLine::of(&req));
                 GuardFuture::reject(res)
             }
         }

@@ -133,14 +133,14 @@ impl AuthContext {
 
     /// The response for `error` refused behind the layer (an extractor, a guard, signatures,
     /// rate limits), as the layer's `on_rejection` shapes it; reported once.
-    pub(crate) fn render(&self, error: &AuthError) -> Response<Bytes> {
-        report(error, Stage::Behind);
+    pub(crate) fn render(&self, error: &AuthError, line: RequestLine<'_>) -> Response<Bytes> {
+        report(error, Stage::Behind, line);
         self.shape(error)
     }
 
     /// The response for `error` refused by the layer itself; reported once.
-    fn render_at_layer(&self, error: &AuthError) -> Response<Bytes> {
-        report(error, Stage::Layer);
+    fn render_at_layer(&self, error: &AuthError, line: RequestLine<'_>) -> Response<Bytes> {
+        report(error, Stage::Layer, line);
         self.shape(error)
     }
 
@@ -167,19 +167,46 @@ pub(crate) enum Stage {
     Behind,
 }
 
-/// Reports one rejection: a tracing event at `info` with the reason, status, issuer, `kid`
-/// and client id when known (never the token or a secret), and the metric
-/// (`permiso_requests_total` at the layer, `permiso_denials_total` behind it).
-pub(crate) fn report(error: &AuthError, stage: Stage) {
+/// The method and path of a refused request, for its rejection event (never the query: a
+/// caller may put a token there).
+#[derive(Clone, Copy)]
+pub(crate) struct RequestLine<'a> {
+    method: &'a str,
+    path: &'a str,
+}
+
+impl<'a> RequestLine<'a> {
+    /// A line that is not known (a tonic handler sees no URL).
+    pub(crate) const UNKNOWN: RequestLine<'static> = RequestLine { method: "-", path: "-" };
+
+    /// The line of `req`.
+    pub(crate) fn of<B>(req: &'a Request<B>) -> Self {
+        Self::new(req.method(), req.uri())
+    }
+
+    /// The line of a request with this method and URI.
+    pub(crate) fn new(method: &'a http::Method, uri: &'a http::Uri) -> Self {
+        Self { method: method.as_str(), path: uri.path() }
+    }
+}
+
+/// Reports one rejection: a tracing event at `info` with the reason, status, method, path,
+/// issuer, `kid` and client id when known (never the token, the query or a secret), and the
+/// metric (`permiso_requests_total` at the layer, `permiso_denials_total` behind it).
+pub(crate) fn report(error: &AuthError, stage: Stage, line: RequestLine<'_>) {
     let about = error.about();
     let issuer = about.and_then(|a| a.issuer.as_ref());
     let client = about.and_then(|a| a.client_id.as_deref());
+    #[cfg(not(feature = "tracing"))]
+    let _ = line;
     #[cfg(feature = "tracing")]
     {
         let kid = about.and_then(|a| a.kid.as_deref());
         tracing::info!(
             reason = error.kind().reason(),
             status = error.status().as_u16(),
+            method = crate::error::printable(line.method, 16).as_ref(),
+            path = crate::error::printable(line.path, 200).as_ref(),
             issuer = issuer.map_or("unknown", |i| &**i),
             kid = kid.unwrap_or("-"),
             client_id = client.unwrap_or("-"),
@@ -440,7 +467,8 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let layer = &self.layer;
         let context = layer.context.for_request(req.headers());
-        let reject = |err: AuthError| ResponseFuture::rejected(context.render_at_layer(&err));
+        let reject =
+            |err: AuthError| ResponseFuture::rejected(context.render_at_layer(&err, RequestLine::of(&req)));
         let credentials = match crate::bearer::credentials(req.headers(), req.uri()) {
             Err(err) => return reject(err),
             Ok(None) if layer.mode == Mode::Required => {
@@ -585,7 +613,10 @@ where
                             state.set(State::Calling { future: inner.call(req) });
                         }
                         Err(err) => {
-                            return Poll::Ready(Ok(context.render_at_layer(&err).map(AuthBody::rejection)));
+                            let line = RequestLine::of(&req);
+                            return Poll::Ready(Ok(context
+                                .render_at_layer(&err, line)
+                                .map(AuthBody::rejection)));
                         }
                     }
                 }

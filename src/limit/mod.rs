@@ -65,7 +65,9 @@ use tower_service::Service;
 
 use crate::clock::Clock;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-use crate::layer::{AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, missing_layer};
+use crate::layer::{
+    AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, RequestLine, missing_layer,
+};
 use memory::{LimitClock, Memory};
 
 /// The Redis key prefix of the fleet-wide store: `permiso:rate_limit:<iss>:<client_id>` (the
@@ -431,13 +433,28 @@ enum Verdict {
     Refuse(Response<Bytes>),
 }
 
+/// Who is counted: the verified issuer and the client id (or `sub`) the limit is keyed by.
+struct Counted<'a> {
+    issuer: &'a str,
+    client: &'a str,
+}
+
+impl Counted<'_> {
+    /// `err` with the issuer and client it refused, for its rejection event and metric.
+    fn about(&self, err: AuthError) -> AuthError {
+        err.about_issuer(&Arc::from(self.issuer)).about_client(Some(self.client))
+    }
+}
+
 fn verdict(
     shared: &Shared,
     context: &AuthContext,
-    client: &str,
+    who: Counted<'_>,
+    line: RequestLine<'_>,
     policy_header: &HeaderValue,
     decision: Result<Decision, ()>,
 ) -> Verdict {
+    let client = who.client;
     let store = shared.store.name();
     match decision {
         Ok(Decision::Allowed { remaining, reset }) => {
@@ -451,9 +468,8 @@ fn verdict(
         Ok(Decision::Limited { retry_after }) => {
             crate::metrics::rate_limit("limited", store, Some(client));
             let wait = ceil_secs(retry_after).max(1);
-            let err =
-                AuthError::new(AuthErrorKind::RateLimited).with_retry_after(wait).about_client(Some(client));
-            let mut res = context.render(&err);
+            let err = who.about(AuthError::new(AuthErrorKind::RateLimited).with_retry_after(wait));
+            let mut res = context.render(&err, line);
             let headers = res.headers_mut();
             headers.insert(POLICY_HEADER.clone(), policy_header.clone());
             headers.insert(STATE_HEADER.clone(), state_header(0, retry_after));
@@ -479,10 +495,8 @@ fn verdict(
                         "the rate-limit store cannot answer; refusing requests (on_store_error = reject)"
                     );
                 }
-                let err = AuthError::new(AuthErrorKind::RateLimitUnavailable)
-                    .with_retry_after(1)
-                    .about_client(Some(client));
-                Verdict::Refuse(context.render(&err))
+                let err = who.about(AuthError::new(AuthErrorKind::RateLimitUnavailable).with_retry_after(1));
+                Verdict::Refuse(context.render(&err, line))
             }
         },
     }
@@ -529,7 +543,9 @@ where
         match &self.shared.store {
             Store::Memory(memory) => {
                 let decision = memory.check(own.then_some(client), &key, *policy);
-                match verdict(&self.shared, context, client, policy_header, Ok(decision)) {
+                let who = Counted { issuer: iss, client };
+                match verdict(&self.shared, context, who, RequestLine::of(&req), policy_header, Ok(decision))
+                {
                     Verdict::Pass(headers) => LimitFuture::pass(self.inner.call(req), headers),
                     Verdict::Refuse(res) => LimitFuture::refuse(res),
                 }
@@ -537,14 +553,16 @@ where
             #[cfg(feature = "redis")]
             Store::Redis(_) => {
                 let (shared, context) = (Arc::clone(&self.shared), context.clone());
-                let (client, policy, policy_header) = (client.to_owned(), *policy, policy_header.clone());
+                let (iss, client) = (iss.to_owned(), client.to_owned());
+                let (policy, policy_header) = (*policy, policy_header.clone());
                 let key = key.clone();
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 LimitFuture::boxed(Box::pin(async move {
                     let Store::Redis(store) = &shared.store else { unreachable!("the store was Redis") };
                     let decision = store.check(&key, policy).await.map_err(|_| ());
-                    match verdict(&shared, &context, &client, &policy_header, decision) {
+                    let who = Counted { issuer: &iss, client: &client };
+                    match verdict(&shared, &context, who, RequestLine::of(&req), &policy_header, decision) {
                         Verdict::Pass(headers) => {
                             let res = inner.call(req).await?;
                             Ok(with_headers(res.map(AuthBody::inner), headers))

@@ -1,4 +1,4 @@
-//! The receiving side: [`SignatureLayer`] checks the seed's signatures after `AuthLayer`.
+//! The receiving side: [`SignatureLayer`] checks the request signatures of permiso's Python `RequestSigner` after `AuthLayer`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,7 +21,9 @@ use tower_service::Service;
 use super::{SIGNATURE_HEADER, SignatureVersion, TIMESTAMP_HEADER, VERSION_HEADER, verify};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-use crate::layer::{AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, missing_layer};
+use crate::layer::{
+    AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, RequestLine, missing_layer,
+};
 use crate::on_error::OnStoreError;
 use crate::replay::ReplayGuard;
 
@@ -484,7 +486,7 @@ struct Settings {
     replay: ReplayGuard,
 }
 
-/// Checks the seed's request signatures after [`AuthLayer`](crate::AuthLayer); see the
+/// Checks request signatures as permiso's Python `RequestSigner` makes them after [`AuthLayer`](crate::AuthLayer); see the
 /// [module docs](super). Made by [`RequestSigning::build`]. Its rejections (401
 /// `invalid_signature`, 413) are shaped by the `AuthLayer`'s `on_rejection`.
 ///
@@ -592,7 +594,7 @@ where
             }
             let err = AuthError::new(AuthErrorKind::MissingAuthLayer)
                 .with_description("the service's authentication layers are in the wrong order");
-            return reject(context.render(&err));
+            return reject(context.render(&err, RequestLine::of(&req)));
         }
         let settings = Arc::clone(&self.settings);
         let verified = req.extensions().get::<Authenticated>().map(|a| Arc::clone(a.claims()));
@@ -601,9 +603,10 @@ where
             None => err,
         };
         let error = |kind: AuthErrorKind| about(AuthError::new(kind));
-        let refuse = |kind: AuthErrorKind| reject(context.render(&error(kind)));
+        let line = RequestLine::of(&req);
+        let refuse = |kind: AuthErrorKind| reject(context.render(&error(kind), line));
         let refuse_with = |kind: AuthErrorKind, why: &'static str| {
-            reject(context.render(&error(kind).with_description(why)))
+            reject(context.render(&error(kind).with_description(why), line))
         };
         let headers = req.headers();
         let (Ok(timestamp), Ok(signature)) =
@@ -687,8 +690,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let error = |kind: AuthErrorKind| about(AuthError::new(kind));
-            let answer = |err: AuthError| Ok(context.render(&err).map(AuthBody::rejection));
             let (parts, body) = req.into_parts();
+            let line = RequestLine::new(&parts.method, &parts.uri);
+            let answer = |err: AuthError| Ok(context.render(&err, line).map(AuthBody::rejection));
             let Ok(collected) = http_body_util::Limited::new(body, settings.max_body).collect().await else {
                 return answer(error(AuthErrorKind::PayloadTooLarge));
             };

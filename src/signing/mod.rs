@@ -1,4 +1,4 @@
-//! Request signing, the seed's scheme: a caller that must not have its requests altered or
+//! Request signing, the scheme of permiso's Python client (`RequestSigner`): a caller that must not have its requests altered or
 //! replayed, even by someone holding a valid token, adds
 //!
 //! - `X-Timestamp`: the Unix time in whole seconds, as a decimal string;
@@ -49,7 +49,7 @@ pub const SIGNATURE_HEADER: &str = "x-signature";
 /// ([`SignatureVersion::V2`]).
 pub const VERSION_HEADER: &str = "x-signature-version";
 
-/// The seed's message: `{METHOD}|{url}|{body}|{timestamp}` (the body's bytes as sent).
+/// permiso's Python `RequestSigner` message: `{METHOD}|{url}|{body}|{timestamp}` (the body's bytes as sent).
 fn message(method: &str, url: &str, body: &[u8], timestamp: &str) -> Vec<u8> {
     let mut m = Vec::with_capacity(method.len() + url.len() + body.len() + timestamp.len() + 3);
     for (i, part) in [method.as_bytes(), url.as_bytes(), body, timestamp.as_bytes()].into_iter().enumerate() {
@@ -61,7 +61,7 @@ fn message(method: &str, url: &str, body: &[u8], timestamp: &str) -> Vec<u8> {
     m
 }
 
-/// The seed's `X-Signature` for one request: lowercase hex HMAC-SHA256 of
+/// permiso's `X-Signature` for one request: lowercase hex HMAC-SHA256 of
 /// `{METHOD}|{url}|{body}|{timestamp}` keyed with `secret`.
 pub fn signature(secret: &[u8], method: &str, url: &str, body: &[u8], timestamp: &str) -> String {
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), &message(method, url, body, timestamp));

@@ -1,4 +1,4 @@
-//! The calling side (feature `client`): the seed's signature on every outgoing request.
+//! The calling side (feature `client`): permiso's request signature on every outgoing request.
 
 use std::fmt;
 use std::future::Future;
@@ -20,7 +20,7 @@ use crate::clock::{Clock, SystemClock};
 /// The largest body the tower [`SigningLayer`] reads to sign.
 const MAX_SIGNED_BODY: usize = 16 * 1024 * 1024;
 
-/// Signs requests with a client secret: `X-Timestamp` and `X-Signature` as the seed makes
+/// Signs requests with a client secret: `X-Timestamp` and `X-Signature` as permiso's Python `RequestSigner` makes
 /// them. Cheap to clone; `Debug` never shows the secret.
 ///
 /// ```

@@ -229,7 +229,9 @@ impl VerifierBuilder {
                     ConfigErrorKind::Key,
                     format!(
                         "issuer {iss:?}: the HMAC secret is shorter than {MIN_HMAC_SECRET_BYTES} bytes (RFC 7518 section 3.2); \
-                         use a longer secret, or allow_short_secret (unsafe)"
+                         use a longer secret, or accept it (unsafe) with PERMISO_ALLOW_SHORT_SECRET=true \
+                         in the environment, allow_short_secret = true in the TOML file, or \
+                         Issuer::dangerous_allow_short_secret() in code"
                     ),
                 ));
             }

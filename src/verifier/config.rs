@@ -229,13 +229,7 @@ fn comma_list(value: &str) -> Vec<String> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
-fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        other => Err(invalid(format!("{name}: expected true or false, got {other:?}"))),
-    }
-}
+use crate::vars::parse_bool;
 
 fn parse_u64(name: &str, value: &str, max: u64, unit: &str) -> Result<u64, ConfigError> {
     value.trim().parse::<u64>().ok().filter(|v| *v <= max).ok_or_else(|| {
@@ -885,6 +879,8 @@ mod tests {
         ];
         let err = env(&vars).unwrap_err();
         assert!(err.to_string().contains("32 bytes") && !err.to_string().contains("short-secret"), "{err}");
+        // A user configuring by environment is told the variable, not only the TOML key.
+        assert!(err.to_string().contains("PERMISO_ALLOW_SHORT_SECRET=true"), "{err}");
         let mut allowed = vars.to_vec();
         allowed.push(("PERMISO_ALLOW_SHORT_SECRET", "true"));
         env(&allowed).unwrap();
