@@ -495,6 +495,15 @@ impl<'de> de::Deserialize<'de> for StrOrList {
     }
 }
 
+impl crate::error::AuthError {
+    /// Notes the issuer and client of verified `claims`, and whether they are DPoP-bound
+    /// (logs and metrics only).
+    pub(crate) fn about_verified(self, claims: &Claims) -> Self {
+        let err = self.about_issuer(&Arc::from(claims.issuer())).about_client(claims.client_id());
+        if claims.dpop_jkt().is_some() { err.about_dpop() } else { err }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -390,12 +390,6 @@ impl AuthError {
         self
     }
 
-    /// Notes the issuer and client of verified `claims`, and whether they are DPoP-bound.
-    pub(crate) fn about_verified(self, claims: &crate::claims::Claims) -> Self {
-        let err = self.about_issuer(&Arc::from(claims.issuer())).about_client(claims.client_id());
-        if claims.dpop_jkt().is_some() { err.about_dpop() } else { err }
-    }
-
     /// Notes that the request used the `DPoP` scheme: its challenge carries the error.
     pub(crate) fn about_dpop(mut self) -> Self {
         self.about.get_or_insert_with(Box::default).dpop = true;

@@ -64,6 +64,7 @@ mod claims;
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 mod clock;
+mod context;
 pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]

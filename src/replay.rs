@@ -11,13 +11,14 @@
 //!   traffic cannot push the rest out or fill it for everyone;
 //! - with Redis, this replica's memory is asked first and written first, so a value this
 //!   replica saw is refused here even while Redis is down; what Redis cannot answer is
-//!   decided by [`OnStoreError`] (default: refuse with 503).
+//!   decided by [`OnStoreError`](crate::OnStoreError) (default: refuse with 503).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[cfg(feature = "redis")]
 use crate::on_error::OnStoreError;
 
 /// At most this many remembered values in memory, all clients together.
@@ -37,6 +38,7 @@ pub(crate) enum FirstUse {
     /// than forget one.
     Full,
     /// The shared store could not answer and its failure mode is `reject`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Unavailable,
 }
 

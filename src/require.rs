@@ -47,7 +47,7 @@ impl Requirement {
     /// Whether the request whose extensions these are meets the requirement: the claims
     /// `AuthLayer` left there, or 401 when it let the request through without a token.
     pub(crate) fn check_request(&self, extensions: &http::Extensions) -> Result<(), AuthError> {
-        match extensions.get::<crate::layer::Authenticated>() {
+        match extensions.get::<crate::context::Authenticated>() {
             Some(auth) => self.check(auth.claims()),
             None => Err(AuthError::new(AuthErrorKind::MissingToken)),
         }

@@ -307,7 +307,7 @@ mod tests {
         );
         assert_eq!(e.kind(), &TokenErrorKind::InvalidClient);
         assert_eq!(e.description(), Some("Invalid client credentials"));
-        assert_eq!(e.to_string(), "invalid_client: Invalid client credentials");
+        assert_eq!(e.to_string(), "invalid_client: Invalid client credentials (HTTP 401)");
         let e =
             parse_error(422, br#"{"error":"validation_error","error_description":[{"loc":["body"]}]}"#, "x");
         assert_eq!(e.kind(), &TokenErrorKind::InvalidRequest);

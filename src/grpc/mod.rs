@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -59,17 +59,6 @@ pub use tonic_side::GrpcAuth;
 #[cfg(all(feature = "tonic", feature = "client"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tonic", feature = "client"))))]
 pub use tonic_side::{GrpcBearer, GrpcBearerError, GrpcBearerLayer};
-
-/// Whether a request is gRPC: `content-type` `application/grpc`, `application/grpc+proto`,
-/// `application/grpc;…`.
-pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
-        let v = v.as_bytes();
-        v.len() >= 16
-            && v[..16].eq_ignore_ascii_case(b"application/grpc")
-            && matches!(v.get(16), None | Some(b'+' | b';'))
-    })
-}
 
 /// `grpc-message` is percent-encoded: bytes outside visible ASCII and space, and `%`.
 fn grpc_message(text: &str) -> HeaderValue {

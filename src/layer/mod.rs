@@ -39,6 +39,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub use crate::context::Authenticated;
 pub use body::AuthBody;
 pub use guard::{GuardFuture, RequireLayer, RequireService};
 
@@ -47,27 +48,6 @@ use crate::claims::Claims;
 use crate::dpop::DpopMode;
 use crate::error::{AuthError, AuthErrorKind, DpopChallenge};
 use crate::verifier::{Admit, Presented, Verdict, Verifier, VerifyFuture};
-
-/// What the layer proved about a request, left in its extensions for what runs behind it
-/// (extractors, [`RequireLayer`], your own handlers on plain hyper): the verified claims.
-///
-/// ```
-/// use permiso::{Authenticated, Claims};
-///
-/// fn caller(req: &http::Request<()>) -> Option<&Claims> {
-///     req.extensions().get::<Authenticated>().map(|a| &**a.claims())
-/// }
-/// # assert!(caller(&http::Request::new(())).is_none());
-/// ```
-#[derive(Clone, Debug)]
-pub struct Authenticated(pub(crate) Arc<Claims>);
-
-impl Authenticated {
-    /// The verified claims.
-    pub fn claims(&self) -> &Arc<Claims> {
-        &self.0
-    }
-}
 
 /// What the layer leaves in the request extensions besides the claims: proof that it ran, the
 /// realm, and how rejections are answered, so that every 401/403 behind the layer is shaped
@@ -112,7 +92,7 @@ impl AuthContext {
 
     /// This context for one request: gRPC or not, by its `content-type`.
     fn for_request(&self, headers: &http::HeaderMap) -> Self {
-        Self { inner: Arc::clone(&self.inner), grpc: crate::grpc::is_grpc(headers) }
+        Self { inner: Arc::clone(&self.inner), grpc: crate::context::is_grpc(headers) }
     }
 
     /// The realm of `WWW-Authenticate`.
@@ -170,6 +150,7 @@ pub(crate) enum Stage {
 /// The method and path of a refused request, for its rejection event (never the query: a
 /// caller may put a token there).
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) struct RequestLine<'a> {
     method: &'a str,
     path: &'a str,
@@ -177,6 +158,7 @@ pub(crate) struct RequestLine<'a> {
 
 impl<'a> RequestLine<'a> {
     /// A line that is not known (a tonic handler sees no URL).
+    #[cfg_attr(not(feature = "tonic"), allow(dead_code))]
     pub(crate) const UNKNOWN: RequestLine<'static> = RequestLine { method: "-", path: "-" };
 
     /// The line of `req`.

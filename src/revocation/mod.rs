@@ -35,6 +35,7 @@ mod check;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+pub(crate) mod settings;
 
 use std::fmt;
 use std::future::Future;

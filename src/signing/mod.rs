@@ -28,13 +28,15 @@
 //! ```
 
 mod layer;
+mod settings;
 #[cfg(feature = "client")]
 mod sign;
 mod version;
 
 use aws_lc_rs::hmac;
 
-pub use layer::{RequestSigning, SignatureLayer, SignatureMode, SignatureService};
+pub use layer::{SignatureLayer, SignatureService};
+pub use settings::{RequestSigning, SignatureMode};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use sign::{Signer, SigningError, SigningLayer, SigningMiddleware, SigningService};

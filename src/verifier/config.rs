@@ -25,13 +25,16 @@ use serde::Deserialize;
 
 use super::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};
 use crate::algorithm::Algorithm;
-use crate::dpop::{Dpop, DpopMode};
+use crate::dpop::DpopMode;
+use crate::dpop::settings::{DPOP_ENV_NAMES, DPOP_TOML_NAMES, DpopSettings};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::RemoteKeys;
 use crate::keys::{MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT};
 use crate::on_error::OnStoreError;
-use crate::revocation::{OnRevocationError, Revocation};
+use crate::revocation::OnRevocationError;
+use crate::revocation::settings::{ENV_NAMES, RevocationSettings, TOML_NAMES};
 use crate::scope::ScopeRules;
+use crate::vars::{OneOrMany, Secret};
 
 fn invalid(msg: String) -> ConfigError {
     ConfigError::new(ConfigErrorKind::Invalid, msg)
@@ -161,51 +164,6 @@ impl ScopeRulesName {
             Self::Permiso => ScopeRules::permiso(),
             Self::None => ScopeRules::none(),
         }
-    }
-}
-
-/// A secret read from the configuration. Its errors never show the value it was given, and
-/// its `Debug` never shows the secret.
-struct Secret(String);
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'v> serde::de::Visitor<'v> for V {
-            type Value = Secret;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
-                Ok(Secret(v.to_owned()))
-            }
-            // Every other type: an error naming what was expected, and nothing of the value.
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
-                Err(E::custom("the secret must be a string"))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
-                Err(E::custom("the secret must be a string"))
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
-                Err(E::custom("the secret must be a string"))
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
-                Err(E::custom("the secret must be a string"))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'v>>(self, _: A) -> Result<Secret, A::Error> {
-                Err(serde::de::Error::custom("the secret must be a string"))
-            }
-            fn visit_map<A: serde::de::MapAccess<'v>>(self, _: A) -> Result<Secret, A::Error> {
-                Err(serde::de::Error::custom("the secret must be a string"))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
     }
 }
 
@@ -365,92 +323,6 @@ pub(crate) fn builder_from_vars(
     Ok(builder.dpop(dpop.into_dpop(&DPOP_ENV_NAMES)?))
 }
 
-/// DPoP as configured: the `[dpop]` table, or the `PERMISO_DPOP*` variables.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DpopSettings {
-    mode: Option<DpopMode>,
-    algorithms: Option<Vec<String>>,
-    max_age_secs: Option<u64>,
-    /// One URL or several (TOML: a string or a list; the environment: comma-separated).
-    public_base_url: Option<OneOrMany>,
-    replay_redis_url: Option<Secret>,
-    replay_on_error: Option<OnStoreError>,
-}
-
-struct DpopNames {
-    algorithms: &'static str,
-    max_age: &'static str,
-    replay: &'static str,
-}
-
-const DPOP_ENV_NAMES: DpopNames = DpopNames {
-    algorithms: "PERMISO_DPOP_ALGORITHMS",
-    max_age: "PERMISO_DPOP_MAX_AGE_SECS",
-    replay: "PERMISO_DPOP_REPLAY_REDIS_URL",
-};
-
-const DPOP_TOML_NAMES: DpopNames = DpopNames {
-    algorithms: "[dpop] algorithms",
-    max_age: "[dpop] max_age_secs",
-    replay: "[dpop] replay_redis_url",
-};
-
-impl DpopSettings {
-    fn into_dpop(self, names: &DpopNames) -> Result<Dpop, ConfigError> {
-        let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, m);
-        let mut dpop = Dpop::new(self.mode.unwrap_or_default());
-        if let Some(list) = self.algorithms {
-            let algs = list
-                .iter()
-                .map(|a| {
-                    a.trim()
-                        .parse::<Algorithm>()
-                        .map_err(|_| invalid(format!("{}: unknown algorithm {a:?}", names.algorithms)))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            dpop = dpop.algorithms(algs);
-        }
-        if let Some(secs) = self.max_age_secs {
-            if secs == 0 || secs > 600 {
-                return Err(invalid(format!("{}: must be from 1 to 600, got {secs}", names.max_age)));
-            }
-            dpop = dpop.max_age(Duration::from_secs(secs));
-        }
-        let urls = match self.public_base_url {
-            None => Vec::new(),
-            Some(OneOrMany::One(url)) => vec![url],
-            Some(OneOrMany::Many(urls)) => urls,
-        };
-        for url in urls {
-            dpop = dpop.public_base_url(url);
-        }
-        if let Some(on_error) = self.replay_on_error {
-            dpop = dpop.replay_on_error(on_error);
-        }
-        if let Some(url) = self.replay_redis_url {
-            #[cfg(feature = "redis")]
-            {
-                dpop = dpop.shared_replay_store(url.0);
-            }
-            #[cfg(not(feature = "redis"))]
-            {
-                let _ = url;
-                return Err(invalid(format!("{} needs permiso built with its redis feature", names.replay)));
-            }
-        }
-        let _ = names.replay;
-        Ok(dpop)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RuleSpec {
@@ -484,96 +356,6 @@ struct FileConfig {
     /// Read by `RateLimits::from_env` (feature `rate-limit`).
     #[allow(dead_code)]
     rate_limits: Option<serde::de::IgnoredAny>,
-}
-
-/// Revocation as configured: the `[revocation]` table, or the `PERMISO_REVOCATION_*`
-/// variables. A Redis URL turns it on.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevocationSettings {
-    redis_url: Option<Secret>,
-    key_prefix: Option<String>,
-    max_staleness_ms: Option<u64>,
-    timeout_ms: Option<u64>,
-    on_error: Option<OnRevocationError>,
-}
-
-/// The names settings go by in messages: a TOML key or an environment variable.
-struct RevocationNames {
-    redis_url: &'static str,
-    key_prefix: &'static str,
-    max_staleness_ms: &'static str,
-    timeout_ms: &'static str,
-}
-
-const ENV_NAMES: RevocationNames = RevocationNames {
-    redis_url: "PERMISO_REVOCATION_REDIS_URL",
-    key_prefix: "PERMISO_REVOCATION_KEY_PREFIX",
-    max_staleness_ms: "PERMISO_REVOCATION_MAX_STALENESS_MS",
-    timeout_ms: "PERMISO_REVOCATION_TIMEOUT_MS",
-};
-
-const TOML_NAMES: RevocationNames = RevocationNames {
-    redis_url: "[revocation] redis_url",
-    key_prefix: "[revocation] key_prefix",
-    max_staleness_ms: "[revocation] max_staleness_ms",
-    timeout_ms: "[revocation] timeout_ms",
-};
-
-impl RevocationSettings {
-    fn into_revocation(self, names: &RevocationNames) -> Result<Option<Revocation>, ConfigError> {
-        let Some(Secret(url)) = self.redis_url else {
-            if self.key_prefix.is_some()
-                || self.max_staleness_ms.is_some()
-                || self.timeout_ms.is_some()
-                || self.on_error.is_some()
-            {
-                return Err(missing(format!(
-                    "revocation settings are given but {} (which turns it on) is not",
-                    names.redis_url
-                )));
-            }
-            return Ok(None);
-        };
-        #[cfg(feature = "redis")]
-        {
-            // The URL may hold a password: errors name the setting, never the value.
-            let list = crate::RedisRevocations::new(&url)
-                .map_err(|e| invalid(format!("{}: {e}", names.redis_url)))?;
-            let list = match self.key_prefix {
-                Some(p) if p.is_empty() => {
-                    return Err(invalid(format!("{}: must not be empty", names.key_prefix)));
-                }
-                Some(p) => list.key_prefix(p),
-                None => list,
-            };
-            let mut revocation = list.revocation();
-            if let Some(ms) = self.max_staleness_ms {
-                if ms > 3_600_000 {
-                    return Err(invalid(format!(
-                        "{}: must be at most 3600000 (one hour), got {ms}",
-                        names.max_staleness_ms
-                    )));
-                }
-                revocation = revocation.max_staleness(Duration::from_millis(ms));
-            }
-            if let Some(ms) = self.timeout_ms {
-                if !(1..=10_000).contains(&ms) {
-                    return Err(invalid(format!("{}: must be from 1 to 10000, got {ms}", names.timeout_ms)));
-                }
-                revocation = revocation.timeout(Duration::from_millis(ms));
-            }
-            if let Some(on_error) = self.on_error {
-                revocation = revocation.on_error(on_error);
-            }
-            Ok(Some(revocation))
-        }
-        #[cfg(not(feature = "redis"))]
-        {
-            let _ = (url, names.key_prefix, names.max_staleness_ms, names.timeout_ms);
-            Err(invalid(format!("{} needs permiso built with its redis feature", names.redis_url)))
-        }
-    }
 }
 
 #[derive(Deserialize)]

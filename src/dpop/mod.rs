@@ -44,6 +44,8 @@
 //! assert_eq!(key.thumbprint().len(), 43); // base64url SHA-256: the token's cnf.jkt
 //! ```
 
+pub(crate) mod settings;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
