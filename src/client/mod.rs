@@ -19,6 +19,7 @@ mod service;
 mod source;
 mod store;
 pub(crate) mod token_error;
+mod token_request;
 
 pub use credentials::{ClientAuth, ClientSecret, ServiceCredentials, TokenEndpoint};
 pub use layer::{AddBearer, BearerError, BearerLayer};

@@ -44,8 +44,8 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::RequireLayer;
 use crate::error::{AuthError, AuthErrorKind};
+use crate::layer::RequireLayer;
 use crate::layer::{
     AuthBody, AuthContext, DefaultRejection, GuardFuture, OnRejection, RequestLine, missing_layer,
 };

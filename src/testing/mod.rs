@@ -44,8 +44,11 @@ use serde_json::{Value, json};
 use crate::algorithm::{Algorithm, Family};
 
 mod issuer;
+mod server;
+mod state;
 
-pub use issuer::{Fault, TestIssuer, TestIssuerBuilder, TokenShape};
+pub use issuer::{TestIssuer, TestIssuerBuilder};
+pub use state::{Fault, TokenShape};
 
 /// Runs a future that completes without waiting, such as verification with static keys or a
 /// cached token, without an async runtime: for benches, fuzzers and property tests.
