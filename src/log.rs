@@ -10,6 +10,17 @@ macro_rules! warn_ {
 
 pub(crate) use warn_ as warn;
 
+#[cfg(feature = "redis")]
+macro_rules! info_ {
+    ($($arg:tt)*) => {{
+        #[cfg(feature = "tracing")]
+        ::tracing::info!($($arg)*);
+    }};
+}
+
+#[cfg(feature = "redis")]
+pub(crate) use info_ as info;
+
 /// A gate that opens at most once a second: outages are logged once a second, not once a
 /// request.
 pub(crate) struct Every {

@@ -8,11 +8,19 @@
 //!   cluster connection for a Cluster): on demand, one attempt at a time, with jittered
 //!   exponential backoff, so an outage never turns into a storm of connects. A Cluster whose
 //!   first connection failed is tried again at most once per second.
+//! - **One handle per Redis**: every feature configured with the same URL (revocation, replay
+//!   protection, rate limits, the shared token store) shares one handle and its connection.
+//! - **A breaker**: a call that finds Redis gone (no answer in time, connection refused or
+//!   dropped) opens it; while it is open every call, from every feature, fails at once with
+//!   [`RedisFailure::Unreachable`] and each feature answers its failure mode (`reject` or
+//!   `allow`) without waiting, while one background task asks Redis (`PING`) once a second
+//!   and closes the breaker when it answers.
 //! - A URL's password never appears in `Debug`, logs or errors.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -35,7 +43,7 @@ use crate::error::{ConfigError, ConfigErrorKind};
 /// assert!(seed.is_cluster());
 /// assert!(!format!("{seed:?}").contains("s3cret"));
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RedisTarget {
     nodes: Vec<String>,
     cluster: bool,
@@ -120,21 +128,38 @@ impl fmt::Display for RedisFailure {
 
 impl std::error::Error for RedisFailure {}
 
+impl RedisFailure {
+    /// Whether this failure says Redis is gone (rather than that it refused one command).
+    fn means_down(&self) -> bool {
+        matches!(self, Self::Timeout | Self::Unreachable)
+    }
+}
+
 #[derive(Clone)]
 enum Connection {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
 }
 
-/// A shared, lazily connected handle on Redis with the policy above. Cheap to share by
-/// `Arc`; every method takes `&self`.
+/// A shared, lazily connected handle on Redis with the policy above. Clones share one
+/// connection and one breaker; [`Redis::shared`] gives every feature with the same target the
+/// same handle.
+#[derive(Clone)]
 pub(crate) struct Redis {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     target: RedisTarget,
     connection: Mutex<Option<Connection>>,
     connect_lock: tokio::sync::Mutex<()>,
     /// Milliseconds since `started` of the last failed first connection (Cluster).
     last_failure_ms: AtomicU64,
     started: Instant,
+    /// The breaker: Redis was found gone and has not answered a probe since.
+    down: AtomicBool,
+    /// A background probe is running.
+    probing: AtomicBool,
 }
 
 /// How long a failed first connection to a Cluster waits before the next try.
@@ -142,33 +167,104 @@ const CONNECT_BACKOFF: Duration = Duration::from_secs(1);
 /// The client library's own bounds on one connection attempt and one response: a broken
 /// connection is noticed, and replaced, within this. Callers bound their calls tighter.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the background probe asks a Redis that is down.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Redis {
+    /// The one handle of this process on `target`: made on first use, shared by every
+    /// feature that names the same Redis while any of them holds it.
+    pub(crate) fn shared(target: RedisTarget) -> Self {
+        static HANDLES: OnceLock<Mutex<HashMap<RedisTarget, Weak<Inner>>>> = OnceLock::new();
+        let mut handles = HANDLES.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inner) = handles.get(&target).and_then(Weak::upgrade) {
+            return Self { inner };
+        }
+        handles.retain(|_, weak| weak.strong_count() > 0);
+        let redis = Self::new(target.clone());
+        handles.insert(target, Arc::downgrade(&redis.inner));
+        redis
+    }
+
+    /// A handle of its own on `target` (tests; everything else uses [`shared`](Self::shared)).
     pub(crate) fn new(target: RedisTarget) -> Self {
         Self {
-            target,
-            connection: Mutex::new(None),
-            connect_lock: tokio::sync::Mutex::new(()),
-            last_failure_ms: AtomicU64::new(u64::MAX),
-            started: Instant::now(),
+            inner: Arc::new(Inner {
+                target,
+                connection: Mutex::new(None),
+                connect_lock: tokio::sync::Mutex::new(()),
+                last_failure_ms: AtomicU64::new(u64::MAX),
+                started: Instant::now(),
+                down: AtomicBool::new(false),
+                probing: AtomicBool::new(false),
+            }),
         }
     }
 
+    /// Whether the breaker is open: Redis was found gone and has not answered since.
+    pub(crate) fn is_down(&self) -> bool {
+        self.inner.down.load(Ordering::Relaxed)
+    }
+
     /// Runs `cmd`, connecting first if needed, all within `timeout`.
+    ///
+    /// While the breaker is open this fails at once with [`RedisFailure::Unreachable`]; a
+    /// call that finds Redis gone opens it and starts the background probe.
     pub(crate) async fn query<T: FromRedisValue>(
         &self,
         cmd: &Cmd,
         timeout: Duration,
     ) -> Result<T, RedisFailure> {
-        match tokio::time::timeout(timeout, self.query_unbounded(cmd)).await {
+        if self.is_down() {
+            return Err(RedisFailure::Unreachable);
+        }
+        let result = match tokio::time::timeout(timeout, self.inner.query_unbounded(cmd)).await {
             Ok(result) => result,
             Err(_) => Err(RedisFailure::Timeout),
+        };
+        if result.as_ref().is_err_and(RedisFailure::means_down) {
+            self.trip();
         }
+        result
     }
 
+    /// Opens the breaker and starts the one probe that closes it again.
+    fn trip(&self) {
+        self.inner.down.store(true, Ordering::Relaxed);
+        if self.inner.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                // Nobody holds the handle any more: nothing to probe for.
+                let Some(inner) = inner.upgrade() else { return };
+                let ping = redis::cmd("PING");
+                let answer =
+                    tokio::time::timeout(CLIENT_TIMEOUT, inner.query_unbounded::<String>(&ping)).await;
+                if matches!(answer, Ok(Ok(_))) {
+                    inner.down.store(false, Ordering::Relaxed);
+                    inner.probing.store(false, Ordering::Release);
+                    crate::log::info!(redis = ?inner.target, "Redis answers again");
+                    return;
+                }
+            }
+        });
+    }
+}
+
+impl Inner {
     async fn query_unbounded<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisFailure> {
         let failed = |e: redis::RedisError| match e.code() {
             Some("NOSCRIPT") => RedisFailure::NoScript,
+            _ if e.is_io_error()
+                || e.is_connection_refusal()
+                || e.is_connection_dropped()
+                || e.is_timeout()
+                || e.is_unrecoverable_error() =>
+            {
+                RedisFailure::Unreachable
+            }
             _ => RedisFailure::Failed(format!("{:?}", e.kind())),
         };
         match self.connection().await? {
@@ -227,7 +323,10 @@ impl Redis {
 
 impl fmt::Debug for Redis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Redis").field("target", &self.target).finish_non_exhaustive()
+        f.debug_struct("Redis")
+            .field("target", &self.inner.target)
+            .field("down", &self.is_down())
+            .finish_non_exhaustive()
     }
 }
 

@@ -261,6 +261,98 @@ mod redis {
         assert!(back.is_some());
     }
 
+    /// A Redis that completes the client's connection handshake (`CLIENT SETINFO`), then
+    /// answers nothing (a stalled server); returns its URL and everything it has been sent.
+    async fn stalled_redis() -> (String, Arc<std::sync::Mutex<Vec<u8>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        log.lock().unwrap().extend_from_slice(&buf[..n]);
+                        let handshakes = String::from_utf8_lossy(&buf[..n]).matches("SETINFO").count();
+                        if stream.write_all(&b"+OK\r\n".repeat(handshakes)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    /// Issue 23 (one Redis policy): once a call finds Redis gone, every feature using that
+    /// Redis answers its failure mode at once instead of each request waiting for the
+    /// timeout: the stalled server is asked once, whatever the number of requests, and the
+    /// replay store configured with the same URL is not asked at all while it is down.
+    #[tokio::test]
+    async fn while_redis_is_known_to_be_down_no_request_waits_for_it() {
+        use permiso::signing::{RequestSigning, SignatureMode, signature};
+        let (url, seen) = stalled_redis().await;
+        let idp = TestIssuer::start().await;
+        let revocation = RedisRevocations::new(&url)
+            .unwrap()
+            .revocation()
+            .max_staleness(Duration::ZERO)
+            .timeout(Duration::from_millis(200))
+            .on_error(OnRevocationError::Allow);
+        let verifier = Verifier::builder(["keystone-auth"])
+            .issuer(idp.issuer_config())
+            .revocation(revocation)
+            .build()
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let signing = RequestSigning::new(SignatureMode::Optional, base.clone())
+            .client_secret("payment-service", "payment-service-secret")
+            .shared_replay_store(url.clone())
+            .build()
+            .unwrap();
+        let app = axum::Router::new()
+            .route("/t", axum::routing::post(|| async { "ok" }))
+            .layer(signing)
+            .layer(permiso::AuthLayer::new(verifier));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let token = idp.token("payment-service", &["read:transactions"]);
+        let http = reqwest::Client::new();
+        for i in 0..20u64 {
+            let ts = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+                + i)
+                .to_string();
+            let url = format!("{base}/t");
+            let sig = signature(b"payment-service-secret", "POST", &url, b"", &ts);
+            let res = http
+                .post(&url)
+                .bearer_auth(&token)
+                .header("x-timestamp", &ts)
+                .header("x-signature", &sig)
+                .send()
+                .await
+                .unwrap();
+            // Revocation lets it through (allow); the replay store, on the same Redis,
+            // answers its own failure mode (reject) at once.
+            assert_eq!(res.status(), 503, "request {i}");
+            assert_eq!(res.headers()["retry-after"], "1");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(
+                body["error_description"],
+                "whether this request was seen before cannot be checked right now"
+            );
+        }
+        let sent = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+        assert_eq!(sent.matches("EXISTS").count(), 1, "one request waited, the others did not: {sent:?}");
+        assert!(!sent.contains("permiso_signature:"), "the replay store was not asked while down: {sent:?}");
+    }
+
     #[tokio::test]
     async fn a_cluster_revokes_a_token_whose_key_lives_on_any_node() {
         let cluster = RedisCluster::start();

@@ -254,7 +254,7 @@ impl RedisTokenStore {
     ///
     /// The URL is not one the Redis client accepts.
     pub fn new(url: &str) -> Result<Self, crate::ConfigError> {
-        Ok(Self { redis: crate::redis::Redis::new(crate::RedisTarget::parse(url)?) })
+        Ok(Self { redis: crate::redis::Redis::shared(crate::RedisTarget::parse(url)?) })
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {

@@ -5,8 +5,7 @@
 //! never disagree), with a TTL until it no longer matters.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Decision, Policy};
 use crate::redis::{Redis, RedisFailure, RedisTarget};
@@ -30,18 +29,11 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.floor(ahea
 return {1, math.floor((limit - ahead) / emission), ahead}
 ";
 
-/// After a failure, Redis is not asked again for this long: requests get the configured
-/// answer at once instead of each waiting for a timeout.
-const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
-
 pub(super) struct RedisStore {
     redis: Redis,
     prefix: Arc<str>,
     timeout: Duration,
     sha: String,
-    started: Instant,
-    /// Milliseconds since `started` before which Redis is not asked (0: ask).
-    paused_until_ms: AtomicU64,
 }
 
 impl RedisStore {
@@ -49,48 +41,35 @@ impl RedisStore {
         let digest =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, SCRIPT.as_bytes());
         let sha = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        Self {
-            redis: Redis::new(target),
-            prefix,
-            timeout,
-            sha,
-            started: Instant::now(),
-            paused_until_ms: AtomicU64::new(0),
-        }
+        Self { redis: Redis::shared(target), prefix, timeout, sha }
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// One request of `client` under `policy`, all within the timeout.
+    /// One request of `client` under `policy`, all within the timeout (each Redis call gets
+    /// what is left of it, so that the shared handle's breaker sees a Redis that does not
+    /// answer). While Redis is known to be down, this fails at once.
     pub(super) async fn check(&self, client: &str, policy: Policy) -> Result<Decision, RedisFailure> {
-        if self.now_ms() < self.paused_until_ms.load(Ordering::Relaxed) {
-            return Err(RedisFailure::Unreachable);
-        }
-        let answer = tokio::time::timeout(self.timeout, self.run(client, policy))
-            .await
-            .unwrap_or(Err(RedisFailure::Timeout));
-        if answer.is_err() {
-            let until = self.now_ms().saturating_add(PAUSE_AFTER_FAILURE.as_millis() as u64);
-            self.paused_until_ms.store(until, Ordering::Relaxed);
-        }
-        answer
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        self.run(client, policy, deadline).await
     }
 
-    async fn run(&self, client: &str, policy: Policy) -> Result<Decision, RedisFailure> {
+    async fn run(
+        &self,
+        client: &str,
+        policy: Policy,
+        deadline: tokio::time::Instant,
+    ) -> Result<Decision, RedisFailure> {
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
         let mut key = String::with_capacity(self.prefix.len() + client.len());
         key.push_str(&self.prefix);
         key.push_str(client);
         let emission = 60_000_000 / u64::from(policy.per_minute.max(1));
         let mut by_sha = redis::cmd("EVALSHA");
         by_sha.arg(&self.sha).arg(1).arg(&key).arg(emission).arg(policy.burst);
-        // The backstop is the outer timeout; the inner one only bounds each round trip.
-        let reply: Vec<i64> = match self.redis.query(&by_sha, self.timeout).await {
+        let reply: Vec<i64> = match self.redis.query(&by_sha, left()).await {
             Err(RedisFailure::NoScript) => {
                 let mut by_text = redis::cmd("EVAL");
                 by_text.arg(SCRIPT).arg(1).arg(&key).arg(emission).arg(policy.burst);
-                self.redis.query(&by_text, self.timeout).await?
+                self.redis.query(&by_text, left()).await?
             }
             other => other?,
         };

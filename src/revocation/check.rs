@@ -95,13 +95,22 @@ fn no_jti() -> AuthError {
         .with_description("the token has no jti, so it cannot be checked for revocation")
 }
 
+/// How much longer than its own timeout a self-bounded list is waited for.
+const SELF_BOUNDED_SLACK: Duration = Duration::from_millis(20);
+
 impl Checker {
     pub(crate) fn new(config: Revocation, leeway_secs: u64) -> Self {
         Self {
             list: config.list,
             leeway: i64::try_from(leeway_secs).unwrap_or(i64::MAX),
             staleness_ms: u64::try_from(config.max_staleness.as_millis()).unwrap_or(u64::MAX),
-            timeout: config.timeout,
+            // A list that bounds its own calls (Redis) gets a little longer here, so that its
+            // own timeout is the one that fires.
+            timeout: if config.list_timeout_ms.is_some() {
+                config.timeout + SELF_BOUNDED_SLACK
+            } else {
+                config.timeout
+            },
             on_error: config.on_error,
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
             hasher: foldhash::fast::RandomState::default(),

@@ -174,6 +174,9 @@ pub struct Revocation {
     pub(crate) timeout: Duration,
     pub(crate) on_error: OnRevocationError,
     description: &'static str,
+    /// Set when the list bounds each call by the policy's timeout itself (Redis, whose
+    /// breaker must see its own calls time out): the timeout in milliseconds, shared with it.
+    pub(crate) list_timeout_ms: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Revocation {
@@ -189,7 +192,20 @@ impl Revocation {
             timeout: DEFAULT_REVOCATION_TIMEOUT,
             on_error: OnRevocationError::Reject,
             description,
+            list_timeout_ms: None,
         }
+    }
+
+    /// A list that bounds its own calls: `timeout_ms` is kept equal to this policy's timeout.
+    #[cfg(feature = "redis")]
+    pub(crate) fn with_bounded_list(
+        list: Arc<dyn RevocationList>,
+        description: &'static str,
+        timeout_ms: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        let revocation = Self { list_timeout_ms: Some(timeout_ms), ..Self::with_list(list, description) };
+        let timeout = revocation.timeout;
+        revocation.timeout(timeout)
     }
 
     /// How long a "not revoked" answer may be reused (default 1 s; zero asks the list for
@@ -202,6 +218,10 @@ impl Revocation {
     /// The bound on one request to the list (default 100 ms).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        if let Some(ms) = &self.list_timeout_ms {
+            let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            ms.store(millis, std::sync::atomic::Ordering::Relaxed);
+        }
         self
     }
 

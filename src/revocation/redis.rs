@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{DEFAULT_REVOCATION_KEY_PREFIX, Revocation, RevocationError, RevocationList};
@@ -52,8 +53,10 @@ impl RedisRevocations {
 
     /// This list with the default policy, to tune and give to the verifier.
     pub fn revocation(self) -> Revocation {
-        let redis = Redis::new(self.target);
-        Revocation::with_list(Arc::new(RedisList { redis, prefix: self.prefix }), "redis")
+        let redis = Redis::shared(self.target);
+        let timeout_ms = Arc::new(AtomicU64::new(0));
+        let list = RedisList { redis, prefix: self.prefix, timeout_ms: Arc::clone(&timeout_ms) };
+        Revocation::with_bounded_list(Arc::new(list), "redis", timeout_ms)
     }
 }
 
@@ -69,6 +72,9 @@ impl fmt::Debug for RedisRevocations {
 struct RedisList {
     redis: Redis,
     prefix: Arc<str>,
+    /// The revocation policy's timeout: each call is bounded here, so that the shared
+    /// handle's breaker sees a Redis that does not answer.
+    timeout_ms: Arc<AtomicU64>,
 }
 
 impl RevocationList for RedisList {
@@ -82,8 +88,10 @@ impl RevocationList for RedisList {
             key.push_str(jti);
             let present: bool = self
                 .redis
-                // The checker bounds each call by the policy's timeout; this is a backstop.
-                .query(redis::cmd("EXISTS").arg(&key), Duration::from_secs(10))
+                .query(
+                    redis::cmd("EXISTS").arg(&key),
+                    Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed)),
+                )
                 .await
                 .map_err(|e| RevocationError::new(e.to_string()))?;
             Ok(present)
