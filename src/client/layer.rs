@@ -9,8 +9,9 @@ use http::{Request, Response, StatusCode, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::exchange::{Exchange, Next};
 use super::source::{AccessToken, TokenSource};
-use super::token_error::{TokenError, wants_dpop_nonce, wants_new_token};
+use super::token_error::TokenError;
 
 /// Adds `Authorization: Bearer …` from a [`TokenSource`] to every outgoing request (for a
 /// DPoP-bound token, `Authorization: DPoP …` and a fresh `DPoP` proof for the request's
@@ -154,34 +155,21 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let source = self.source.clone();
         Box::pin(async move {
-            let token = source.token().await.map_err(BearerError::Token)?;
-            let mut retry = replay(&req);
             let origin = target(&req).map(|(o, _)| o);
-            authorize(&mut req, &token, &source).map_err(BearerError::Token)?;
+            let mut exchange = Exchange::start(&source, origin).await.map_err(BearerError::Token)?;
+            let retry = replay(&req);
+            authorize(&mut req, exchange.token(), &source).map_err(BearerError::Token)?;
             let mut res = inner.call(req).await.map_err(BearerError::Service)?;
-            // RFC 9449 §9: a target that wants a nonce says so with a 401 and `DPoP-Nonce`.
-            if token.is_dpop_bound()
-                && origin.as_deref().is_some_and(|o| source.remember_dpop_nonce(o, res.headers()))
-                && res.status() == StatusCode::UNAUTHORIZED
-                && wants_dpop_nonce(res.headers())
-            {
+            loop {
+                let refused = res.status() == StatusCode::UNAUTHORIZED;
+                if exchange.after(refused, res.headers(), true).await == Next::Done {
+                    return Ok(res);
+                }
                 let mut again = replay(&retry);
-                authorize(&mut again, &token, &source).map_err(BearerError::Token)?;
+                authorize(&mut again, exchange.token(), &source).map_err(BearerError::Token)?;
                 poll_fn(|cx| inner.poll_ready(cx)).await.map_err(BearerError::Service)?;
                 res = inner.call(again).await.map_err(BearerError::Service)?;
             }
-            if res.status() != StatusCode::UNAUTHORIZED || !wants_new_token(res.headers()) {
-                return Ok(res);
-            }
-            source.invalidate(&token);
-            let fresh = match source.token().await {
-                Ok(t) if t != token => t,
-                // No new token: the target's 401 is the answer.
-                _ => return Ok(res),
-            };
-            authorize(&mut retry, &fresh, &source).map_err(BearerError::Token)?;
-            poll_fn(|cx| inner.poll_ready(cx)).await.map_err(BearerError::Service)?;
-            inner.call(retry).await.map_err(BearerError::Service)
         })
     }
 }

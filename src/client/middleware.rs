@@ -5,8 +5,8 @@ use reqwest::header::AUTHORIZATION;
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
+use super::exchange::{self, Exchange};
 use super::source::{AccessToken, TokenSource};
-use super::token_error::{wants_dpop_nonce, wants_new_token};
 
 /// Adds `Authorization: Bearer …` from a [`TokenSource`] to every request of a
 /// `reqwest_middleware::ClientWithMiddleware` (for a DPoP-bound token, `Authorization: DPoP …`
@@ -59,32 +59,22 @@ impl Middleware for BearerMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let token = self.source.token().await.map_err(reqwest_middleware::Error::middleware)?;
         let origin = req.url().origin().ascii_serialization();
-        let mut retry = req.try_clone();
-        authorize(&mut req, &token, &self.source)?;
+        let mut exchange = Exchange::start(&self.source, Some(origin))
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        // A body that cannot be cloned (a stream) cannot be sent again.
+        let retry = req.try_clone();
+        authorize(&mut req, exchange.token(), &self.source)?;
         let mut res = next.clone().run(req, extensions).await?;
-        // RFC 9449 §9: a target that wants a nonce says so with a 401 and `DPoP-Nonce`.
-        if token.is_dpop_bound()
-            && self.source.remember_dpop_nonce(&origin, res.headers())
-            && res.status() == StatusCode::UNAUTHORIZED
-            && wants_dpop_nonce(res.headers())
-            && let Some(mut again) = retry.take()
-        {
-            retry = again.try_clone();
-            authorize(&mut again, &token, &self.source)?;
+        loop {
+            let refused = res.status() == StatusCode::UNAUTHORIZED;
+            if exchange.after(refused, res.headers(), retry.is_some()).await == exchange::Next::Done {
+                return Ok(res);
+            }
+            let Some(mut again) = retry.as_ref().and_then(Request::try_clone) else { return Ok(res) };
+            authorize(&mut again, exchange.token(), &self.source)?;
             res = next.clone().run(again, extensions).await?;
         }
-        if res.status() != StatusCode::UNAUTHORIZED || !wants_new_token(res.headers()) {
-            return Ok(res);
-        }
-        let Some(mut retry) = retry else { return Ok(res) };
-        self.source.invalidate(&token);
-        let fresh = match self.source.token().await {
-            Ok(t) if t != token => t,
-            _ => return Ok(res),
-        };
-        authorize(&mut retry, &fresh, &self.source)?;
-        next.run(retry, extensions).await
     }
 }

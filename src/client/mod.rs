@@ -12,6 +12,7 @@
 //! Secrets and tokens never appear in `Debug` output or logs.
 
 mod credentials;
+pub(crate) mod exchange;
 mod fernet;
 pub(crate) mod layer;
 mod middleware;

@@ -181,8 +181,8 @@ mod calling {
     use tower_service::Service;
 
     use crate::client::TokenError;
+    use crate::client::exchange::{Exchange, Next};
     use crate::client::layer::authorize;
-    use crate::client::token_error::{wants_dpop_nonce, wants_new_token};
     use crate::client::{AccessToken, TokenSource};
 
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -377,10 +377,6 @@ mod calling {
         res.headers().get("grpc-status").is_some_and(|s| s == "16")
     }
 
-    fn unauthenticated<B>(res: &Response<B>) -> bool {
-        is_unauthenticated(res) && wants_new_token(res.headers())
-    }
-
     type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
     impl<S, B, RB> Service<Request<B>> for GrpcBearer<S>
@@ -406,8 +402,8 @@ mod calling {
             let source = self.source.clone();
             let origin = self.origin.clone();
             Box::pin(async move {
-                let token = source.token().await.map_err(GrpcBearerError::Token)?;
                 let (mut parts, body) = req.into_parts();
+                let token = source.token().await.map_err(GrpcBearerError::Token)?;
                 if token.is_dpop_bound() && parts.uri.authority().is_none() {
                     // The proof's htu is the full URL, which the channel completes later.
                     let Some((scheme, authority)) = origin else { return Err(GrpcBearerError::NoOrigin) };
@@ -420,12 +416,8 @@ mod calling {
                     (Some(scheme), Some(authority)) => Some(format!("{scheme}://{authority}")),
                     _ => None,
                 };
-                let kept_nonce = |res: &Response<RB>, token: &AccessToken| {
-                    token.is_dpop_bound()
-                        && nonce_origin
-                            .as_deref()
-                            .is_some_and(|o| source.remember_dpop_nonce(o, res.headers()))
-                };
+                let mut exchange =
+                    Exchange::start(&source, nonce_origin).await.map_err(GrpcBearerError::Token)?;
                 let taken = take_ready(body).await.map_err(GrpcBearerError::Body)?;
                 let send = |frames: VecDeque<Frame<Bytes>>, rest: Option<B>, token: &AccessToken| {
                     let mut req = Request::from_parts(
@@ -436,42 +428,29 @@ mod calling {
                 };
                 match taken {
                     Taken::Streaming(prefix, rest) => {
-                        let req = send(prefix, Some(rest), &token).map_err(GrpcBearerError::Token)?;
+                        let req =
+                            send(prefix, Some(rest), exchange.token()).map_err(GrpcBearerError::Token)?;
                         let res = inner.call(req).await.map_err(GrpcBearerError::Service)?;
-                        // A streamed body cannot be sent again: the nonce serves the next call.
-                        kept_nonce(&res, &token);
-                        if unauthenticated(&res) {
-                            source.invalidate(&token);
-                        }
+                        // A streamed body cannot be sent again: a nonce serves the next call,
+                        // a refused token is dropped for it.
+                        exchange.after(is_unauthenticated(&res), res.headers(), false).await;
                         Ok(res)
                     }
                     Taken::Whole(frames) => {
-                        let req = send(frames.iter().map(copy).collect(), None, &token)
+                        let req = send(frames.iter().map(copy).collect(), None, exchange.token())
                             .map_err(GrpcBearerError::Token)?;
                         let mut res = inner.call(req).await.map_err(GrpcBearerError::Service)?;
-                        // RFC 9449 §9: a target that wants a nonce answers UNAUTHENTICATED with
-                        // `use_dpop_nonce` and `DPoP-Nonce`; the call is sent once more with it.
-                        if kept_nonce(&res, &token)
-                            && is_unauthenticated(&res)
-                            && wants_dpop_nonce(res.headers())
+                        // UNAUTHENTICATED (trailers-only) is gRPC's 401: with `use_dpop_nonce`
+                        // and `DPoP-Nonce`, or asking for a new token.
+                        while exchange.after(is_unauthenticated(&res), res.headers(), true).await
+                            != Next::Done
                         {
-                            let again = send(frames.iter().map(copy).collect(), None, &token)
+                            let again = send(frames.iter().map(copy).collect(), None, exchange.token())
                                 .map_err(GrpcBearerError::Token)?;
                             poll_fn(|cx| inner.poll_ready(cx)).await.map_err(GrpcBearerError::Service)?;
                             res = inner.call(again).await.map_err(GrpcBearerError::Service)?;
                         }
-                        if !unauthenticated(&res) {
-                            return Ok(res);
-                        }
-                        source.invalidate(&token);
-                        let fresh = match source.token().await {
-                            Ok(t) if t != token => t,
-                            // No new token: the server's answer stands.
-                            _ => return Ok(res),
-                        };
-                        let again = send(frames.into(), None, &fresh).map_err(GrpcBearerError::Token)?;
-                        poll_fn(|cx| inner.poll_ready(cx)).await.map_err(GrpcBearerError::Service)?;
-                        inner.call(again).await.map_err(GrpcBearerError::Service)
+                        Ok(res)
                     }
                 }
             })
