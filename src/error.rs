@@ -539,33 +539,8 @@ impl AuthError {
         let mut res = Response::new(self.body());
         *res.status_mut() = self.status();
         let headers = res.headers_mut();
-        if self.kind != AuthErrorKind::MissingAuthLayer {
-            match &self.dpop {
-                None => {
-                    headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
-                }
-                Some(dpop) => {
-                    // RFC 9449 §7.1: the error goes in the challenge of the scheme the request
-                    // used (DPoP when only DPoP is accepted); the other accepted scheme gets a
-                    // bare challenge.
-                    // The challenge with the error comes first, so a client reading one
-                    // header reads the one that explains the refusal.
-                    let used_dpop = self.about.as_ref().is_some_and(|a| a.dpop) || !dpop.bearer;
-                    let dpop_challenge = self.challenge("DPoP", realm, Some(&dpop.algs), used_dpop);
-                    if used_dpop {
-                        headers.append(header::WWW_AUTHENTICATE, dpop_challenge);
-                        if dpop.bearer {
-                            headers.append(
-                                header::WWW_AUTHENTICATE,
-                                self.challenge("Bearer", realm, None, false),
-                            );
-                        }
-                    } else {
-                        headers.append(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
-                        headers.append(header::WWW_AUTHENTICATE, dpop_challenge);
-                    }
-                }
-            }
+        for challenge in self.challenges(realm) {
+            headers.append(header::WWW_AUTHENTICATE, challenge);
         }
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -573,6 +548,28 @@ impl AuthError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
+    }
+
+    /// The `WWW-Authenticate` challenges, in order: what every rendering of this error (HTTP,
+    /// gRPC trailers, `tonic::Status` metadata) carries. None for a missing layer's 500.
+    pub(crate) fn challenges(&self, realm: &str) -> Vec<HeaderValue> {
+        if self.kind == AuthErrorKind::MissingAuthLayer {
+            return Vec::new();
+        }
+        let Some(dpop) = &self.dpop else {
+            return vec![self.www_authenticate(realm)];
+        };
+        // RFC 9449 §7.1: the error goes in the challenge of the scheme the request used (DPoP
+        // when only DPoP is accepted); the other accepted scheme gets a bare challenge. The
+        // challenge with the error comes first, so a client reading one header reads the one
+        // that explains the refusal.
+        let used_dpop = self.about.as_ref().is_some_and(|a| a.dpop) || !dpop.bearer;
+        let dpop_challenge = self.challenge("DPoP", realm, Some(&dpop.algs), used_dpop);
+        match (used_dpop, dpop.bearer) {
+            (true, true) => vec![dpop_challenge, self.challenge("Bearer", realm, None, false)],
+            (true, false) => vec![dpop_challenge],
+            (false, _) => vec![self.www_authenticate(realm), dpop_challenge],
+        }
     }
 }
 

@@ -106,25 +106,29 @@ impl AuthError {
     /// assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
     /// ```
     pub fn to_grpc_response(&self, realm: &str) -> Response<Bytes> {
-        let http = self.to_response(realm);
         let mut res = Response::new(Bytes::new());
         let headers = res.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert("grpc-status", HeaderValue::from(self.grpc_code()));
-        let message = match self.kind() {
-            AuthErrorKind::InsufficientScope => match self.required_scope() {
-                Some(scope) => format!("{} (requires: {scope})", self.description()),
-                None => self.description().to_owned(),
-            },
-            _ => self.description().to_owned(),
-        };
-        headers.insert("grpc-message", grpc_message(&message));
-        for (name, value) in http.headers() {
-            if name == header::WWW_AUTHENTICATE || name == header::RETRY_AFTER {
-                headers.append(name, value.clone());
-            }
+        headers.insert("grpc-message", grpc_message(&self.grpc_text()));
+        for challenge in self.challenges(realm) {
+            headers.append(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(secs) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
+    }
+
+    /// The `grpc-message` text (before its wire encoding): the description, and for a
+    /// missing scope what was required.
+    pub(crate) fn grpc_text(&self) -> String {
+        match (self.kind(), self.required_scope()) {
+            (AuthErrorKind::InsufficientScope, Some(scope)) => {
+                format!("{} (requires: {scope})", self.description())
+            }
+            _ => self.description().to_owned(),
+        }
     }
 }
 

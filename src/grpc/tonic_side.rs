@@ -23,39 +23,17 @@ impl AuthError {
     /// assert!(status.metadata().get("www-authenticate").is_some());
     /// ```
     pub fn to_status(&self, realm: &str) -> Status {
-        let res = self.to_grpc_response(realm);
-        let headers = res.headers();
-        let message = headers.get("grpc-message").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        // The response's message is percent-encoded for the wire; the Status holds the text.
-        let message = percent_decode(message);
         let mut metadata = MetadataMap::new();
-        for value in headers.get_all(http::header::WWW_AUTHENTICATE) {
-            if let Ok(v) = MetadataValue::try_from(value.as_bytes()) {
+        for challenge in self.challenges(realm) {
+            if let Ok(v) = MetadataValue::try_from(challenge.as_bytes()) {
                 metadata.append("www-authenticate", v);
             }
         }
-        Status::with_metadata(tonic::Code::from(i32::from(self.grpc_code())), message, metadata)
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                i += 3;
-            }
-            (b, ..) => {
-                out.push(b);
-                i += 1;
-            }
+        if let Some(secs) = self.retry_after() {
+            metadata.insert("retry-after", MetadataValue::from(secs));
         }
+        Status::with_metadata(tonic::Code::from(i32::from(self.grpc_code())), self.grpc_text(), metadata)
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What a gRPC handler asks of the request `AuthLayer` verified: the claims, scopes
@@ -460,3 +438,47 @@ mod calling {
 
 #[cfg(feature = "client")]
 pub use calling::{GrpcBearer, GrpcBearerError, GrpcBearerLayer};
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::error::{AuthError, AuthErrorKind, DpopChallenge};
+
+    /// The three renderings of one rejection (HTTP, gRPC trailers-only, `tonic::Status`) carry
+    /// the same challenges, in the same order, and the same `Retry-After`.
+    #[test]
+    fn every_rendering_says_the_same() {
+        let dpop = Arc::new(DpopChallenge { algs: Arc::from("ES256 EdDSA"), bearer: true });
+        let errors = [
+            AuthError::new(AuthErrorKind::Expired).with_dpop_challenge(&dpop),
+            AuthError::new(AuthErrorKind::InvalidDpopProof).about_dpop().with_dpop_challenge(&dpop),
+            AuthError::insufficient_scope(["read:transactions"]),
+            AuthError::new(AuthErrorKind::RevocationUnavailable).with_retry_after(1),
+        ];
+        for err in errors {
+            let http = err.to_response("payments");
+            let grpc = err.to_grpc_response("payments");
+            let status = err.to_status("payments");
+            let challenges = |h: &http::HeaderMap| {
+                h.get_all("www-authenticate")
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            };
+            let from_status: Vec<String> = status
+                .metadata()
+                .get_all("www-authenticate")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            assert!(!challenges(http.headers()).is_empty(), "{err:?}");
+            assert_eq!(challenges(http.headers()), challenges(grpc.headers()), "{err:?}");
+            assert_eq!(challenges(http.headers()), from_status, "{err:?}");
+            let retry = http.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(retry, grpc.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()));
+            assert_eq!(retry, status.metadata().get("retry-after").map(|v| v.to_str().unwrap().to_owned()));
+            assert_eq!(status.message(), err.grpc_text());
+        }
+    }
+}
