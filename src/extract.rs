@@ -45,8 +45,8 @@ use http::StatusCode;
 use http::request::Parts;
 
 use crate::claims::Claims;
+use crate::context::{AuthContext, Authenticated, DefaultRejection, OnRejection, RequestLine, missing_layer};
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::{AuthContext, Authenticated, DefaultRejection, OnRejection, RequestLine, missing_layer};
 use crate::require::{Requirement, ScopeList};
 use crate::scope::{ScopeSet, Scopes};
 

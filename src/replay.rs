@@ -186,7 +186,7 @@ impl ReplayGuard {
         let mut guard = Self::memory();
         if let Some(u) = url {
             guard.redis = Some(Shared {
-                redis: crate::redis::Redis::shared(crate::RedisTarget::parse(u)?),
+                redis: crate::redis::Redis::shared(crate::redis::RedisTarget::parse(u)?),
                 prefix: prefix.to_owned(),
                 timeout: std::time::Duration::from_millis(100),
                 on_error,

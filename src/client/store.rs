@@ -253,8 +253,8 @@ impl RedisTokenStore {
     /// # Errors
     ///
     /// The URL is not one the Redis client accepts.
-    pub fn new(url: &str) -> Result<Self, crate::ConfigError> {
-        Ok(Self { redis: crate::redis::Redis::shared(crate::RedisTarget::parse(url)?) })
+    pub fn new(url: &str) -> Result<Self, crate::error::ConfigError> {
+        Ok(Self { redis: crate::redis::Redis::shared(crate::redis::RedisTarget::parse(url)?) })
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {

@@ -44,11 +44,10 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::context::{AuthContext, DefaultRejection, OnRejection, RequestLine, missing_layer};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::layer::RequireLayer;
-use crate::layer::{
-    AuthBody, AuthContext, DefaultRejection, GuardFuture, OnRejection, RequestLine, missing_layer,
-};
+use crate::layer::{AuthBody, GuardFuture};
 use crate::require::Requirement;
 
 #[cfg(feature = "tonic")]

@@ -7,8 +7,8 @@ use tonic::Status;
 use tonic::metadata::{MetadataMap, MetadataValue};
 
 use crate::claims::Claims;
+use crate::context::{AuthContext, Authenticated, RequestLine, Stage, missing_layer, report};
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::{AuthContext, Authenticated, RequestLine, Stage, report};
 use crate::require::{Requirement, ScopeList};
 
 impl AuthError {
@@ -126,7 +126,7 @@ fn decide<'a>(
     requirement: Option<&Requirement>,
 ) -> Result<&'a Arc<Claims>, Status> {
     let Some(context) = ext.get::<AuthContext>() else {
-        let err = crate::layer::missing_layer();
+        let err = missing_layer();
         report(&err, Stage::Behind, RequestLine::UNKNOWN);
         return Err(err.to_status(""));
     };
@@ -207,10 +207,10 @@ mod calling {
         /// # Errors
         ///
         /// `origin` is not an absolute `scheme://host[:port]` URI.
-        pub fn origin(mut self, origin: &str) -> Result<Self, crate::ConfigError> {
+        pub fn origin(mut self, origin: &str) -> Result<Self, crate::error::ConfigError> {
             let invalid = || {
-                crate::ConfigError::new(
-                    crate::ConfigErrorKind::Invalid,
+                crate::error::ConfigError::new(
+                    crate::error::ConfigErrorKind::Invalid,
                     "GrpcBearerLayer::origin: expected an absolute scheme://host[:port] URI",
                 )
             };

@@ -12,7 +12,10 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{AuthBody, AuthContext, DefaultRejection, OnRejection, RenderFn, RequestLine, missing_layer};
+use super::body::AuthBody;
+use crate::context::{
+    AuthContext, DefaultRejection, OnRejection, RenderFn, RequestLine, Stage, missing_layer, report,
+};
 use crate::error::AuthError;
 use crate::require::{Requirement, ScopeList};
 use crate::scope::Scopes;
@@ -164,7 +167,7 @@ impl<S> RequireService<S> {
         line: RequestLine<'_>,
     ) -> Response<Bytes> {
         if self.layer.render.is_some() {
-            super::report(error, super::Stage::Behind, line);
+            report(error, Stage::Behind, line);
         }
         match (&self.layer.render, context) {
             (Some(_), Some(ctx)) if ctx.is_grpc() => error.to_grpc_response(ctx.realm()),
@@ -172,7 +175,7 @@ impl<S> RequireService<S> {
             (Some(render), None) => render(error, ""),
             (None, Some(ctx)) => ctx.render(error, line),
             (None, None) => {
-                super::report(error, super::Stage::Behind, line);
+                report(error, Stage::Behind, line);
                 DefaultRejection.on_rejection(error, "")
             }
         }

@@ -64,10 +64,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::clock::Clock;
-use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-use crate::layer::{
-    AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, RequestLine, missing_layer,
+use crate::context::{
+    AuthContext, Authenticated, DefaultRejection, OnRejection, RateLimitRan, RequestLine, missing_layer,
 };
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::layer::AuthBody;
 use memory::{LimitClock, Memory};
 
 /// The Redis key prefix of the fleet-wide store: `permiso:rate_limit:<iss>:<client_id>` (the
@@ -256,7 +257,7 @@ impl RateLimits {
         #[cfg(feature = "redis")]
         let store = match &self.redis {
             Some(url) => Store::Redis(redis::RedisStore::new(
-                crate::RedisTarget::parse(url).map_err(|e| invalid(e.to_string()))?,
+                crate::redis::RedisTarget::parse(url).map_err(|e| invalid(e.to_string()))?,
                 Arc::clone(&self.key_prefix),
                 self.timeout,
             )),
@@ -523,7 +524,7 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // A SignatureLayer behind this one would let an unsigned request spend the client's
         // limit: it refuses to run after this mark.
-        req.extensions_mut().insert(crate::layer::RateLimitRan);
+        req.extensions_mut().insert(RateLimitRan);
         let Some(context) = req.extensions().get::<AuthContext>() else {
             return LimitFuture::refuse(DefaultRejection.on_rejection(&missing_layer(), ""));
         };

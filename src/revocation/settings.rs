@@ -70,7 +70,7 @@ impl RevocationSettings {
         #[cfg(feature = "redis")]
         {
             // The URL may hold a password: errors name the setting, never the value.
-            let list = crate::RedisRevocations::new(&url)
+            let list = crate::revocation::RedisRevocations::new(&url)
                 .map_err(|e| invalid(format!("{}: {e}", names.redis_url)))?;
             let list = match self.key_prefix {
                 Some(p) if p.is_empty() => {

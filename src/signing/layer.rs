@@ -16,10 +16,11 @@ use tower_service::Service;
 
 use super::settings::{RequestSigning, Settings, SignatureMode};
 use super::{SIGNATURE_HEADER, SignatureVersion, TIMESTAMP_HEADER, VERSION_HEADER, verify};
-use crate::error::{AuthError, AuthErrorKind, ConfigError};
-use crate::layer::{
-    AuthBody, AuthContext, Authenticated, DefaultRejection, OnRejection, RequestLine, missing_layer,
+use crate::context::{
+    AuthContext, Authenticated, DefaultRejection, OnRejection, RateLimitRan, RequestLine, missing_layer,
 };
+use crate::error::{AuthError, AuthErrorKind, ConfigError};
+use crate::layer::AuthBody;
 
 /// Checks request signatures as permiso's Python `RequestSigner` makes them after [`AuthLayer`](crate::AuthLayer); see the
 /// [module docs](super). Made by [`RequestSigning::build`](super::RequestSigning::build). Its rejections (401
@@ -166,7 +167,7 @@ where
         let Some(context) = req.extensions().get::<AuthContext>().cloned() else {
             return reject(DefaultRejection.on_rejection(&missing_layer(), ""));
         };
-        if req.extensions().get::<crate::layer::RateLimitRan>().is_some() {
+        if req.extensions().get::<RateLimitRan>().is_some() {
             static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
             if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 crate::log::warn!(
