@@ -185,8 +185,8 @@ impl Redis {
         redis
     }
 
-    /// A handle of its own on `target` (tests; everything else uses [`shared`](Self::shared)).
-    pub(crate) fn new(target: RedisTarget) -> Self {
+    /// A handle of its own on `target`.
+    fn new(target: RedisTarget) -> Self {
         Self {
             inner: Arc::new(Inner {
                 target,
@@ -243,8 +243,11 @@ impl Redis {
                 let answer =
                     tokio::time::timeout(CLIENT_TIMEOUT, inner.query_unbounded::<String>(&ping)).await;
                 if matches!(answer, Ok(Ok(_))) {
-                    inner.down.store(false, Ordering::Relaxed);
+                    // In this order: a call that trips the breaker meanwhile either sees no
+                    // probe and starts one, or is closed over by this one and trips it again
+                    // on its next failure; the breaker never stays open without a probe.
                     inner.probing.store(false, Ordering::Release);
+                    inner.down.store(false, Ordering::Relaxed);
                     crate::log::info!(redis = ?inner.target, "Redis answers again");
                     return;
                 }
