@@ -9,7 +9,7 @@
 #       loaded by load-client; compare with LOADGEN=rust),
 #   (h) behind permiso with a Prometheus recorder and a rate limit that never triggers
 #       (permiso-observed),
-#   (g) behind permiso requiring the seed's request signatures (loaded by load-client, since
+#   (g) behind permiso requiring permiso's request signatures (loaded by load-client, since
 #       wrk cannot sign; LOADGEN=rust loads every variant with it, for a like-for-like run),
 # each with the same token (RS256 from a JWKS on loopback, then HS256 where the peer can),
 # loaded with wrk in interleaved rounds (a b c d e a b c d e ...).

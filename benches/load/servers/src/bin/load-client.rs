@@ -1,5 +1,5 @@
-//! A load generator for what wrk cannot send: requests signed the seed's way, each with a
-//! fresh timestamp and a unique query (a signature is refused the second time).
+//! A load generator for what wrk cannot send: requests signed the way permiso's Python
+//! client signs them, each with a fresh timestamp and a unique query (a signature is refused the second time).
 //!
 //! `load-client URL TOKEN SECONDS CONNECTIONS [SIGNING_SECRET]`
 //!
