@@ -7,7 +7,8 @@ use reqwest::Method;
 use reqwest_middleware::{ClientWithMiddleware, RequestBuilder};
 
 use super::credentials::env_prefix;
-use super::{BearerMiddleware, TokenSource};
+use super::middleware::BearerMiddleware;
+use super::source::TokenSource;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::fetch::{self, HttpPolicy, check_url};
 use crate::signing::{Signer, SigningMiddleware};

@@ -362,7 +362,7 @@ impl TokenSource {
     /// The source of service `name`, from the environment alone: its credentials (see
     /// [`ServiceCredentials::from_env`]) and, when `PERMISO_TOKEN_CACHE_REDIS_URL` is set, a
     /// token shared by every replica through that Redis (feature `redis`; see
-    /// [`TokenStore`](super::TokenStore)), each Redis call bounded by
+    /// [`TokenStore`](super::store::TokenStore)), each Redis call bounded by
     /// `PERMISO_TOKEN_CACHE_TIMEOUT_MS` (default 200). `{NAME}_RESOURCE` sends an RFC 8707
     /// `resource`; `{NAME}_DPOP=true` asks for DPoP-bound tokens with a key generated at start
     /// (see [`TokenSourceBuilder::dpop`]).
@@ -413,7 +413,7 @@ impl TokenSource {
         #[cfg(feature = "redis")]
         {
             // The URL may hold a password: the error names the variable, not the value.
-            let store = super::RedisTokenStore::new(&url).map_err(|e| {
+            let store = super::store::RedisTokenStore::new(&url).map_err(|e| {
                 ConfigError::new(ConfigErrorKind::Invalid, format!("PERMISO_TOKEN_CACHE_REDIS_URL: {e}"))
             })?;
             let mut builder = builder.shared_store(store);

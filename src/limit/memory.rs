@@ -12,7 +12,7 @@ use governor::state::keyed::DashMapStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
-use super::{Decision, Policy};
+use super::policy::{Decision, Policy};
 use crate::clock::Clock;
 
 /// The limiter's time: monotonic in production; a given [`Clock`] in tests.

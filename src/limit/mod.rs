@@ -46,6 +46,7 @@
 
 mod config;
 mod memory;
+mod policy;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -70,6 +71,7 @@ use crate::context::{
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 use crate::layer::AuthBody;
 use memory::{LimitClock, Memory};
+use policy::{Decision, Policy};
 
 /// The Redis key prefix of the fleet-wide store: `permiso:rate_limit:<iss>:<client_id>` (the
 /// issuer with `:` and `%` percent-encoded).
@@ -90,25 +92,6 @@ pub enum OnLimitStoreError {
     Allow,
     /// Refuse it with 503 `temporarily_unavailable` and `Retry-After: 1`.
     Reject,
-}
-
-/// One limit: requests per minute, and how many may come at once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Policy {
-    per_minute: u32,
-    burst: u32,
-}
-
-/// A store's answer for one request.
-#[derive(Debug)]
-pub(crate) enum Decision {
-    /// Counted and allowed: `remaining` more may come at once; the burst is whole again in
-    /// `reset`.
-    Allowed { remaining: u32, reset: Duration },
-    /// Over the limit: the next request is allowed after `retry_after`.
-    Limited { retry_after: Duration },
-    /// No limit applies to this client.
-    Unlimited,
 }
 
 /// The settings of a [`RateLimitLayer`]; every one is checked at [`build`](Self::build).

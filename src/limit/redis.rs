@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Decision, Policy};
+use super::policy::{Decision, Policy};
 use crate::redis::{Redis, RedisFailure, RedisTarget};
 
 /// KEYS[1] = the client's key; ARGV[1] = microseconds between requests; ARGV[2] = burst.

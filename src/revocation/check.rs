@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use super::{OnRevocationError, Revocation, RevocationList, RevocationStats};
+use super::policy::{OnRevocationError, Revocation, RevocationList, RevocationStats};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{RevocationError, RevocationList};
+use super::policy::{RevocationError, RevocationList};
 
 /// Revoked `jti`s held in memory, each until its token's `exp`. Cheap to clone: clones
 /// share the list, so a test can keep one and give another to the verifier.

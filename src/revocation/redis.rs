@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{DEFAULT_REVOCATION_KEY_PREFIX, Revocation, RevocationError, RevocationList};
+use super::policy::{DEFAULT_REVOCATION_KEY_PREFIX, Revocation, RevocationError, RevocationList};
 use crate::error::ConfigError;
 use crate::redis::{Redis, RedisTarget};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{OnRevocationError, Revocation};
+use super::policy::{OnRevocationError, Revocation};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::vars::Secret;
 
@@ -70,7 +70,7 @@ impl RevocationSettings {
         #[cfg(feature = "redis")]
         {
             // The URL may hold a password: errors name the setting, never the value.
-            let list = crate::revocation::RedisRevocations::new(&url)
+            let list = super::redis::RedisRevocations::new(&url)
                 .map_err(|e| invalid(format!("{}: {e}", names.redis_url)))?;
             let list = match self.key_prefix {
                 Some(p) if p.is_empty() => {

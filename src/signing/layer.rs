@@ -14,8 +14,9 @@ use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::message::{SIGNATURE_HEADER, TIMESTAMP_HEADER, VERSION_HEADER, verify};
 use super::settings::{RequestSigning, Settings, SignatureMode};
-use super::{SIGNATURE_HEADER, SignatureVersion, TIMESTAMP_HEADER, VERSION_HEADER, verify};
+use super::version::SignatureVersion;
 use crate::context::{
     AuthContext, Authenticated, DefaultRejection, OnRejection, RateLimitRan, RequestLine, missing_layer,
 };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_lc_rs::hmac;
 use serde::Deserialize;
 
-use super::SignatureVersion;
+use super::version::SignatureVersion;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::on_error::OnStoreError;

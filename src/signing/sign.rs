@@ -13,7 +13,8 @@ use http_body_util::{BodyExt, Full};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{SIGNATURE_HEADER, SignatureVersion, TIMESTAMP_HEADER, VERSION_HEADER, signature, signature_v2};
+use super::message::{SIGNATURE_HEADER, TIMESTAMP_HEADER, VERSION_HEADER, signature, signature_v2};
+use super::version::SignatureVersion;
 use crate::client::ServiceCredentials;
 use crate::clock::{Clock, SystemClock};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use super::SigningKey;
+use super::key::SigningKey;
 use super::server::{mint_claims, spawn_server};
 use super::state::{Client, Fault, Inner, KeyEntry, Shared, TokenShape, Trust};
 use crate::algorithm::Algorithm;

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::SigningKey;
+use super::key::SigningKey;
 use crate::revocation::MemoryRevocations;
 
 /// A misbehaviour a [`TestIssuer`](super::TestIssuer) endpoint can be told to show.
