@@ -1,0 +1,700 @@
+//! DPoP proofs (RFC 9449): the policy a verifier checks them with, and the caller's key.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::SecureRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, Method, Uri};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::clock::Clock;
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::on_error::OnStoreError;
+use crate::replay::ReplayGuard;
+
+/// The largest `DPoP` header accepted, in bytes.
+const MAX_PROOF_BYTES: usize = 8 * 1024;
+/// The longest `jti` accepted.
+const MAX_JTI_LEN: usize = 256;
+/// How far `iat` may be from now, either way, before the leeway (RFC 9449 §11.1).
+pub const DEFAULT_DPOP_MAX_AGE: Duration = Duration::from_secs(60);
+const MAX_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// The algorithms a proof may use unless told otherwise: every asymmetric one permiso
+/// verifies.
+const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+];
+
+/// Whether the `DPoP` scheme is accepted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DpopMode {
+    /// `DPoP` and `Bearer` both accepted; a bound token needs its proof.
+    Allowed,
+    /// Only DPoP-bound tokens with a valid proof: `Bearer`, and tokens without `cnf`, are
+    /// refused.
+    Required,
+    /// The `DPoP` scheme is refused (400), and no challenge advertises it (the default);
+    /// bound tokens can then never be used here.
+    #[default]
+    Off,
+}
+
+/// How the verifier checks DPoP proofs: the mode, the algorithms, the `iat` window, the
+/// public base URL and the replay store. Checked when the verifier is built.
+///
+/// ```
+/// use std::time::Duration;
+/// use permiso::dpop::{Dpop, DpopMode};
+/// use permiso::{Algorithm, Issuer, Verifier};
+///
+/// let verifier = Verifier::builder(["payments"])
+///     .issuer(Issuer::discover("https://auth.example.com"))
+///     .dpop(
+///         Dpop::new(DpopMode::Required)
+///             .algorithms([Algorithm::ES256, Algorithm::EdDSA])
+///             .max_age(Duration::from_secs(30))
+///             .public_base_url("https://payments.example.com"),
+///     )
+///     .build()?;
+/// # let _ = verifier;
+/// # Ok::<(), permiso::ConfigError>(())
+/// ```
+#[must_use]
+#[derive(Clone)]
+pub struct Dpop {
+    mode: DpopMode,
+    algorithms: Option<Vec<Algorithm>>,
+    max_age: Duration,
+    base_urls: Vec<String>,
+    replay_on_error: OnStoreError,
+    #[cfg(feature = "redis")]
+    replay_redis: Option<String>,
+}
+
+impl Default for Dpop {
+    fn default() -> Self {
+        Self::new(DpopMode::Off)
+    }
+}
+
+impl Dpop {
+    /// Proofs checked in `mode`, with the defaults: every asymmetric algorithm, ±60 s, replay
+    /// remembered in memory. Unless `mode` is [`DpopMode::Off`], the service's public base
+    /// URL is required ([`public_base_url`](Self::public_base_url)).
+    pub fn new(mode: DpopMode) -> Self {
+        Self {
+            mode,
+            algorithms: None,
+            max_age: DEFAULT_DPOP_MAX_AGE,
+            base_urls: Vec::new(),
+            replay_on_error: OnStoreError::Reject,
+            #[cfg(feature = "redis")]
+            replay_redis: None,
+        }
+    }
+
+    /// The algorithms a proof may be signed with (asymmetric ones only).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// How far a proof's `iat` may be from now, either way, before the verifier's leeway
+    /// (default 60 s; at most 600 s).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// A URL callers reach this service at (scheme, host, port and any path prefix a proxy
+    /// adds): `htu` must be one of these plus the request's path. Required unless DPoP is
+    /// off; call it once per origin the service answers at. The request's own `Host` is
+    /// never used: a proof made for another service (or for `https` when this request came
+    /// over `http`) would otherwise pass.
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_urls.push(url.into());
+        self
+    }
+
+    /// What a request gets when the shared replay store (Redis) cannot answer: 503 with
+    /// `Retry-After: 1` ([`OnStoreError::Reject`], the default) or let through on this
+    /// replica's memory alone ([`OnStoreError::Allow`]).
+    pub fn replay_on_error(mut self, on_error: OnStoreError) -> Self {
+        self.replay_on_error = on_error;
+        self
+    }
+
+    /// Shares the proofs' `jti`s among replicas through Redis (`SET NX EX`, feature `redis`),
+    /// so a proof replayed to another replica is refused too. Each call is bounded by 100 ms;
+    /// see [`replay_on_error`](Self::replay_on_error).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn shared_replay_store(mut self, redis_url: impl Into<String>) -> Self {
+        self.replay_redis = Some(redis_url.into());
+        self
+    }
+
+    /// The checker, or `None` when DPoP is off.
+    pub(crate) fn build(self, leeway: u64, clock: Arc<dyn Clock>) -> Result<Option<DpopPolicy>, ConfigError> {
+        let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, format!("dpop: {m}"));
+        if self.mode == DpopMode::Off {
+            return Ok(None);
+        }
+        let algorithms = self.algorithms.unwrap_or_else(|| DEFAULT_ALGORITHMS.to_vec());
+        if algorithms.is_empty() {
+            return Err(invalid("the algorithm list is empty".into()));
+        }
+        if let Some(a) = algorithms.iter().find(|a| a.is_symmetric()) {
+            return Err(invalid(format!(
+                "{a} is symmetric: proofs are signed with the caller's private key"
+            )));
+        }
+        if self.max_age.is_zero() || self.max_age > MAX_MAX_AGE {
+            return Err(invalid("max_age must be from 1 s to 600 s".into()));
+        }
+        if self.base_urls.is_empty() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::Missing,
+                "dpop: the service's public base URL is required (PERMISO_PUBLIC_BASE_URL, e.g. \
+                 https://payments.example.com): a proof's htu is checked against it, never against \
+                 the request's Host",
+            ));
+        }
+        let bases = self
+            .base_urls
+            .iter()
+            .map(|b| {
+                Base::parse(b).ok_or_else(|| {
+                    invalid(format!(
+                        "the public base URL {b:?} must be an absolute http(s) URL without user, query, \
+                         fragment or dot segments"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        #[cfg(feature = "redis")]
+        let replay =
+            ReplayGuard::for_setting(self.replay_redis.as_deref(), "permiso_dpop:", self.replay_on_error)
+                .map_err(|e| invalid(e.to_string()))?;
+        #[cfg(not(feature = "redis"))]
+        let replay = ReplayGuard::memory();
+        let names: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();
+        Ok(Some(DpopPolicy {
+            mode: self.mode,
+            algs: names.join(" ").into(),
+            algorithms,
+            window: self.max_age.as_secs() + leeway,
+            bases,
+            replay,
+            clock,
+        }))
+    }
+}
+
+impl fmt::Debug for Dpop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dpop")
+            .field("mode", &self.mode)
+            .field("algorithms", &self.algorithms)
+            .field("max_age", &self.max_age)
+            .field("public_base_urls", &self.base_urls)
+            .field("replay_on_error", &self.replay_on_error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The checker the verifier holds when DPoP is not off.
+pub(crate) struct DpopPolicy {
+    pub(crate) mode: DpopMode,
+    /// `algs="…"` of the challenge.
+    pub(crate) algs: Arc<str>,
+    algorithms: Vec<Algorithm>,
+    /// Seconds `iat` may be from now, either way (max age plus leeway).
+    window: u64,
+    /// The public base URLs (at least one).
+    bases: Vec<Base>,
+    replay: ReplayGuard,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for DpopPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dpop")
+            .field("mode", &self.mode)
+            .field("algorithms", &self.algs)
+            .field("window_secs", &self.window)
+            .field("public_base_urls", &self.bases)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a DPoP request brings for its proof check, taken before verification.
+pub(crate) struct ProofRequest {
+    proof: String,
+    method: Method,
+    /// The request's path as sent (no dot segment).
+    path: String,
+}
+
+fn invalid_proof(why: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidDpopProof).with_description(why)
+}
+
+/// A public base URL: its normalised origin and its path prefix (no trailing slash).
+#[derive(Debug)]
+struct Base {
+    origin: String,
+    prefix: String,
+}
+
+impl Base {
+    fn parse(url: &str) -> Option<Self> {
+        let (origin, path) = split_url(url)?;
+        if url.contains(['?', '#']) || has_dot_segment(path) {
+            return None;
+        }
+        Some(Self { origin, prefix: path.trim_end_matches('/').to_owned() })
+    }
+
+    /// Whether `htu` (origin and path, split) names this base plus `path`.
+    fn names(&self, origin: &str, htu_path: &str, path: &str) -> bool {
+        origin == self.origin && htu_path.strip_prefix(&*self.prefix) == Some(path)
+    }
+}
+
+/// An absolute http(s) URL split into its normalised origin (`scheme://host[:port]`, scheme
+/// and host lower-cased, the scheme's default port dropped) and its path exactly as written
+/// (`/` when empty), without query and fragment. `None` for anything else, and for a URL
+/// with user information. The path is not resolved: `..` stays `..`.
+fn split_url(url: &str) -> Option<(String, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(end);
+    let path = &after[..after.find(['?', '#']).unwrap_or(after.len())];
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let (host, port) = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
+        _ => (authority, None),
+    };
+    if host.is_empty() || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let mut origin = format!("{scheme}://{}", host.to_ascii_lowercase());
+    if let Some(port) = port.map(|p| p.trim_start_matches('0')).filter(|p| *p != default_port) {
+        origin.push(':');
+        origin.push_str(if port.is_empty() { "0" } else { port });
+    }
+    Some((origin, if path.is_empty() { "/" } else { path }))
+}
+
+/// Whether a path has a `.` or `..` segment, percent-encoded or not (`%2e`, `.%2E`…): the
+/// router never resolves them, so a proof naming the resolved path must not match.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
+impl DpopPolicy {
+    /// The proof and what it must match: exactly one `DPoP` header, and the request URL.
+    pub(crate) fn capture(
+        &self,
+        headers: &HeaderMap,
+        method: &Method,
+        uri: &Uri,
+    ) -> Result<ProofRequest, AuthError> {
+        let mut values = headers.get_all("dpop").iter();
+        let proof = match (values.next(), values.next()) {
+            (None, _) => return Err(invalid_proof("the DPoP proof header is missing")),
+            (Some(_), Some(_)) => return Err(invalid_proof("more than one DPoP proof header")),
+            (Some(v), None) => v,
+        };
+        if proof.len() > MAX_PROOF_BYTES {
+            return Err(invalid_proof("the DPoP proof is larger than allowed"));
+        }
+        let proof = proof.to_str().map_err(|_| invalid_proof("the DPoP proof is not a compact JWS"))?.trim();
+        // The path as sent; the origin is the service's own, never the request's.
+        let path = uri.path();
+        if has_dot_segment(path) {
+            return Err(invalid_proof("the request path has a dot segment, which a DPoP proof cannot name"));
+        }
+        Ok(ProofRequest { proof: proof.to_owned(), method: method.clone(), path: path.to_owned() })
+    }
+
+    /// Every check of the proof against the request, and against the access token and its
+    /// `cnf.jkt` when one goes with it (a resource request; a token request has none); the
+    /// `jti` is remembered only once the proof passed everything else.
+    pub(crate) async fn check(
+        &self,
+        req: &ProofRequest,
+        bound: Option<(&str, &str)>,
+    ) -> Result<ProofInfo, AuthError> {
+        let proof = parse_proof(&req.proof)?;
+        let alg: Algorithm = proof
+            .header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid_proof("the DPoP proof has no alg"))?
+            .parse()
+            .map_err(|_| invalid_proof("the DPoP proof's alg is not allowed"))?;
+        if !self.algorithms.contains(&alg) {
+            return Err(invalid_proof("the DPoP proof's alg is not allowed"));
+        }
+        if !proof
+            .header
+            .get("typ")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
+        {
+            return Err(invalid_proof("the DPoP proof's typ is not dpop+jwt"));
+        }
+        if proof.header.contains_key("crit") {
+            return Err(invalid_proof("the DPoP proof's crit names extensions that are not supported"));
+        }
+        let jwk = proof.header.get("jwk").ok_or_else(|| invalid_proof("the DPoP proof has no jwk"))?;
+        if jwk.as_object().is_some_and(|o| PRIVATE_MEMBERS.iter().any(|m| o.contains_key(*m))) {
+            return Err(invalid_proof("the DPoP proof's jwk holds a private key"));
+        }
+        // The thumbprint (one SHA-256) before any key is parsed or signature checked: only the
+        // key the token is bound to ever costs a signature verification.
+        let jkt = thumbprint(jwk)
+            .ok_or_else(|| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
+        if bound.is_some_and(|(_, bound_to)| bound_to != jkt) {
+            return Err(invalid_proof("the DPoP proof's key is not the one the token is bound to"));
+        }
+        let key = crate::keys::parse_jwk(jwk)
+            .map_err(|_| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
+        if !key.supports(alg) {
+            return Err(invalid_proof("the DPoP proof's alg does not fit its jwk"));
+        }
+        if !key.verify(alg, proof.signing_input.as_bytes(), &proof.signature) {
+            return Err(invalid_proof("the DPoP proof's signature is invalid"));
+        }
+        let claims = &proof.claims;
+        let str_claim = |name: &str| claims.get(name).and_then(Value::as_str);
+        let jti = str_claim("jti")
+            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+            .ok_or_else(|| invalid_proof("the DPoP proof's jti is missing or invalid"))?;
+        if str_claim("htm") != Some(req.method.as_str()) {
+            return Err(invalid_proof("the DPoP proof's htm does not match the request method"));
+        }
+        let htu = str_claim("htu").ok_or_else(|| invalid_proof("the DPoP proof has no htu"))?;
+        let matches = split_url(htu).is_some_and(|(origin, htu_path)| {
+            !has_dot_segment(htu_path) && self.bases.iter().any(|b| b.names(&origin, htu_path, &req.path))
+        });
+        if !matches {
+            return Err(invalid_proof("the DPoP proof's htu does not match the request URL"));
+        }
+        let iat = claims
+            .get("iat")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| invalid_proof("the DPoP proof's iat is missing or not a number"))?;
+        let now = self.clock.now_unix();
+        if iat.abs_diff(now) > self.window {
+            return Err(AuthError::new(AuthErrorKind::DpopProofStale));
+        }
+        if let Some((token, _)) = bound {
+            let ath = str_claim("ath").ok_or_else(|| invalid_proof("the DPoP proof has no ath"))?;
+            if ath != token_hash(token) {
+                return Err(invalid_proof("the DPoP proof's ath does not match the access token"));
+            }
+        }
+        let nonce = str_claim("nonce").map(str::to_owned);
+        let remembered = format!("{jkt}:{jti}");
+        let until = iat.max(now).saturating_add(self.window);
+        // Partitioned by the proof's key: one key's proofs hold at most a share of the memory.
+        self.replay.first_use(&jkt, &remembered, now, until).await.check(AuthErrorKind::DpopProofReplayed)?;
+        Ok(ProofInfo { jkt, nonce })
+    }
+}
+
+/// What a proof that passed says: its key's thumbprint, and the server nonce it carries.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) struct ProofInfo {
+    pub(crate) jkt: String,
+    pub(crate) nonce: Option<String>,
+}
+
+/// Members only private (or symmetric) keys have.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+struct Proof {
+    signing_input: String,
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    signature: Vec<u8>,
+}
+
+fn parse_proof(proof: &str) -> Result<Proof, AuthError> {
+    let malformed = || invalid_proof("the DPoP proof is not a compact JWS");
+    let mut parts = proof.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(malformed());
+    };
+    if h.is_empty() || p.is_empty() || s.is_empty() {
+        return Err(malformed());
+    }
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed());
+    let object = |bytes: Vec<u8>| {
+        crate::token::parse_strict_object(&bytes).map_err(|()| {
+            invalid_proof("the DPoP proof's header or claims are not a JSON object without duplicates")
+        })
+    };
+    let header = object(decode(h)?)?;
+    let claims = object(decode(p)?)?;
+    Ok(Proof { signing_input: format!("{h}.{p}"), header, claims, signature: decode(s)? })
+}
+
+/// The RFC 7638 SHA-256 thumbprint of a public JWK, base64url; `None` when a required member
+/// is missing or not a string.
+pub(crate) fn thumbprint(jwk: &Value) -> Option<String> {
+    let obj = jwk.as_object()?;
+    let members: &[&str] = match obj.get("kty")?.as_str()? {
+        "EC" => &["crv", "kty", "x", "y"],
+        "RSA" => &["e", "kty", "n"],
+        "OKP" => &["crv", "kty", "x"],
+        _ => return None,
+    };
+    let mut canonical = String::from("{");
+    for (i, name) in members.iter().enumerate() {
+        let value = obj.get(*name)?.as_str()?;
+        if i > 0 {
+            canonical.push(',');
+        }
+        canonical.push_str(&serde_json::to_string(name).ok()?);
+        canonical.push(':');
+        canonical.push_str(&serde_json::to_string(value).ok()?);
+    }
+    canonical.push('}');
+    Some(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes())))
+}
+
+/// `ath`: the base64url SHA-256 of the access token.
+pub(crate) fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()))
+}
+
+/// A caller's DPoP key (ECDSA P-256, `ES256`): it makes the proofs. Its private half never
+/// leaves it and never appears in `Debug`.
+///
+/// ```
+/// use permiso::dpop::DpopKey;
+///
+/// let key = DpopKey::generate().unwrap();
+/// let jwk = key.public_jwk();
+/// assert_eq!(jwk["kty"], "EC");
+/// assert!(jwk.get("d").is_none());
+/// assert!(format!("{key:?}").contains(key.thumbprint()));
+/// ```
+#[derive(Clone)]
+pub struct DpopKey {
+    pair: Arc<EcdsaKeyPair>,
+    jwk: Value,
+    thumbprint: Arc<str>,
+}
+
+impl DpopKey {
+    /// A new random key.
+    ///
+    /// # Errors
+    ///
+    /// The system's random source failed.
+    pub fn generate() -> Result<Self, ConfigError> {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| {
+            ConfigError::new(ConfigErrorKind::Key, "dpop: a P-256 key could not be generated")
+        })?;
+        Ok(Self::from_pair(pair))
+    }
+
+    /// A key from its PKCS#8 DER (a P-256 private key).
+    ///
+    /// # Errors
+    ///
+    /// The bytes are not a P-256 PKCS#8 private key.
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, ConfigError> {
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(|_| {
+            ConfigError::new(ConfigErrorKind::Key, "dpop: the key is not a P-256 PKCS#8 private key")
+        })?;
+        Ok(Self::from_pair(pair))
+    }
+
+    fn from_pair(pair: EcdsaKeyPair) -> Self {
+        let point = pair.public_key().as_ref();
+        let (x, y) = (&point[1..33], &point[33..65]);
+        let jwk = serde_json::json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x),
+            "y": URL_SAFE_NO_PAD.encode(y),
+        });
+        let thumbprint = thumbprint(&jwk).unwrap_or_default().into();
+        Self { pair: Arc::new(pair), jwk, thumbprint }
+    }
+
+    /// The private key as PKCS#8 DER, to keep it across restarts (store it as a secret; load
+    /// it with [`from_pkcs8`](Self::from_pkcs8)). Tokens bound to a key stay usable only as
+    /// long as the key does.
+    ///
+    /// # Errors
+    ///
+    /// The key could not be serialized (not expected for a key this type made).
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, ConfigError> {
+        self.pair
+            .to_pkcs8v1()
+            .map(|doc| doc.as_ref().to_vec())
+            .map_err(|_| ConfigError::new(ConfigErrorKind::Key, "dpop: the key could not be serialized"))
+    }
+
+    /// The RFC 7638 thumbprint: what a token bound to this key carries as `cnf.jkt`.
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// The public key as a JWK.
+    pub fn public_jwk(&self) -> Value {
+        self.jwk.clone()
+    }
+
+    /// A fresh proof for one request: `htm` = `method`, `htu` = `url` without query and
+    /// fragment, `iat` = now, a random `jti`, `ath` when an access token goes with it, and
+    /// the server's `nonce` when it asked for one.
+    pub fn proof(&self, method: &str, url: &str, access_token: Option<&str>, nonce: Option<&str>) -> String {
+        let htu = url.split(['?', '#']).next().unwrap_or(url);
+        let iat = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut claims = serde_json::json!({ "jti": random_id(), "htm": method, "htu": htu, "iat": iat });
+        if let Some(token) = access_token {
+            claims["ath"] = Value::String(token_hash(token));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = Value::String(nonce.to_owned());
+        }
+        let header = serde_json::json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk });
+        self.sign_jws(&header, &claims)
+    }
+
+    /// Signs any header and claims with this key (ES256) as a compact JWS. For tests that
+    /// need a proof with something wrong in it; [`proof`](Self::proof) makes the right ones.
+    pub fn sign_jws(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        // Signing with a valid key and the system's random source does not fail in practice;
+        // an empty signature would only make the proof refused.
+        let signature =
+            self.pair.sign(&rng, input.as_bytes()).map(|s| s.as_ref().to_vec()).unwrap_or_default();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+impl fmt::Debug for DpopKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopKey").field("alg", &"ES256").field("thumbprint", &self.thumbprint).finish()
+    }
+}
+
+/// 128 random bits, base64url.
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_matches_rfc_7638_example() {
+        // RFC 7638 §3.1.
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        assert_eq!(thumbprint(&jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn only_scheme_host_and_port_are_normalised() {
+        let split = |u| split_url(u).map(|(o, p)| format!("{o} {p}"));
+        assert_eq!(
+            split("HTTPS://Payments.Example.COM:443/a/B?x=1#f").unwrap(),
+            "https://payments.example.com /a/B"
+        );
+        // The path is never resolved: `..` stays, and is then refused.
+        assert_eq!(split("https://h/a/../b").unwrap(), "https://h /a/../b");
+        assert_eq!(split("http://h:8080/p").unwrap(), "http://h:8080 /p");
+        assert_eq!(split("http://h:80").unwrap(), "http://h /");
+        assert_eq!(split("http://[::1]:8080/x").unwrap(), "http://[::1]:8080 /x");
+        assert_eq!(split("http://[::1]/x").unwrap(), "http://[::1] /x");
+        for bad in ["ftp://h/x", "/relative", "http://user@h/x", "http://h:x/", "http:///x", "http://h:/x"] {
+            assert!(split(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_are_found_encoded_or_not() {
+        for bad in
+            ["/a/../b", "/a/./b", "/a/%2e%2e/b", "/a/%2E%2e/b", "/a/.%2E/b", "/a/%2e/b", "/..", "/a/.."]
+        {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for good in ["/a/b", "/a/...b", "/a/..b/", "/a/.well-known", "/", "/a/%2e%2eb"] {
+            assert!(!has_dot_segment(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_key_survives_pkcs8() {
+        let key = DpopKey::generate().unwrap();
+        let again = DpopKey::from_pkcs8(&key.to_pkcs8_der().unwrap()).unwrap();
+        assert_eq!(again.thumbprint(), key.thumbprint());
+        assert!(DpopKey::from_pkcs8(b"not a key").is_err());
+    }
+
+    #[test]
+    fn a_key_round_trips_through_its_proof() {
+        let key = DpopKey::generate().unwrap();
+        let proof = key.proof("POST", "https://a.example/x?y=1", Some("tok"), Some("n-1"));
+        let parsed = parse_proof(&proof).unwrap();
+        assert_eq!(parsed.claims["htu"], "https://a.example/x");
+        assert_eq!(parsed.claims["ath"], token_hash("tok"));
+        assert_eq!(parsed.claims["nonce"], "n-1");
+        assert_eq!(thumbprint(&parsed.header["jwk"]).unwrap(), key.thumbprint());
+        let jwk = crate::keys::parse_jwk(&parsed.header["jwk"]).unwrap();
+        assert!(jwk.verify(Algorithm::ES256, parsed.signing_input.as_bytes(), &parsed.signature));
+    }
+}
