@@ -82,6 +82,12 @@ fn layer(c: &mut Criterion) {
     };
     let url = "http://payments.internal/api/v1/transactions";
     let proof = || key.proof("GET", url, Some(&bound), None);
+    // DPoP is off unless asked for, and checked against the service's public origin.
+    let dpop = permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Allowed)
+        .public_base_url("http://payments.internal");
+    let warm = ServiceBuilder::new()
+        .layer(AuthLayer::new(builder().dpop(dpop).build().unwrap()))
+        .service(service_fn(handler));
     assert_eq!(immediately(warm.clone().oneshot(dpop_request(proof()))).unwrap().status(), 200);
     let mut group = c.benchmark_group("layer_dpop");
     group.bench_function("bearer_cache_hit", |b| {
