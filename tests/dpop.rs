@@ -330,6 +330,12 @@ fn settings_that_cannot_work_are_refused_at_build() {
     assert!(build(Dpop::default()).is_ok());
     let err = build(Dpop::new(DpopMode::Allowed)).unwrap_err();
     assert!(err.contains("PERMISO_PUBLIC_BASE_URL") && err.contains("Host"), "{err}");
+    // Off, what is given is still checked: a bad value is found at start-up, not the day DPoP
+    // is turned on.
+    let off = || Dpop::new(DpopMode::Off);
+    assert!(build(off().algorithms([Algorithm::HS256])).unwrap_err().contains("symmetric"));
+    assert!(build(off().max_age(std::time::Duration::ZERO)).unwrap_err().contains("max_age"));
+    assert!(build(off().public_base_url("payments.example.com")).unwrap_err().contains("base URL"));
 }
 
 #[test]

@@ -154,9 +154,8 @@ impl Dpop {
     /// The checker, or `None` when DPoP is off.
     pub(crate) fn build(self, leeway: u64, clock: Arc<dyn Clock>) -> Result<Option<DpopPolicy>, ConfigError> {
         let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, format!("dpop: {m}"));
-        if self.mode == DpopMode::Off {
-            return Ok(None);
-        }
+        // Every value given is checked, DPoP on or off: a bad one is found at start-up, not
+        // the day DPoP is turned on.
         let algorithms = self.algorithms.unwrap_or_else(|| DEFAULT_ALGORITHMS.to_vec());
         if algorithms.is_empty() {
             return Err(invalid("the algorithm list is empty".into()));
@@ -168,14 +167,6 @@ impl Dpop {
         }
         if self.max_age.is_zero() || self.max_age > MAX_MAX_AGE {
             return Err(invalid("max_age must be from 1 s to 600 s".into()));
-        }
-        if self.base_urls.is_empty() {
-            return Err(ConfigError::new(
-                ConfigErrorKind::Missing,
-                "dpop: the service's public base URL is required (PERMISO_PUBLIC_BASE_URL, e.g. \
-                 https://payments.example.com): a proof's htu is checked against it, never against \
-                 the request's Host",
-            ));
         }
         let bases = self
             .base_urls
@@ -189,6 +180,17 @@ impl Dpop {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if self.mode == DpopMode::Off {
+            return Ok(None);
+        }
+        if bases.is_empty() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::Missing,
+                "dpop: the service's public base URL is required (PERMISO_PUBLIC_BASE_URL, e.g. \
+                 https://payments.example.com): a proof's htu is checked against it, never against \
+                 the request's Host",
+            ));
+        }
         #[cfg(feature = "redis")]
         let replay =
             ReplayGuard::for_setting(self.replay_redis.as_deref(), "permiso_dpop:", self.replay_on_error)
