@@ -148,30 +148,38 @@ impl IntoResponse for AuthRejection {
 
 /// Checks `requirement` on the verified claims: the extractor's whole decision.
 fn decide(parts: &Parts, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
-    let context =
-        parts.extensions.get::<AuthContext>().ok_or(AuthRejection::MissingAuthLayer(MissingAuthLayer))?;
-    let denied = |error| {
+    check(parts, requirement)?.map_err(|(error, context)| {
         AuthRejection::AccessDenied(AccessDenied {
             error,
             context: context.clone(),
             line: Box::new((parts.method.clone(), parts.uri.clone())),
         })
-    };
-    let auth = parts.extensions.get::<Authenticated>();
-    let claims =
-        auth.map(Authenticated::claims).ok_or_else(|| denied(AuthError::new(AuthErrorKind::MissingToken)))?;
-    requirement.check(claims).map_err(denied)?;
-    Ok(Arc::clone(claims))
+    })
 }
 
 /// The same decision for `Option<…>`: `None` when there is no token or it does not meet the
 /// requirement; only a missing layer is an error.
 fn decide_optional(parts: &Parts, requirement: &Requirement) -> Result<Option<Arc<Claims>>, AuthRejection> {
-    match decide(parts, requirement) {
-        Ok(claims) => Ok(Some(claims)),
-        Err(AuthRejection::AccessDenied(_)) => Ok(None),
-        Err(other) => Err(other),
-    }
+    Ok(check(parts, requirement)?.ok())
+}
+
+/// The decision itself: the claims, or why they do not do (with the layer's context to answer
+/// with); the outer error is a missing layer. Nothing is allocated for a refusal here, so
+/// the `Option` extractors pay nothing for one they drop.
+#[allow(clippy::type_complexity)]
+fn check<'a>(
+    parts: &'a Parts,
+    requirement: &Requirement,
+) -> Result<Result<Arc<Claims>, (AuthError, &'a AuthContext)>, AuthRejection> {
+    let context =
+        parts.extensions.get::<AuthContext>().ok_or(AuthRejection::MissingAuthLayer(MissingAuthLayer))?;
+    let Some(claims) = parts.extensions.get::<Authenticated>().map(Authenticated::claims) else {
+        return Ok(Err((AuthError::new(AuthErrorKind::MissingToken), context)));
+    };
+    Ok(match requirement.check(claims) {
+        Ok(()) => Ok(Arc::clone(claims)),
+        Err(error) => Err((error, context)),
+    })
 }
 
 macro_rules! extractor_impls {
