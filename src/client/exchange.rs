@@ -33,7 +33,12 @@ impl<'a> Exchange<'a> {
     /// Starts a call to `origin` (scheme://authority) with the source's current token.
     pub(crate) async fn start(source: &'a TokenSource, origin: Option<String>) -> Result<Self, TokenError> {
         let token = source.token().await?;
-        Ok(Self { source, origin, token, nonce_retried: false, refetched: false })
+        Ok(Self::with_token(source, origin, token))
+    }
+
+    /// Starts a call with a token the caller already took from `source`.
+    pub(crate) fn with_token(source: &'a TokenSource, origin: Option<String>, token: AccessToken) -> Self {
+        Self { source, origin, token, nonce_retried: false, refetched: false }
     }
 
     /// The token the next send carries.

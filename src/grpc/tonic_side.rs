@@ -394,8 +394,8 @@ mod calling {
                     (Some(scheme), Some(authority)) => Some(format!("{scheme}://{authority}")),
                     _ => None,
                 };
-                let mut exchange =
-                    Exchange::start(&source, nonce_origin).await.map_err(GrpcBearerError::Token)?;
+                // The token read above decided the URL; the exchange carries it on.
+                let mut exchange = Exchange::with_token(&source, nonce_origin, token);
                 let taken = take_ready(body).await.map_err(GrpcBearerError::Body)?;
                 let send = |frames: VecDeque<Frame<Bytes>>, rest: Option<B>, token: &AccessToken| {
                     let mut req = Request::from_parts(
