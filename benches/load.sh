@@ -11,6 +11,9 @@
 #       (permiso-observed),
 #   (g) behind permiso requiring permiso's request signatures (loaded by load-client, since
 #       wrk cannot sign; LOADGEN=rust loads every variant with it, for a like-for-like run),
+#   (k) behind one permiso AuthLayer with every stage on: revocation in Redis, required
+#       signatures, a rate limit that never triggers and a Prometheus recorder
+#       (permiso-everything; loaded by load-client, since it signs),
 # each with the same token (RS256 from a JWKS on loopback, then HS256 where the peer can),
 # loaded with wrk in interleaved rounds (a b c d e a b c d e ...).
 #
@@ -19,6 +22,8 @@
 #        LOADGEN=rust VARIANTS="bare permiso permiso-signed" benches/load.sh 3 10
 #        VARIANTS="bare permiso permiso-observed" benches/load.sh 5 10
 #        LOADGEN=rust VARIANTS="bare permiso permiso-dpop" benches/load.sh 5 10
+#        LOADGEN=rust VARIANTS="bare permiso permiso-everything" benches/load.sh 5 10
+#        BIN=/tmp/before-bin VARIANTS="bare permiso" benches/load.sh 3 10   (binaries built elsewhere)
 #        VARIANTS="grpc-bare grpc-permiso" benches/load.sh 5 10
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
@@ -32,7 +37,10 @@ ROUNDS=${1:-3}
 SECONDS_PER_RUN=${2:-10}
 CONNECTIONS=64
 export CARGO_TARGET_DIR="$PWD/target/load"
-BIN="$CARGO_TARGET_DIR/release"
+# BIN=dir runs the binaries already in dir (e.g. a build of an earlier commit, for a
+# before/after run); by default they are built here first.
+PREBUILT=${BIN:+1}
+BIN=${BIN:-$CARGO_TARGET_DIR/release}
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk..."
@@ -43,10 +51,12 @@ command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; 
 read -r -a variants <<<"${VARIANTS:-bare permiso permiso-revocation tower-oauth2 jwt-authorizer handwritten}"
 wants() { [[ " ${variants[*]} " == *" $1 "* ]]; }
 
-echo "building release servers..."
-(cd benches/load/servers && cargo build --release --quiet)
-if wants jwt-authorizer; then (cd benches/load/jwt-authorizer && cargo build --release --quiet); fi
-if wants permiso-revocation && ! command -v redis-server >/dev/null; then
+if [ -z "$PREBUILT" ]; then
+  echo "building release servers..."
+  (cd benches/load/servers && cargo build --release --quiet)
+  if wants jwt-authorizer; then (cd benches/load/jwt-authorizer && cargo build --release --quiet); fi
+fi
+if { wants permiso-revocation || wants permiso-everything; } && ! command -v redis-server >/dev/null; then
   echo "installing redis-server..."
   (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null
 fi
@@ -67,7 +77,7 @@ AUD=keystone-auth
 SIGNING_SECRET=load-bench-signing-secret
 export PERMISO_LOAD_SIGNING_SECRET=$SIGNING_SECRET
 
-if wants permiso-revocation; then
+if wants permiso-revocation || wants permiso-everything; then
   # Redis on loopback, no persistence, on core 1 with wrk; the token's jti is never revoked.
   redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
@@ -118,7 +128,9 @@ for alg in rs256 hs256; do
       grpc=
       case "$variant" in grpc-*) grpc=1; target="$url" ;; esac
       # Sanity: the token is accepted, and (for protected variants) its absence is not.
-      if [ "$variant" = permiso-signed ]; then
+      signs=
+      case "$variant" in permiso-signed | permiso-everything) signs=1 ;; esac
+      if [ -n "$signs" ]; then
         ok=$(taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" 1 1 "$SIGNING_SECRET" | grep -q Non-2xx && echo 401 || echo 200)
       elif [ -n "$grpc" ]; then
         ok=$(PERMISO_LOAD_GRPC=1 taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" 1 1 | grep -q Non-2xx && echo 401 || echo 200)
@@ -142,9 +154,9 @@ for alg in rs256 hs256; do
           PERMISO_LOAD_GRPC=1 taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" "$1" "$CONNECTIONS"
         elif [ "$variant" = permiso-dpop ]; then
           PERMISO_LOAD_DPOP_KEY=$(val dpop_key) taskset -c 1 "$BIN/load-client" "$target" "$(val "${alg}_dpop")" "$1" "$CONNECTIONS"
-        elif [ "${LOADGEN:-wrk}" = rust ] || [ "$variant" = permiso-signed ]; then
+        elif [ "${LOADGEN:-wrk}" = rust ] || [ -n "$signs" ]; then
           local sign=()
-          [ "$variant" = permiso-signed ] && sign=("$SIGNING_SECRET")
+          [ -n "$signs" ] && sign=("$SIGNING_SECRET")
           taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" "$1" "$CONNECTIONS" "${sign[@]}"
         else
           taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$1s" --latency -H "Authorization: Bearer $TOKEN" "$target"

@@ -223,6 +223,13 @@ pub(crate) fn missing_layer() -> AuthError {
     AuthError::new(AuthErrorKind::MissingAuthLayer)
 }
 
+/// The 500 for a request that reached a permiso stage without an `AuthLayer` in front of it:
+/// in the gRPC form for a gRPC request, in the HTTP form otherwise.
+pub(crate) fn missing_layer_response(headers: &HeaderMap) -> Response<Bytes> {
+    let err = missing_layer();
+    if is_grpc(headers) { err.to_grpc_response("") } else { DefaultRejection.on_rejection(&err, "") }
+}
+
 /// Turns an [`AuthError`] into the response sent. The default
 /// ([`DefaultRejection`]) is [`AuthError::to_response`]; any
 /// `Fn(&AuthError, &str) -> Response<Bytes>` closure (error, realm) works too.

@@ -646,11 +646,35 @@ pub enum ConfigErrorKind {
 pub struct ConfigError {
     kind: ConfigErrorKind,
     message: Cow<'static, str>,
+    /// The setting a builder refused, as its TOML path (`dpop.algorithms`): see `names`.
+    setting: Option<&'static str>,
 }
 
 impl ConfigError {
     pub(crate) fn new(kind: ConfigErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { kind, message: message.into() }
+        Self { kind, message: message.into(), setting: None }
+    }
+
+    /// The error is about `setting` (its TOML path: `table.key`).
+    pub(crate) fn at(self, setting: &'static str) -> Self {
+        Self { setting: Some(setting), ..self }
+    }
+
+    /// Names the tagged setting by its environment variable.
+    pub(crate) fn in_env(mut self) -> Self {
+        if let Some(var) = self.setting.take().and_then(crate::names::env_name) {
+            self.message = format!("{var}: {}", self.message).into();
+        }
+        self
+    }
+
+    /// Names the tagged setting by its key in the file `origin`.
+    pub(crate) fn in_file(mut self, origin: &str) -> Self {
+        if let Some(path) = self.setting.take() {
+            let (table, key) = path.split_once('.').unwrap_or(("", path));
+            self.message = format!("config file {origin}: [{table}] {key}: {}", self.message).into();
+        }
+        self
     }
 
     /// The category.

@@ -58,6 +58,7 @@
 
 mod algorithm;
 pub mod bearer;
+mod body;
 mod cache;
 mod claims;
 #[cfg(feature = "client")]
@@ -80,6 +81,7 @@ mod layer;
 pub mod limit;
 mod log;
 pub mod metrics;
+mod names;
 mod on_error;
 #[cfg(feature = "redis")]
 mod redis;
@@ -123,8 +125,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 pub use keys::{Key, KeyFetchError, KeySet, KeyStats, RemoteKeys};
 pub use layer::{
-    AuthBody, AuthLayer, AuthService, Authenticated, DefaultRejection, GuardFuture, OnRejection,
-    RequireLayer, RequireService, ResponseFuture,
+    AuthBody, AuthLayer, AuthLayerBuilder, AuthService, Authenticated, ConfiguredAuthLayer, DefaultRejection,
+    GuardFuture, OnRejection, RequireLayer, RequireService, ResponseFuture,
 };
 pub use on_error::OnStoreError;
 #[cfg(feature = "redis")]

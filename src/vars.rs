@@ -16,6 +16,51 @@ where
     move |name| vars.get(name).cloned()
 }
 
+/// Names the setting of a builder's error as the configuration `get` reads gave it: the key
+/// of the file `PERMISO_CONFIG` names, else the environment variable.
+pub(crate) fn naming(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> impl Fn(crate::error::ConfigError) -> crate::error::ConfigError {
+    let file = get("PERMISO_CONFIG").map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+    move |err| match &file {
+        Some(path) => err.in_file(path),
+        None => err.in_env(),
+    }
+}
+
+/// The table `[name]` of the file `origin`, read into `T`; an error names the key it is
+/// about (the first key that `T` refuses on its own), as the file's other errors do.
+pub(crate) fn read_table<T: serde::de::DeserializeOwned>(
+    value: toml::Value,
+    origin: &str,
+    name: &str,
+) -> Result<T, crate::error::ConfigError> {
+    T::deserialize(value.clone()).map_err(|e| {
+        let alone = |key: &String, v: &toml::Value| {
+            let one = toml::Table::from_iter([(key.clone(), v.clone())]);
+            T::deserialize(toml::Value::Table(one)).is_err()
+        };
+        let at = match value.as_table().and_then(|t| t.iter().find(|(k, v)| alone(k, v))) {
+            Some((key, _)) => format!("[{name}] {key}"),
+            None => format!("[{name}]"),
+        };
+        crate::error::ConfigError::new(
+            crate::error::ConfigErrorKind::Invalid,
+            format!("config file {origin}: {at}: {}", e.message()),
+        )
+    })
+}
+
+/// The text of the configuration file at `path` (`PERMISO_CONFIG`), or an error naming it.
+pub(crate) fn read_config_file(path: &str) -> Result<String, crate::error::ConfigError> {
+    std::fs::read_to_string(std::path::Path::new(path)).map_err(|e| {
+        crate::error::ConfigError::new(
+            crate::error::ConfigErrorKind::Invalid,
+            format!("config file {path}: cannot be read: {e}"),
+        )
+    })
+}
+
 /// The one reading of a boolean setting: `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`/empty,
 /// in any case; anything else is an error naming `name`.
 pub(crate) fn parse_bool(name: &str, value: &str) -> Result<bool, crate::error::ConfigError> {

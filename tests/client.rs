@@ -569,8 +569,7 @@ async fn a_remote_service_signs_when_configured() {
         .unwrap();
     let app = Router::new()
         .route("/api/v1/users", axum::routing::post(|body: String| async move { format!("got {body}") }))
-        .layer(signing)
-        .layer(permiso::AuthLayer::new(verifier));
+        .layer(permiso::AuthLayer::builder(verifier).signatures(signing).build());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let vars = |signed: &str| {

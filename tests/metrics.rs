@@ -64,8 +64,11 @@ async fn metrics_count_each_outcome_and_reason() {
     let limits = RateLimits::new().client("report-service", 2).build().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let extras = routes::Extras { limits: Some(limits), metrics: Some(handle), ..Default::default() };
-    let app = routes::router_with(verifier, extras);
+    let auth = permiso::AuthLayer::builder(verifier)
+        .signatures(None::<permiso::signing::SignatureLayer>)
+        .rate_limits(limits)
+        .build();
+    let app = routes::router_with(auth, Some(handle));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let http = reqwest::Client::new();

@@ -11,15 +11,17 @@ mod routes;
 use std::time::Duration;
 
 use permiso::limit::{RateLimitLayer, RateLimits};
+use permiso::signing::SignatureLayer;
 use permiso::testing::TestIssuer;
-use permiso::{ManualClock, Verifier};
+use permiso::{AuthLayer, ManualClock, Verifier};
 use serde_json::Value;
 
 async fn serve(idp: &TestIssuer, limits: RateLimitLayer) -> String {
     let verifier = Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).build().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = routes::router_with(verifier, routes::Extras { limits: Some(limits), ..Default::default() });
+    let auth = AuthLayer::builder(verifier).signatures(None::<SignatureLayer>).rate_limits(limits).build();
+    let app = routes::router_with(auth, None);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
 }

@@ -319,8 +319,7 @@ mod redis {
             .unwrap();
         let app = axum::Router::new()
             .route("/t", axum::routing::post(|| async { "ok" }))
-            .layer(signing)
-            .layer(permiso::AuthLayer::new(verifier));
+            .layer(permiso::AuthLayer::builder(verifier).signatures(signing).build());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let token = idp.token("payment-service", &["read:transactions"]);
         let http = reqwest::Client::new();

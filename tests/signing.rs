@@ -1,5 +1,5 @@
-//! Request signing over real HTTP: the `X-Timestamp`/`X-Signature` checked by
-//! `SignatureLayer` behind `AuthLayer`, made by `SigningMiddleware`, and by a Python caller.
+//! Request signing over real HTTP: the `X-Timestamp`/`X-Signature` checked by the signature
+//! stage of `AuthLayer`, made by `SigningMiddleware`, and by a Python caller.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,7 +24,7 @@ struct Service {
     clock: ManualClock,
 }
 
-/// An echo route and a plain one behind `AuthLayer` + `SignatureLayer`, on a bound port.
+/// An echo route and a plain one behind an `AuthLayer` with signatures, on a bound port.
 async fn service(mode: SignatureMode, max_body: usize) -> Service {
     let idp = TestIssuer::start().await;
     let verifier = Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).build().unwrap();
@@ -41,8 +41,7 @@ async fn service(mode: SignatureMode, max_body: usize) -> Service {
     let app = Router::new()
         .route("/echo", post(|body: String| async move { body }))
         .route("/items", get(|| async { "items" }))
-        .layer(signing)
-        .layer(AuthLayer::new(verifier));
+        .layer(AuthLayer::builder(verifier).signatures(signing).build());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Service { base, idp, clock }
 }

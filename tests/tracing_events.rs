@@ -74,8 +74,8 @@ async fn each_rejection_is_one_event_with_its_reason_and_no_token() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let extras = routes::Extras { limits: Some(limits), signing: Some(signing), ..Default::default() };
-    let app = routes::router_with(verifier, extras);
+    let auth = permiso::AuthLayer::builder(verifier).signatures(Some(signing)).rate_limits(limits).build();
+    let app = routes::router_with(auth, None);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::new();
 

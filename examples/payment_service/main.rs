@@ -12,7 +12,8 @@
 //! a TOML file (`PERMISO_CONFIG=path`). Revocation (`PERMISO_REVOCATION_*`, feature `redis`)
 //! and request signatures (`PERMISO_SIGNATURES`, `PERMISO_SIGNING_SECRETS`,
 //! `PERMISO_PUBLIC_BASE_URL`, …) and per-client rate limits (`PERMISO_RATE_LIMITS`,
-//! `PERMISO_RATE_LIMIT_DEFAULT`, …) come from the environment too. With `PERMISO_METRICS=true`
+//! `PERMISO_RATE_LIMIT_DEFAULT`, …) come from the environment too: `AuthLayer::from_env`
+//! reads them all once and builds one layer that runs them in order. With `PERMISO_METRICS=true`
 //! it serves Prometheus metrics on `GET /metrics` (`PERMISO_METRICS_CLIENT_ID_LABEL=true` adds
 //! the verified client id as a label). Rejections are logged to stderr at `info`. It listens
 //! on `PERMISO_BIND` (default `127.0.0.1:8001`) and prints `listening on http://ADDR` once
@@ -22,32 +23,19 @@ mod routes;
 
 use std::process::ExitCode;
 
-use permiso::Verifier;
+use permiso::AuthLayer;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let verifier = match Verifier::from_env() {
-        Ok(v) => v,
+    // The whole pipeline (token, signatures, rate limits) from one reading of the settings.
+    let auth = match AuthLayer::from_env() {
+        Ok(auth) => auth,
         Err(e) => {
             eprintln!("payment_service: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::INFO).init();
-    let signing = match permiso::signing::RequestSigning::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("payment_service: configuration error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let limits = match permiso::limit::RateLimits::from_env() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("payment_service: configuration error: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let flag = |name: &str| std::env::var(name).is_ok_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
     let metrics = if flag("PERMISO_METRICS") {
         permiso::metrics::include_client_ids(flag("PERMISO_METRICS_CLIENT_ID_LABEL"));
@@ -85,13 +73,8 @@ async fn main() -> ExitCode {
     };
     let addr = listener.local_addr().expect("bound address");
     println!("listening on http://{addr}");
-    if signing.is_some() {
-        eprintln!("payment_service: request signatures are checked (PERMISO_SIGNATURES)");
-    }
-    if limits.is_some() {
-        eprintln!("payment_service: per-client rate limits apply (PERMISO_RATE_LIMITS)");
-    }
-    let app = routes::router_with(verifier, routes::Extras { signing, limits, metrics });
+    eprintln!("payment_service: {auth:?}");
+    let app = routes::router_with(auth, metrics);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -11,9 +11,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use permiso::extract::{RequireScopes, ServiceClient, TrustedClient};
-use permiso::limit::RateLimitLayer;
 use permiso::signing::SignatureLayer;
-use permiso::{AuthLayer, Verifier, scopes};
+use permiso::{AuthLayer, ConfiguredAuthLayer, Verifier, scopes};
 use serde_json::{Value, json};
 
 scopes! {
@@ -23,41 +22,25 @@ scopes! {
     pub(crate) WriteTransactions = "write:transactions";
 }
 
-/// What the service adds around its routes, each when configured.
-#[derive(Default)]
-pub(crate) struct Extras {
-    /// Request signatures, checked after the token.
-    pub(crate) signing: Option<SignatureLayer>,
-    /// Per-client rate limits, counted after the token and before the signature.
-    pub(crate) limits: Option<RateLimitLayer>,
-    /// `GET /metrics` renders this recorder.
-    pub(crate) metrics: Option<PrometheusHandle>,
-}
-
-/// The whole service: `/health` open, everything under `/api` behind one `AuthLayer`.
+/// The whole service: `/health` open, everything under `/api` behind one `AuthLayer` that
+/// checks the token only.
 #[allow(dead_code)] // not every program that includes this file uses both
 pub(crate) fn router(verifier: Verifier) -> Router {
-    router_with(verifier, Extras::default())
+    router_with(AuthLayer::builder(verifier).signatures(None::<SignatureLayer>).build(), None)
 }
 
-/// The same, with the extras that are given.
-pub(crate) fn router_with(verifier: Verifier, extras: Extras) -> Router {
-    let mut api = Router::new()
+/// The same behind `auth`, the `AuthLayer` with whatever stages it was configured with (token,
+/// signatures, rate limits: one layer runs them in that order), and `GET /metrics` rendering
+/// `metrics` when given.
+pub(crate) fn router_with(auth: ConfiguredAuthLayer, metrics: Option<PrometheusHandle>) -> Router {
+    let api = Router::new()
         .route("/api/v1/transactions", get(list_transactions).post(create_transaction))
         .route("/api/v1/admin/billing", get(billing));
-    // Innermost first: a request is counted against its client's limit only once its
-    // signature (and token) passed.
-    if let Some(layer) = extras.limits {
-        api = api.layer(layer);
-    }
-    if let Some(layer) = extras.signing {
-        api = api.layer(layer);
-    }
     let mut open = Router::new().route("/health", get(health));
-    if let Some(handle) = extras.metrics {
+    if let Some(handle) = metrics {
         open = open.route("/metrics", get(move || std::future::ready(handle.render())));
     }
-    open.merge(api.layer(AuthLayer::new(verifier)))
+    open.merge(api.layer(auth))
 }
 
 async fn health() -> Json<Value> {

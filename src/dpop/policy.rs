@@ -158,15 +158,16 @@ impl Dpop {
         // the day DPoP is turned on.
         let algorithms = self.algorithms.unwrap_or_else(|| DEFAULT_ALGORITHMS.to_vec());
         if algorithms.is_empty() {
-            return Err(invalid("the algorithm list is empty".into()));
+            return Err(invalid("the algorithm list is empty".into()).at("dpop.algorithms"));
         }
         if let Some(a) = algorithms.iter().find(|a| a.is_symmetric()) {
             return Err(invalid(format!(
                 "{a} is symmetric: proofs are signed with the caller's private key"
-            )));
+            ))
+            .at("dpop.algorithms"));
         }
         if self.max_age.is_zero() || self.max_age > MAX_MAX_AGE {
-            return Err(invalid("max_age must be from 1 s to 600 s".into()));
+            return Err(invalid("max_age must be from 1 s to 600 s".into()).at("dpop.max_age_secs"));
         }
         let bases = self
             .base_urls
@@ -177,6 +178,7 @@ impl Dpop {
                         "the public base URL {b:?} must be an absolute http(s) URL without user, query, \
                          fragment or dot segments"
                     ))
+                    .at("dpop.public_base_url")
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -194,7 +196,7 @@ impl Dpop {
         #[cfg(feature = "redis")]
         let replay =
             ReplayGuard::for_setting(self.replay_redis.as_deref(), "permiso_dpop:", self.replay_on_error)
-                .map_err(|e| invalid(e.to_string()))?;
+                .map_err(|e| invalid(e.to_string()).at("dpop.replay_redis_url"))?;
         #[cfg(not(feature = "redis"))]
         let replay = ReplayGuard::memory();
         let names: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();

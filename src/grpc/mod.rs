@@ -44,7 +44,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::context::{AuthContext, DefaultRejection, OnRejection, RequestLine, missing_layer};
+use crate::context::{AuthContext, RequestLine, missing_layer_response};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::layer::RequireLayer;
 use crate::layer::{AuthBody, GuardFuture};
@@ -204,7 +204,7 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let Some(context) = req.extensions().get::<AuthContext>() else {
-            return GuardFuture::reject(DefaultRejection.on_rejection(&missing_layer(), ""));
+            return GuardFuture::reject(missing_layer_response(req.headers()));
         };
         let verdict = match self.methods.methods.get(req.uri().path()) {
             Some(requirement) => requirement.check_request(req.extensions()),

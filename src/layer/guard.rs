@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::body::AuthBody;
+use crate::body::AuthBody;
 use crate::context::{
     AuthContext, DefaultRejection, OnRejection, RenderFn, RequestLine, Stage, missing_layer, report,
 };

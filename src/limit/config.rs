@@ -1,7 +1,6 @@
 //! Rate limits from the environment or the `[rate_limits]` TOML table.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -79,12 +78,13 @@ impl RateLimits {
         Self::from_lookup(&crate::vars::lookup(vars))
     }
 
-    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<RateLimitLayer>, ConfigError> {
+    pub(crate) fn from_lookup(
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<RateLimitLayer>, ConfigError> {
         let var = |n: &str| get(n).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_owned());
         let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, m);
         if let Some(path) = var("PERMISO_CONFIG") {
-            let text = std::fs::read_to_string(Path::new(&path))
-                .map_err(|e| invalid(format!("config file {path}: cannot be read: {e}")))?;
+            let text = crate::vars::read_config_file(&path)?;
             return Self::from_toml(&text, &path);
         }
         let number = |name: &str| -> Result<Option<u32>, ConfigError> {
@@ -150,28 +150,34 @@ impl RateLimits {
                 timeout: "PERMISO_RATE_LIMIT_REDIS_TIMEOUT_MS",
             })
             .map(Some)
+            .map_err(ConfigError::in_env)
     }
 
     fn from_toml(text: &str, origin: &str) -> Result<Option<RateLimitLayer>, ConfigError> {
-        #[derive(Deserialize)]
-        struct File {
-            rate_limits: Option<FileLimits>,
-        }
-        let file: File = toml::from_str(text).map_err(|e| {
-            ConfigError::new(
-                ConfigErrorKind::Invalid,
-                format!("config file {origin}: [rate_limits]: {}", e.message()),
-            )
+        let mut file: toml::Table = toml::from_str(text).map_err(|e| {
+            ConfigError::new(ConfigErrorKind::Invalid, format!("config file {origin}: {}", e.message()))
         })?;
-        match file.rate_limits {
-            Some(l) if l.default.is_some() || l.clients.is_some() => l
-                .into_layer(&Names {
-                    redis: "[rate_limits] redis_url",
-                    timeout: "[rate_limits] redis_timeout_ms",
-                })
-                .map(Some),
-            _ => Ok(None),
+        Self::from_table(file.remove("rate_limits"), origin)
+    }
+
+    /// The layer the file's `[rate_limits]` table configures (`origin` names the file), or
+    /// `None` when it sets no limit.
+    pub(crate) fn from_table(
+        table: Option<toml::Value>,
+        origin: &str,
+    ) -> Result<Option<RateLimitLayer>, ConfigError> {
+        let Some(table) = table else { return Ok(None) };
+        let limits: FileLimits = crate::vars::read_table(table, origin, "rate_limits")?;
+        if limits.default.is_none() && limits.clients.is_none() {
+            return Ok(None);
         }
+        limits
+            .into_layer(&Names {
+                redis: "[rate_limits] redis_url",
+                timeout: "[rate_limits] redis_timeout_ms",
+            })
+            .map(Some)
+            .map_err(|e| e.in_file(origin))
     }
 }
 

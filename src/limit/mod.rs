@@ -1,7 +1,9 @@
-//! Per-client rate limits behind [`AuthLayer`](crate::AuthLayer) (feature `rate-limit`).
+//! Per-client rate limits, a stage of [`AuthLayer`](crate::AuthLayer) (feature `rate-limit`).
 //!
-//! [`RateLimitLayer`] counts each request against the **verified** client (`client_id`, else
-//! `sub`, of the token the `AuthLayer` in front of it verified), with GCRA: `per_minute`
+//! A [`RateLimitLayer`] given to the layer
+//! ([`AuthLayerBuilder::rate_limits`](crate::AuthLayerBuilder::rate_limits)) counts each request
+//! against the **verified** client (`client_id`, else `sub`, of the token the layer verified),
+//! once every check before it passed (token, request signature), with GCRA: `per_minute`
 //! requests a minute, evenly replenished, of which up to `burst` may come at once (by
 //! default a whole minute's worth). A client over its limit gets 429 with `Retry-After`, the
 //! IETF `RateLimit-Policy` / `RateLimit` fields (`"per-client";q=120;w=60` and
@@ -36,8 +38,7 @@
 //!     .build()?;
 //! let app: Router = Router::new()
 //!     .route("/api/v1/transactions", get(|| async { "[]" }))
-//!     .layer(limits)                     // innermost: counts only what passed every check
-//!     .layer(AuthLayer::new(verifier));
+//!     .layer(AuthLayer::builder(verifier).rate_limits(limits).build());
 //! # let _ = app;
 //! # Ok::<(), permiso::ConfigError>(())
 //! ```
@@ -64,12 +65,10 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::body::AuthBody;
 use crate::clock::Clock;
-use crate::context::{
-    AuthContext, Authenticated, DefaultRejection, OnRejection, RateLimitRan, RequestLine, missing_layer,
-};
+use crate::context::{AuthContext, Authenticated, RateLimitRan, RequestLine, missing_layer_response};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-use crate::layer::AuthBody;
 use memory::{LimitClock, Memory};
 use policy::{Decision, Policy};
 
@@ -218,16 +217,19 @@ impl RateLimits {
             ));
         }
         if let Some((id, _)) = self.clients.iter().find(|(_, n)| **n == 0) {
-            return Err(invalid(format!("the limit of {id:?} is 0 requests a minute")));
+            return Err(
+                invalid(format!("the limit of {id:?} is 0 requests a minute")).at("rate_limits.clients")
+            );
         }
         if self.default == Some(0) {
-            return Err(invalid("the default limit is 0 requests a minute".into()));
+            return Err(invalid("the default limit is 0 requests a minute".into()).at("rate_limits.default"));
         }
         if self.burst == Some(0) {
-            return Err(invalid("the burst is 0".into()));
+            return Err(invalid("the burst is 0".into()).at("rate_limits.burst"));
         }
         if self.timeout < Duration::from_millis(1) || self.timeout > Duration::from_secs(10) {
-            return Err(invalid("the store timeout must be from 1 ms to 10 s".into()));
+            return Err(invalid("the store timeout must be from 1 ms to 10 s".into())
+                .at("rate_limits.redis_timeout_ms"));
         }
         let policy = |per_minute: u32| Policy { per_minute, burst: self.burst.unwrap_or(per_minute) };
         let clients: HashMap<String, Policy> =
@@ -240,7 +242,8 @@ impl RateLimits {
         #[cfg(feature = "redis")]
         let store = match &self.redis {
             Some(url) => Store::Redis(redis::RedisStore::new(
-                crate::redis::RedisTarget::parse(url).map_err(|e| invalid(e.to_string()))?,
+                crate::redis::RedisTarget::parse(url)
+                    .map_err(|e| invalid(e.to_string()).at("rate_limits.redis_url"))?,
                 Arc::clone(&self.key_prefix),
                 self.timeout,
             )),
@@ -338,10 +341,15 @@ fn counting_key(iss: &str, client: &str) -> String {
 }
 
 /// Limits each verified client's requests per minute; see the [module docs](self). Made by
-/// [`RateLimits::build`] or [`RateLimits::from_env`]; put it inside (after) the
-/// [`AuthLayer`](crate::AuthLayer), whose `on_rejection` shapes its 429s, and inside a
-/// [`SignatureLayer`](crate::signing::SignatureLayer) too (`.layer(limits).layer(signing)`),
-/// so that only signed requests count: a `SignatureLayer` behind this layer answers 500.
+/// [`RateLimits::build`] or [`RateLimits::from_env`] and given to the
+/// [`AuthLayer`](crate::AuthLayer) with
+/// [`AuthLayerBuilder::rate_limits`](crate::AuthLayerBuilder::rate_limits): the layer counts
+/// a request only once its token and signature passed, and its `on_rejection` shapes the 429s.
+///
+/// It is also a tower layer of its own, for services written before the builder: stacked
+/// inside the `AuthLayer`, and inside a hand-stacked
+/// [`SignatureLayer`](crate::signing::SignatureLayer) (`.layer(limits).layer(signing)`); a
+/// `SignatureLayer` behind it answers 500.
 #[derive(Clone)]
 pub struct RateLimitLayer {
     shared: Arc<Shared>,
@@ -350,13 +358,16 @@ pub struct RateLimitLayer {
 impl fmt::Debug for RateLimitLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.shared;
-        f.debug_struct("RateLimitLayer")
-            .field("clients", &s.clients.len())
+        let mut d = f.debug_struct("RateLimitLayer");
+        d.field("clients", &s.clients.len())
             .field("default", &s.default.as_ref().map(|(p, _)| p.per_minute))
             .field("exempt", &s.exempt.len())
-            .field("store", &s.store.name())
-            .field("on_store_error", &s.on_store_error)
-            .finish()
+            .field("store", &s.store.name());
+        #[cfg(feature = "redis")]
+        if let Store::Redis(store) = &s.store {
+            d.field("key_prefix", &store.prefix());
+        }
+        d.field("on_store_error", &s.on_store_error).finish()
     }
 }
 
@@ -364,15 +375,15 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimitService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimitService { inner, shared: Arc::clone(&self.shared) }
+        RateLimitService { inner, layer: self.clone() }
     }
 }
 
-/// The service made by [`RateLimitLayer`].
+/// The service made by [`RateLimitLayer`] when it is stacked by hand.
 #[derive(Clone)]
 pub struct RateLimitService<S> {
     inner: S,
-    shared: Arc<Shared>,
+    layer: RateLimitLayer,
 }
 
 impl<S> fmt::Debug for RateLimitService<S> {
@@ -488,6 +499,73 @@ fn verdict(
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// The headers of an allowed response (`RateLimit-Policy`, `RateLimit`), if it was counted.
+pub(crate) type Allowed = Option<[HeaderValue; 2]>;
+
+/// What the rate-limit stage decided for one request.
+pub(crate) enum LimitStep {
+    /// Go on; put these headers on the response.
+    Pass(Allowed),
+    /// Answer this (429, or 503 when the store cannot answer and the policy is `reject`).
+    Refused(Response<Bytes>),
+    /// Asking the shared store; then one of the two above.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Asking(BoxFuture<Result<Allowed, Response<Bytes>>>),
+}
+
+impl RateLimitLayer {
+    /// Counts `req` against its verified client: the rate-limit stage of an `AuthLayer`, run
+    /// after every check before it passed. Marks the request so that a `SignatureLayer`
+    /// stacked behind it by hand refuses to run.
+    pub(crate) fn check<B>(&self, req: &mut Request<B>) -> LimitStep {
+        req.extensions_mut().insert(RateLimitRan);
+        let Some(context) = req.extensions().get::<AuthContext>() else {
+            return LimitStep::Refused(missing_layer_response(req.headers()));
+        };
+        let shared = &self.shared;
+        let verified = req.extensions().get::<Authenticated>().map(Authenticated::claims);
+        let Some((iss, client)) =
+            verified.and_then(|c| Some((c.issuer(), c.client_id().or_else(|| c.subject())?)))
+        else {
+            // No verified client (an optional AuthLayer let an anonymous request through).
+            return LimitStep::Pass(None);
+        };
+        let own = context.primary_issuer() == Some(iss);
+        let Some((policy, policy_header)) = shared.policy(client, own) else {
+            crate::metrics::rate_limit("exempt", shared.store.name(), Some(client));
+            return LimitStep::Pass(None);
+        };
+        let key = counting_key(iss, client);
+        match &shared.store {
+            Store::Memory(memory) => {
+                let decision = memory.check(own.then_some(client), &key, *policy);
+                let who = Counted { issuer: iss, client };
+                match verdict(shared, context, who, RequestLine::of(req), policy_header, Ok(decision)) {
+                    Verdict::Pass(headers) => LimitStep::Pass(headers),
+                    Verdict::Refuse(res) => LimitStep::Refused(res),
+                }
+            }
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => {
+                let (shared, context) = (Arc::clone(shared), context.clone());
+                let (iss, client) = (iss.to_owned(), client.to_owned());
+                let (policy, policy_header) = (*policy, policy_header.clone());
+                let (method, uri) = (req.method().clone(), req.uri().clone());
+                LimitStep::Asking(Box::pin(async move {
+                    let Store::Redis(store) = &shared.store else { unreachable!("the store was Redis") };
+                    let decision = store.check(&key, policy).await.map_err(|_| ());
+                    let who = Counted { issuer: &iss, client: &client };
+                    let line = RequestLine::new(&method, &uri);
+                    match verdict(&shared, &context, who, line, &policy_header, decision) {
+                        Verdict::Pass(headers) => Ok(headers),
+                        Verdict::Refuse(res) => Err(res),
+                    }
+                }))
+            }
+        }
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimitService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -505,53 +583,19 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // A SignatureLayer behind this one would let an unsigned request spend the client's
-        // limit: it refuses to run after this mark.
-        req.extensions_mut().insert(RateLimitRan);
-        let Some(context) = req.extensions().get::<AuthContext>() else {
-            return LimitFuture::refuse(DefaultRejection.on_rejection(&missing_layer(), ""));
-        };
-        let verified = req.extensions().get::<Authenticated>().map(Authenticated::claims);
-        let Some((iss, client)) =
-            verified.and_then(|c| Some((c.issuer(), c.client_id().or_else(|| c.subject())?)))
-        else {
-            // No verified client (an optional AuthLayer let an anonymous request through).
-            return LimitFuture::pass(self.inner.call(req), None);
-        };
-        let own = context.primary_issuer() == Some(iss);
-        let Some((policy, policy_header)) = self.shared.policy(client, own) else {
-            crate::metrics::rate_limit("exempt", self.shared.store.name(), Some(client));
-            return LimitFuture::pass(self.inner.call(req), None);
-        };
-        let key = counting_key(iss, client);
-        match &self.shared.store {
-            Store::Memory(memory) => {
-                let decision = memory.check(own.then_some(client), &key, *policy);
-                let who = Counted { issuer: iss, client };
-                match verdict(&self.shared, context, who, RequestLine::of(&req), policy_header, Ok(decision))
-                {
-                    Verdict::Pass(headers) => LimitFuture::pass(self.inner.call(req), headers),
-                    Verdict::Refuse(res) => LimitFuture::refuse(res),
-                }
-            }
-            #[cfg(feature = "redis")]
-            Store::Redis(_) => {
-                let (shared, context) = (Arc::clone(&self.shared), context.clone());
-                let (iss, client) = (iss.to_owned(), client.to_owned());
-                let (policy, policy_header) = (*policy, policy_header.clone());
-                let key = key.clone();
+        match self.layer.check(&mut req) {
+            LimitStep::Pass(headers) => LimitFuture::pass(self.inner.call(req), headers),
+            LimitStep::Refused(res) => LimitFuture::refuse(res),
+            LimitStep::Asking(ask) => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 LimitFuture::boxed(Box::pin(async move {
-                    let Store::Redis(store) = &shared.store else { unreachable!("the store was Redis") };
-                    let decision = store.check(&key, policy).await.map_err(|_| ());
-                    let who = Counted { issuer: &iss, client: &client };
-                    match verdict(&shared, &context, who, RequestLine::of(&req), &policy_header, decision) {
-                        Verdict::Pass(headers) => {
+                    match ask.await {
+                        Ok(headers) => {
                             let res = inner.call(req).await?;
                             Ok(with_headers(res.map(AuthBody::inner), headers))
                         }
-                        Verdict::Refuse(res) => Ok(res.map(AuthBody::rejection)),
+                        Err(res) => Ok(res.map(AuthBody::rejection)),
                     }
                 }))
             }
@@ -559,7 +603,7 @@ where
     }
 }
 
-fn with_headers<B>(mut res: Response<B>, headers: Option<[HeaderValue; 2]>) -> Response<B> {
+pub(crate) fn with_headers<B>(mut res: Response<B>, headers: Option<[HeaderValue; 2]>) -> Response<B> {
     if let Some([policy, state]) = headers {
         let map = res.headers_mut();
         // The handler's own fields, if it set any, are left alone.
@@ -597,7 +641,6 @@ impl<F, B, E> LimitFuture<F, B, E> {
         Self { state: LimitState::Calling { future, headers } }
     }
 
-    #[cfg(feature = "redis")]
     fn boxed(future: BoxFuture<Result<Response<AuthBody<B>>, E>>) -> Self {
         Self { state: LimitState::Boxed { future } }
     }

@@ -37,6 +37,11 @@ pub(super) struct RedisStore {
 }
 
 impl RedisStore {
+    /// The key prefix counts are kept under.
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub(super) fn new(target: RedisTarget, prefix: Arc<str>, timeout: Duration) -> Self {
         let digest =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, SCRIPT.as_bytes());

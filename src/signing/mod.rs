@@ -6,7 +6,8 @@
 //!   the message `{METHOD}|{url}|{body}|{timestamp}`, where `url` is the full URL the caller
 //!   requested and `body` the request body as sent (empty for none).
 //!
-//! The receiving side ([`SignatureLayer`], after [`AuthLayer`](crate::AuthLayer)) takes the
+//! The receiving side (a [`SignatureLayer`] given to the [`AuthLayer`](crate::AuthLayer), which
+//! runs it after the token and before rate limits: `AuthLayer::builder(verifier).signatures(..)`) takes the
 //! secret of the token's `client_id` from its table, rebuilds the URL from the **public base
 //! URL** it is configured with (scheme, host, port and path prefix as callers see the service,
 //! behind proxies) plus the request's path and query — a server cannot know what the caller
@@ -32,6 +33,7 @@ mod message;
 mod settings;
 #[cfg(feature = "client")]
 mod sign;
+mod stage;
 mod version;
 
 pub use layer::{SignatureLayer, SignatureService};
@@ -40,4 +42,6 @@ pub use settings::{RequestSigning, SignatureMode};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use sign::{Signer, SigningError, SigningLayer, SigningMiddleware, SigningService};
+pub(crate) use stage::{BodyStep, sealed::Check, sealed::Signatures};
+pub use stage::{NoSignatures, SignatureStage};
 pub use version::{SignatureVersion, UnknownSignatureVersion};

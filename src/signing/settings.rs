@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,10 +160,11 @@ impl RequestSigning {
     /// Checks the settings: what [`build`](Self::build) hands the layer.
     pub(super) fn check(self) -> Result<Settings, ConfigError> {
         let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, format!("request signing: {m}"));
-        let url = url::Url::parse(&self.base_url)
-            .map_err(|_| invalid("the public base URL is not a URL".into()))?;
+        let base_url = |m: &str| invalid(m.into()).at("signing.public_base_url");
+        let url =
+            url::Url::parse(&self.base_url).map_err(|_| base_url("the public base URL is not a URL"))?;
         if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid("the public base URL must be http(s), without query or fragment".into()));
+            return Err(base_url("the public base URL must be http(s), without query or fragment"));
         }
         if self.secrets.is_empty() && self.issuer_secrets.values().all(HashMap::is_empty) {
             return Err(ConfigError::new(
@@ -179,13 +179,15 @@ impl RequestSigning {
             .find(|(_, s)| s.is_empty())
             .map(|(id, _)| id)
         {
-            return Err(invalid(format!("the signing secret of {id:?} is empty")));
+            return Err(invalid(format!("the signing secret of {id:?} is empty")).at("signing.secrets"));
         }
         if self.window.is_zero() || self.window > MAX_WINDOW {
-            return Err(invalid("the window must be from 1 s to 1 h".into()));
+            return Err(invalid("the window must be from 1 s to 1 h".into()).at("signing.window_secs"));
         }
         if self.max_body == 0 || self.max_body > MAX_BODY_LIMIT {
-            return Err(invalid("max_body_bytes must be from 1 to 67108864".into()));
+            return Err(
+                invalid("max_body_bytes must be from 1 to 67108864".into()).at("signing.max_body_bytes")
+            );
         }
         #[cfg(feature = "redis")]
         let replay = ReplayGuard::for_setting(
@@ -193,7 +195,7 @@ impl RequestSigning {
             "permiso_signature:",
             self.replay_on_error,
         )
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| invalid(e.to_string()).at("signing.replay_redis_url"))?;
         #[cfg(not(feature = "redis"))]
         let replay = ReplayGuard::memory();
         // Kept exactly as given but for a trailing slash: the caller's URL is base + path.
@@ -217,14 +219,13 @@ impl RequestSigning {
 
     /// The settings the environment (or the file `PERMISO_CONFIG` names) gives, or `None`
     /// when signatures are off.
-    pub(super) fn from_lookup(
+    pub(crate) fn from_lookup(
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<RequestSigning>, ConfigError> {
         let var = |n: &str| get(n).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_owned());
         let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, m);
         if let Some(path) = var("PERMISO_CONFIG") {
-            let text = std::fs::read_to_string(Path::new(&path))
-                .map_err(|e| invalid(format!("config file {path}: cannot be read: {e}")))?;
+            let text = crate::vars::read_config_file(&path)?;
             return Self::from_toml(&text, &path, get);
         }
         let mode = match var("PERMISO_SIGNATURES").as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -282,19 +283,24 @@ impl RequestSigning {
         origin: &str,
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<RequestSigning>, ConfigError> {
-        #[derive(Deserialize)]
-        struct File {
-            signing: Option<FileSigning>,
-        }
-        let file: File = toml::from_str(text).map_err(|e| {
-            ConfigError::new(
-                ConfigErrorKind::Invalid,
-                format!("config file {origin}: [signing]: {}", e.message()),
-            )
+        let mut file: toml::Table = toml::from_str(text).map_err(|e| {
+            ConfigError::new(ConfigErrorKind::Invalid, format!("config file {origin}: {}", e.message()))
         })?;
-        match file.signing {
-            Some(s) if s.mode.is_some() => s.into_signing(&TOML_NAMES, get).map(Some),
-            _ => Ok(None),
+        Self::from_table(file.remove("signing"), origin, get)
+    }
+
+    /// The settings the file's `[signing]` table gives (`origin` names the file), or `None`
+    /// when it has none or no `mode`.
+    pub(crate) fn from_table(
+        table: Option<toml::Value>,
+        origin: &str,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<RequestSigning>, ConfigError> {
+        let Some(table) = table else { return Ok(None) };
+        let signing: FileSigning = crate::vars::read_table(table, origin, "signing")?;
+        match signing.mode {
+            Some(_) => signing.into_signing(&TOML_NAMES, get).map(Some),
+            None => Ok(None),
         }
     }
 }

@@ -195,6 +195,12 @@ fn parse_u64(name: &str, value: &str, max: u64, unit: &str) -> Result<u64, Confi
     })
 }
 
+/// The verifier the variables configure (see [`Verifier::from_env`]), its builder's errors
+/// naming the variable or the file's key.
+pub(crate) fn verifier_from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Verifier, ConfigError> {
+    builder_from_vars(get)?.build().map_err(crate::vars::naming(get))
+}
+
 /// Reads the single-issuer configuration from variables (see [`Verifier::from_env`]).
 pub(crate) fn builder_from_vars(
     get: &dyn Fn(&str) -> Option<String>,
@@ -239,6 +245,10 @@ pub(crate) fn builder_from_vars(
             })
         })
         .transpose()?;
+    // The remote keys' timings, as the TOML issuer's `*_secs` keys, each bounded here.
+    let secs_var = |name: &str, max: Duration| -> Result<Option<Duration>, ConfigError> {
+        var(name).map(|v| parse_u64(name, &v, max.as_secs(), "seconds").map(Duration::from_secs)).transpose()
+    };
     let spec = IssuerSpec {
         iss,
         keys,
@@ -252,15 +262,17 @@ pub(crate) fn builder_from_vars(
             .map(|v| parse_bool("PERMISO_ALLOW_HTTP", &v))
             .transpose()?
             .unwrap_or(false),
-        fetch_timeout: None,
-        stale_window: None,
-        refetch_cooldown: None,
+        fetch_timeout: secs_var("PERMISO_FETCH_TIMEOUT_SECS", MAX_TIMEOUT)?,
+        stale_window: secs_var("PERMISO_STALE_WINDOW_SECS", MAX_KEY_LIFETIME)?,
+        refetch_cooldown: secs_var("PERMISO_REFETCH_COOLDOWN_SECS", MAX_COOLDOWN)?,
         allow_short_secret: var("PERMISO_ALLOW_SHORT_SECRET")
             .map(|v| parse_bool("PERMISO_ALLOW_SHORT_SECRET", &v))
             .transpose()?
             .unwrap_or(false),
         trusted_clients: Vec::new(),
-        trust_is_trusted: None,
+        trust_is_trusted: var("PERMISO_TRUST_IS_TRUSTED_CLAIM")
+            .map(|v| parse_bool("PERMISO_TRUST_IS_TRUSTED_CLAIM", &v))
+            .transpose()?,
     };
     let mut builder = Verifier::builder(audiences).issuer(spec.into_issuer());
     if let Some(v) = var("PERMISO_LEEWAY_SECS") {
@@ -350,12 +362,17 @@ struct FileConfig {
     issuers: Vec<FileIssuer>,
     revocation: Option<RevocationSettings>,
     dpop: Option<DpopSettings>,
-    /// Read by `RequestSigning::from_env`, not by the verifier.
-    #[allow(dead_code)]
-    signing: Option<serde::de::IgnoredAny>,
-    /// Read by `RateLimits::from_env` (feature `rate-limit`).
-    #[allow(dead_code)]
-    rate_limits: Option<serde::de::IgnoredAny>,
+    /// The request-signature stage's table, handed to it as it is.
+    signing: Option<toml::Value>,
+    /// The rate-limit stage's table (feature `rate-limit`), handed to it as it is.
+    rate_limits: Option<toml::Value>,
+}
+
+/// The tables of the stages behind the token, as the one reading of the file found them.
+#[derive(Default)]
+pub(crate) struct StageTables {
+    pub(crate) signing: Option<toml::Value>,
+    pub(crate) rate_limits: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -382,8 +399,7 @@ fn builder_from_file(
     path: &Path,
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<VerifierBuilder, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| invalid(format!("config file {}: cannot be read: {e}", path.display())))?;
+    let text = crate::vars::read_config_file(&path.display().to_string())?;
     builder_from_toml(&text, &path.display().to_string(), get)
 }
 
@@ -393,6 +409,16 @@ pub(crate) fn builder_from_toml(
     origin: &str,
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<VerifierBuilder, ConfigError> {
+    config_from_toml(text, origin, get).map(|(builder, _)| builder)
+}
+
+/// Parses the whole TOML configuration once: the verifier's part, checked, and the tables of
+/// the stages behind it, for them to check.
+pub(crate) fn config_from_toml(
+    text: &str,
+    origin: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<(VerifierBuilder, StageTables), ConfigError> {
     let file: FileConfig = toml::from_str(text).map_err(|e| {
         let line_no = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let line = line_no.and_then(|l| text.lines().nth(l - 1)).unwrap_or("");
@@ -517,7 +543,8 @@ pub(crate) fn builder_from_toml(
     if let Some(revocation) = file.revocation.unwrap_or_default().into_revocation(&TOML_NAMES)? {
         builder = builder.revocation(revocation);
     }
-    Ok(builder.dpop(file.dpop.unwrap_or_default().into_dpop(&DPOP_TOML_NAMES)?))
+    let builder = builder.dpop(file.dpop.unwrap_or_default().into_dpop(&DPOP_TOML_NAMES)?);
+    Ok((builder, StageTables { signing: file.signing, rate_limits: file.rate_limits }))
 }
 
 impl Verifier {
@@ -531,11 +558,15 @@ impl Verifier {
     /// `permiso`, `CLAIM=VALUE` or `CLAIM==CLAIM`), `PERMISO_REQUIRE_AT_JWT`,
     /// `PERMISO_ALLOW_HTTP` (plain-HTTP key URLs beyond loopback; development only),
     /// `PERMISO_MAX_TOKEN_BYTES`, `PERMISO_SCOPE_RULES` (`permiso` or `none`),
-    /// `PERMISO_ALLOW_SHORT_SECRET` (accept an HMAC secret under 32 bytes; unsafe); and
+    /// `PERMISO_ALLOW_SHORT_SECRET` (accept an HMAC secret under 32 bytes; unsafe),
+    /// `PERMISO_TRUST_IS_TRUSTED_CLAIM` (`true`/`false`: whether the token's `is_trusted`
+    /// claim makes a trusted client; default `true` for a permiso secret, `false` otherwise),
+    /// `PERMISO_FETCH_TIMEOUT_SECS`, `PERMISO_STALE_WINDOW_SECS`,
+    /// `PERMISO_REFETCH_COOLDOWN_SECS` (remote keys' timings); and
     /// revocation (feature `redis`): `PERMISO_REVOCATION_REDIS_URL` (turns it on),
     /// `PERMISO_REVOCATION_KEY_PREFIX`, `PERMISO_REVOCATION_MAX_STALENESS_MS`,
     /// `PERMISO_REVOCATION_TIMEOUT_MS`, `PERMISO_REVOCATION_ON_ERROR` (`reject`|`allow`);
-    /// DPoP: `PERMISO_DPOP` (`allowed`, the default, `required` or `off`),
+    /// DPoP: `PERMISO_DPOP` (`off`, the default, `allowed` or `required`),
     /// `PERMISO_DPOP_ALGORITHMS` (comma-separated, asymmetric), `PERMISO_DPOP_MAX_AGE_SECS`,
     /// `PERMISO_PUBLIC_BASE_URL` (shared with request signing),
     /// `PERMISO_DPOP_REPLAY_REDIS_URL` (feature `redis`).
@@ -544,7 +575,7 @@ impl Verifier {
     ///
     /// A missing or bad variable, named in the message.
     pub fn from_env() -> Result<Verifier, ConfigError> {
-        builder_from_vars(&|name| std::env::var(name).ok())?.build()
+        verifier_from_lookup(&|name| std::env::var(name).ok())
     }
 
     /// [`Verifier::from_env`] over the given variables instead of the process environment.
@@ -558,7 +589,7 @@ impl Verifier {
         K: Into<String>,
         V: Into<String>,
     {
-        builder_from_vars(&crate::vars::lookup(vars))?.build()
+        verifier_from_lookup(&crate::vars::lookup(vars))
     }
 
     /// Builds a verifier from a TOML file (the format is in the README). `secret_env` keys
@@ -569,7 +600,10 @@ impl Verifier {
     /// The file cannot be read, is not valid TOML, has an unknown key, or a bad value; the
     /// message names the key.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Verifier, ConfigError> {
-        builder_from_file(path.as_ref(), &|name| std::env::var(name).ok())?.build()
+        let origin = path.as_ref().display().to_string();
+        builder_from_file(path.as_ref(), &|name| std::env::var(name).ok())?
+            .build()
+            .map_err(|e| e.in_file(&origin))
     }
 
     /// Builds a verifier from TOML text.
@@ -588,7 +622,9 @@ impl Verifier {
     ///
     /// As [`Verifier::from_file`].
     pub fn from_toml_str(toml: &str) -> Result<Verifier, ConfigError> {
-        builder_from_toml(toml, "<string>", &|name| std::env::var(name).ok())?.build()
+        builder_from_toml(toml, "<string>", &|name| std::env::var(name).ok())?
+            .build()
+            .map_err(|e| e.in_file("<string>"))
     }
 }
 

@@ -6,10 +6,13 @@
 //! - `permiso`: permiso's `AuthLayer` (JWKS for rs256, shared secret for hs256);
 //! - `permiso-revocation`: the same, checking revocation in the Redis at
 //!   `PERMISO_LOAD_REDIS_URL` with the default policy (1 s staleness);
-//! - `permiso-signed`: permiso's `AuthLayer` and a required `SignatureLayer` (the token's
+//! - `permiso-signed`: permiso's `AuthLayer` requiring request signatures (the token's
 //!   client signs with `PERMISO_LOAD_SIGNING_SECRET`; send with `load-client`);
 //! - `permiso-observed`: permiso's `AuthLayer` with a Prometheus recorder installed (every
-//!   permiso metric recorded) and an in-process `RateLimitLayer` whose limit never triggers;
+//!   permiso metric recorded) and an in-process rate limit that never triggers;
+//! - `permiso-everything`: every stage at once, in the one `AuthLayer`: revocation in Redis
+//!   (as `permiso-revocation`), required signatures (as `permiso-signed`), an in-process rate
+//!   limit that never triggers and a Prometheus recorder (as `permiso-observed`);
 //! - `permiso-dpop`: plain permiso with DPoP allowed (its public origin is the bind address), loaded by `load-client`
 //!   with a DPoP-bound token and a fresh proof per request;
 //! - `grpc-bare` / `grpc-permiso`: the payments gRPC service of `examples/grpc_service`
@@ -128,14 +131,16 @@ async fn main() {
                 .route_service("/payments.v1.Payments/{*method}", grpc)
                 .layer(permiso::AuthLayer::new(verifier))
         }
-        "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-dpop" => {
+        "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-dpop"
+        | "permiso-everything" => {
+            let everything = variant == "permiso-everything";
             let issuer = if hs {
                 permiso::Issuer::permiso(iss.clone(), secret)
             } else {
                 permiso::Issuer::jwks_url(iss.clone(), jwks_url.clone())
             };
             let mut builder = permiso::Verifier::builder([aud.clone()]).issuer(issuer);
-            if variant == "permiso-revocation" {
+            if variant == "permiso-revocation" || everything {
                 let url = std::env::var("PERMISO_LOAD_REDIS_URL").expect("PERMISO_LOAD_REDIS_URL");
                 builder = builder.revocation(permiso::RedisRevocations::new(&url).expect("redis url").revocation());
             }
@@ -147,21 +152,8 @@ async fn main() {
             }
             let verifier = builder.build().expect("config");
             verifier.warm_up().await.expect("keys");
-            if variant == "permiso-signed" {
-                // The public base URL is this server's own: bind first, then build.
-                let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
-                let addr = listener.local_addr().expect("addr");
-                let secret = std::env::var("PERMISO_LOAD_SIGNING_SECRET").expect("PERMISO_LOAD_SIGNING_SECRET");
-                let signing = permiso::signing::RequestSigning::new(permiso::signing::SignatureMode::Required, format!("http://{addr}"))
-                    .client_secret("payment-service", secret)
-                    .build()
-                    .expect("signing");
-                let app = route.layer(signing).layer(permiso::AuthLayer::new(verifier));
-                println!("listening on http://{addr}");
-                axum::serve(listener, app).await.expect("serve");
-                return;
-            }
-            if variant == "permiso-observed" {
+            let auth = permiso::AuthLayer::builder(verifier);
+            if variant == "permiso-observed" || everything {
                 // Buckets, as a Prometheus user would set them (summaries cost more per sample).
                 let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
                     .set_buckets(&[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
@@ -175,14 +167,34 @@ async fn main() {
                         handle.run_upkeep();
                     }
                 });
-                let limits = permiso::limit::RateLimits::new()
+            }
+            let limits = || {
+                permiso::limit::RateLimits::new()
                     .client("payment-service", 1_000_000_000)
                     .default_per_minute(1_000_000_000)
                     .build()
-                    .expect("limits");
-                return serve(bind, route.layer(limits).layer(permiso::AuthLayer::new(verifier))).await;
+                    .expect("limits")
+            };
+            if variant == "permiso-signed" || everything {
+                // The public base URL is this server's own: bind first, then build.
+                let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                let secret = std::env::var("PERMISO_LOAD_SIGNING_SECRET").expect("PERMISO_LOAD_SIGNING_SECRET");
+                let signing = permiso::signing::RequestSigning::new(permiso::signing::SignatureMode::Required, format!("http://{addr}"))
+                    .client_secret("payment-service", secret)
+                    .build()
+                    .expect("signing");
+                let auth = auth.signatures(signing);
+                let auth = if everything { auth.rate_limits(limits()) } else { auth };
+                let app = route.layer(auth.build());
+                println!("listening on http://{addr}");
+                axum::serve(listener, app).await.expect("serve");
+                return;
             }
-            route.layer(permiso::AuthLayer::new(verifier))
+            if variant == "permiso-observed" {
+                return serve(bind, route.layer(auth.rate_limits(limits()).build())).await;
+            }
+            route.layer(auth.build())
         }
         "tower-oauth2" if !hs => {
             use tower_oauth2_resource_server::{

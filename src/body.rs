@@ -1,4 +1,4 @@
-//! The response body of [`AuthService`](super::AuthService): the inner service's body, or the
+//! The response body of [`AuthService`](crate::AuthService): the inner service's body, or the
 //! small JSON body of a rejection.
 
 use std::pin::Pin;

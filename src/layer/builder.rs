@@ -1,0 +1,236 @@
+//! [`AuthLayerBuilder`]: the whole pipeline of an [`AuthLayer`], configured in one place.
+
+use std::fmt;
+use std::sync::Arc;
+
+#[cfg(feature = "rate-limit")]
+use crate::limit::RateLimitLayer;
+use crate::signing::{NoSignatures, Signatures};
+use crate::verifier::{Admit, Verifier};
+
+use super::service::{AuthLayer, Mode, rejection_name};
+use super::stages::Behind;
+use crate::context::{AuthContext, DefaultRejection, OnRejection};
+
+/// Configures an [`AuthLayer`] and every stage it runs, in the one order the layer runs them:
+///
+/// 1. the token: bearer or DPoP, verified once (cache, keys, revocation, DPoP proof);
+/// 2. the request signature of permiso's Python `RequestSigner`, if
+///    [`signatures`](Self::signatures) are configured;
+/// 3. the rate limit, if [`rate_limits`](Self::rate_limits) are configured: counted only for
+///    requests that passed every check before it, so a caller without the signing secret
+///    cannot spend a client's limit with a stolen token;
+/// 4. the handlers, where each route's requirement is checked (the `extract` extractors,
+///    [`RequireLayer`](crate::RequireLayer), [`GrpcMethods`](crate::grpc::GrpcMethods)).
+///
+/// No stage can be stacked in another order, and every rejection, whichever stage made it,
+/// is shaped by the one [`on_rejection`](Self::on_rejection).
+///
+/// ```
+/// use axum::{Router, routing::post};
+/// use permiso::limit::RateLimits;
+/// use permiso::signing::{RequestSigning, SignatureMode};
+/// use permiso::{AuthLayer, Issuer, Verifier};
+///
+/// # fn main() -> Result<(), permiso::ConfigError> {
+/// let verifier = Verifier::builder(["keystone-auth"])
+///     .issuer(Issuer::permiso("keystone-auth", "a-shared-secret-of-at-least-32-bytes!!"))
+///     .build()?;
+/// let signing = RequestSigning::new(SignatureMode::Required, "https://payments.example.com")
+///     .client_secret("payment-service", "payment-service-secret")
+///     .build()?;
+/// let limits = RateLimits::new().client("payment-service", 120).build()?;
+/// let auth = AuthLayer::builder(verifier).signatures(signing).rate_limits(limits).build();
+/// let app: Router = Router::new()
+///     .route("/api/v1/transactions", post(|body: String| async move { body }))
+///     .layer(auth);
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use]
+pub struct AuthLayerBuilder<R = DefaultRejection, Sig = NoSignatures> {
+    pub(super) verifier: Verifier,
+    pub(super) mode: Mode,
+    pub(super) admit: Admit,
+    pub(super) realm: Option<Arc<str>>,
+    pub(super) rejection: R,
+    pub(super) behind: Behind<Sig>,
+}
+
+impl AuthLayer {
+    /// A layer that requires a valid service token on every request, and runs no stage
+    /// behind the token: `AuthLayer::builder(verifier).build()`. The realm is the verifier's
+    /// first audience.
+    pub fn new(verifier: Verifier) -> Self {
+        Self::builder(verifier).build()
+    }
+
+    /// Configures the layer and the stages it runs after the token (request signatures,
+    /// rate limits); see [`AuthLayerBuilder`].
+    pub fn builder(verifier: Verifier) -> AuthLayerBuilder {
+        AuthLayerBuilder {
+            verifier,
+            mode: Mode::Required,
+            admit: Admit::ServiceTokens,
+            realm: None,
+            rejection: DefaultRejection,
+            behind: Behind::none(),
+        }
+    }
+}
+
+/// The settings of a built layer, changed one at a time: the methods that existed before the
+/// builder. Each rebuilds the layer.
+impl<R: OnRejection, Sig> AuthLayer<R, Sig> {
+    fn into_builder(self) -> AuthLayerBuilder<R, Sig> {
+        AuthLayerBuilder {
+            verifier: self.verifier,
+            mode: self.mode,
+            admit: self.admit,
+            realm: Some(self.realm),
+            rejection: self.rejection,
+            behind: self.behind,
+        }
+    }
+
+    /// Optional mode; see [`AuthLayerBuilder::optional`].
+    pub fn optional(self) -> Self {
+        self.into_builder().optional().build()
+    }
+
+    /// Lets through any verified access token, not only service tokens: a user's token from
+    /// the permiso auth server (`"type": "user"`), or a token of an OIDC issuer that its
+    /// [`ServiceTokenRule`](crate::ServiceTokenRule) does not call a service token.
+    ///
+    /// By default the layer answers such a token 401 `invalid_token` ("not a service token")
+    /// on every route, whatever the route's extractors or guards ask: this is
+    /// service-to-service middleware. With this opt-in, `RequireScopes`/`RequireLayer`
+    /// routes accept them on their scopes alone; `ServiceClient` and `TrustedClient` still
+    /// refuse them. A refresh token (`"type": "refresh"`) is never accepted, opt-in or not.
+    ///
+    /// ```
+    /// use permiso::{AuthLayer, Issuer, Verifier};
+    ///
+    /// let verifier = Verifier::builder(["keystone-auth"])
+    ///     .issuer(Issuer::permiso("keystone-auth", "a-shared-secret-of-at-least-32-bytes!!"))
+    ///     .build()
+    ///     .unwrap();
+    /// let layer = AuthLayer::builder(verifier).accept_any_access_token().build();
+    /// # let _ = layer;
+    /// ```
+    pub fn accept_any_access_token(self) -> Self {
+        self.into_builder().accept_any_access_token().build()
+    }
+
+    /// The `realm` of `WWW-Authenticate`; see [`AuthLayerBuilder::realm`].
+    pub fn realm(self, realm: impl Into<Arc<str>>) -> Self {
+        self.into_builder().realm(realm).build()
+    }
+
+    /// Replaces how rejections are answered; see [`AuthLayerBuilder::on_rejection`].
+    pub fn on_rejection<R2: OnRejection>(self, rejection: R2) -> AuthLayer<R2, Sig> {
+        self.into_builder().on_rejection(rejection).build()
+    }
+}
+
+impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
+    /// Optional mode: a request without a bearer token passes through unauthenticated (the
+    /// extractors then answer 401 where they are used, `Option<…>` extractors give `None`);
+    /// a request with a bad token is still refused.
+    pub fn optional(mut self) -> Self {
+        self.mode = Mode::Optional;
+        self
+    }
+
+    /// Lets through any verified access token, not only service tokens (a user's token from
+    /// the permiso auth server); see [`AuthLayer::accept_any_access_token`]. A refresh token
+    /// is never accepted.
+    pub fn accept_any_access_token(mut self) -> Self {
+        self.admit = Admit::AccessTokens;
+        self
+    }
+
+    /// The `realm` of `WWW-Authenticate` (default: the verifier's first audience).
+    pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// Replaces how rejections are answered: those of every stage of the layer, and every
+    /// 401/403 of the extractors and guards behind it.
+    pub fn on_rejection<R2: OnRejection>(self, rejection: R2) -> AuthLayerBuilder<R2, Sig> {
+        AuthLayerBuilder {
+            verifier: self.verifier,
+            mode: self.mode,
+            admit: self.admit,
+            realm: self.realm,
+            rejection,
+            behind: self.behind,
+        }
+    }
+
+    /// Checks the request signatures of permiso's Python `RequestSigner` on every request
+    /// whose token verified, before rate limits count it: a
+    /// [`SignatureLayer`](crate::signing::SignatureLayer) made by
+    /// [`RequestSigning::build`](crate::signing::RequestSigning::build), or the
+    /// `Option<SignatureLayer>` of
+    /// [`RequestSigning::from_env`](crate::signing::RequestSigning::from_env) (`None`:
+    /// signatures are off).
+    ///
+    /// The layer then reads signed request bodies (up to the configured cap), so the
+    /// request body type must be rebuildable from bytes (`From<Bytes>`: axum's `Body`).
+    pub fn signatures<Sig2: Signatures>(self, signatures: Sig2) -> AuthLayerBuilder<R, Sig2> {
+        AuthLayerBuilder {
+            verifier: self.verifier,
+            mode: self.mode,
+            admit: self.admit,
+            realm: self.realm,
+            rejection: self.rejection,
+            behind: Behind {
+                signatures,
+                #[cfg(feature = "rate-limit")]
+                limits: self.behind.limits,
+            },
+        }
+    }
+
+    /// Limits each verified client's requests per minute, counting only requests that
+    /// passed every check before (token, signature). Made by
+    /// [`RateLimits::build`](crate::limit::RateLimits::build) or
+    /// [`RateLimits::from_env`](crate::limit::RateLimits::from_env).
+    #[cfg(feature = "rate-limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
+    pub fn rate_limits(mut self, limits: RateLimitLayer) -> Self {
+        self.behind.limits = Some(limits);
+        self
+    }
+
+    /// The layer.
+    pub fn build(self) -> AuthLayer<R, Sig> {
+        let realm = self.realm.unwrap_or_else(|| self.verifier.default_realm().into());
+        let context = AuthContext::new(Arc::clone(&realm), self.rejection.clone(), &self.verifier);
+        AuthLayer {
+            verifier: self.verifier,
+            mode: self.mode,
+            admit: self.admit,
+            realm,
+            rejection: self.rejection,
+            context,
+            behind: self.behind,
+        }
+    }
+}
+
+impl<R: 'static, Sig: fmt::Debug> fmt::Debug for AuthLayerBuilder<R, Sig> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayerBuilder")
+            .field("verifier", &self.verifier)
+            .field("mode", &self.mode)
+            .field("admit", &self.admit)
+            .field("realm", &self.realm)
+            .field("on_rejection", &rejection_name::<R>())
+            .field("stages", &self.behind)
+            .finish()
+    }
+}

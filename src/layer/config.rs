@@ -1,0 +1,157 @@
+//! The whole pipeline from one configuration: [`AuthLayer::from_env`] and
+//! [`AuthLayer::from_file`].
+
+use std::path::Path;
+
+use crate::context::DefaultRejection;
+use crate::error::ConfigError;
+#[cfg(feature = "rate-limit")]
+use crate::limit::RateLimits;
+use crate::signing::{RequestSigning, SignatureLayer};
+use crate::verifier::config::{StageTables, builder_from_vars, config_from_toml};
+
+use super::service::AuthLayer;
+
+/// The environment variables that turn rate limits on; read only with feature `rate-limit`,
+/// refused without it rather than ignored.
+#[cfg(not(feature = "rate-limit"))]
+const LIMIT_VARS: [&str; 2] = ["PERMISO_RATE_LIMITS", "PERMISO_RATE_LIMIT_DEFAULT"];
+
+/// What [`AuthLayer::from_env`] and [`AuthLayer::from_file`] make: the token check and the
+/// signature stage (off when not configured; `Option` so that one type covers both), with
+/// the rate-limit stage when configured.
+pub type ConfiguredAuthLayer = AuthLayer<DefaultRejection, Option<SignatureLayer>>;
+
+impl ConfiguredAuthLayer {
+    /// The whole layer as the process environment configures it, every stage read once:
+    /// the verifier ([`Verifier::from_env`](crate::Verifier::from_env): issuer, keys,
+    /// revocation, DPoP), request signatures
+    /// ([`RequestSigning::from_env`](crate::signing::RequestSigning::from_env), off unless
+    /// `PERMISO_SIGNATURES` is set) and rate limits
+    /// ([`RateLimits::from_env`](crate::limit::RateLimits::from_env), feature `rate-limit`, off
+    /// unless a limit is set). With `PERMISO_CONFIG=path`, that TOML file instead, read and
+    /// parsed once ([`from_file`](Self::from_file)). The variables and keys are the README's
+    /// tables; every name is the one each part has always read.
+    ///
+    /// ```
+    /// use permiso::AuthLayer;
+    ///
+    /// let layer = AuthLayer::from_env_vars([
+    ///     ("PERMISO_ISSUER", "keystone-auth"),
+    ///     ("PERMISO_AUDIENCE", "keystone-auth"),
+    ///     ("PERMISO_HS256_SECRET", "a-shared-secret-of-at-least-32-bytes!!"),
+    ///     ("PERMISO_SIGNATURES", "required"),
+    ///     ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com"),
+    ///     ("PERMISO_SIGNING_SECRETS", "payment-service=PAYMENT_SIGNING_SECRET"),
+    ///     ("PAYMENT_SIGNING_SECRET", "payment-service-secret"),
+    ///     ("PERMISO_RATE_LIMITS", "payment-service=120"),
+    /// ])?;
+    /// # let _ = layer;
+    /// # Ok::<(), permiso::ConfigError>(())
+    /// ```
+    ///
+    /// The signature stage reads signed bodies, so the service's request body must be
+    /// rebuildable from bytes (axum's `Body`); for hyper's `Incoming`, build the layer with
+    /// [`AuthLayer::builder`] from the parts' own `from_env`.
+    ///
+    /// # Errors
+    ///
+    /// A missing or bad setting of any stage, named (the variable, or the file and key);
+    /// never a secret's value.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over the given variables instead of the process
+    /// environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_env_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_lookup(&crate::vars::lookup(vars))
+    }
+
+    /// The whole layer as a TOML file configures it (the README's format: the verifier's
+    /// keys and `[[issuer]]`s, `[revocation]`, `[dpop]`, `[signing]`, `[rate_limits]`), read
+    /// and parsed once. `secret_env` keys and signing secrets are read from the process
+    /// environment.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, is not valid TOML, has an unknown key, or a bad value; the
+    /// message names the file and the key.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref().display().to_string();
+        Self::from_config_file(&path, &|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if let Some(path) = get("PERMISO_CONFIG").filter(|p| !p.trim().is_empty()) {
+            return Self::from_config_file(path.trim(), get);
+        }
+        let verifier = builder_from_vars(get)?.build().map_err(ConfigError::in_env)?;
+        let signing = RequestSigning::from_lookup(get)?;
+        #[cfg(feature = "rate-limit")]
+        let limits = RateLimits::from_lookup(get)?;
+        #[cfg(not(feature = "rate-limit"))]
+        if let Some(name) = LIMIT_VARS.iter().find(|n| get(n).is_some_and(|v| !v.trim().is_empty())) {
+            return Err(without_rate_limit(name));
+        }
+        Self::assemble(
+            verifier,
+            signing,
+            #[cfg(feature = "rate-limit")]
+            limits,
+        )
+        .map_err(ConfigError::in_env)
+    }
+
+    fn from_config_file(path: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = crate::vars::read_config_file(path)?;
+        let (builder, StageTables { signing, rate_limits }) = config_from_toml(&text, path, get)?;
+        let verifier = builder.build().map_err(|e| e.in_file(path))?;
+        let signing = RequestSigning::from_table(signing, path, get)?;
+        #[cfg(feature = "rate-limit")]
+        let limits = RateLimits::from_table(rate_limits, path)?;
+        #[cfg(not(feature = "rate-limit"))]
+        if rate_limits.is_some() {
+            return Err(without_rate_limit(&format!("config file {path}: [rate_limits]")));
+        }
+        Self::assemble(
+            verifier,
+            signing,
+            #[cfg(feature = "rate-limit")]
+            limits,
+        )
+        .map_err(|e| e.in_file(path))
+    }
+
+    fn assemble(
+        verifier: crate::verifier::Verifier,
+        signing: Option<RequestSigning>,
+        #[cfg(feature = "rate-limit")] limits: Option<crate::limit::RateLimitLayer>,
+    ) -> Result<Self, ConfigError> {
+        let signing = signing.map(RequestSigning::build).transpose()?;
+        let builder = AuthLayer::builder(verifier).signatures(signing);
+        #[cfg(feature = "rate-limit")]
+        let builder = match limits {
+            Some(limits) => builder.rate_limits(limits),
+            None => builder,
+        };
+        Ok(builder.build())
+    }
+}
+
+#[cfg(not(feature = "rate-limit"))]
+fn without_rate_limit(name: &str) -> ConfigError {
+    ConfigError::new(
+        crate::error::ConfigErrorKind::Invalid,
+        format!("{name} sets rate limits, which need permiso built with its rate-limit feature"),
+    )
+}

@@ -1,0 +1,226 @@
+//! The request-signature stage of an [`AuthLayer`](crate::AuthLayer): run after the token is
+//! verified and before rate limits, by the layer itself (`AuthLayer::builder(..).signatures(..)`)
+//! or by a [`SignatureLayer`](super::SignatureLayer) stacked by hand.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, header};
+use http_body::Body;
+use http_body_util::BodyExt;
+
+use super::message::{SIGNATURE_HEADER, TIMESTAMP_HEADER, VERSION_HEADER, verify};
+use super::settings::{Settings, SignatureMode};
+use super::version::SignatureVersion;
+use crate::context::{AuthContext, Authenticated, RequestLine, missing_layer_response};
+use crate::error::{AuthError, AuthErrorKind};
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a stage that may read the request body decided.
+pub(crate) enum BodyStep<B> {
+    /// Go on with this request (its body untouched, or rebuilt from the bytes read).
+    Ready(Request<B>),
+    /// Answer this instead.
+    Refused(Response<Bytes>),
+    /// Reading the body and checking it; then one of the two above.
+    Reading(BoxFuture<Result<Request<B>, Response<Bytes>>>),
+}
+
+// The seal: no path outside the crate names `Check`, so its crate-private types stay private
+// (a caller could only reach `check` through a `SignatureStage` bound, and could not make the
+// `AuthContext` it takes).
+#[allow(private_interfaces)]
+pub(crate) mod sealed {
+    use super::{BodyStep, Request};
+
+    /// What `AuthLayerBuilder::signatures` takes: a `SignatureLayer`, or an `Option` of one.
+    pub trait Signatures: Clone {}
+
+    /// The check behind [`SignatureStage`](super::SignatureStage).
+    pub trait Check<B> {
+        /// Checks `req`, whose token the layer has verified (the claims and the layer's
+        /// context are in its extensions).
+        fn check(&self, req: Request<B>) -> BodyStep<B>;
+    }
+}
+
+/// The request-signature stage of an [`AuthLayer`](crate::AuthLayer): [`NoSignatures`] (the
+/// default), a [`SignatureLayer`](super::SignatureLayer), or an `Option<SignatureLayer>` (as
+/// [`RequestSigning::from_env`](super::RequestSigning::from_env) gives it: `None` checks
+/// nothing). Sealed: only those implement it.
+///
+/// A `SignatureLayer` is a stage for request bodies it can rebuild from the bytes it read
+/// (`From<Bytes>`: axum's `Body`, `Full<Bytes>`, `String`), since the handler gets the same
+/// bytes. hyper's `Incoming` is not one: map it first (`req.map(axum::body::Body::new)`).
+pub trait SignatureStage<B>: sealed::Check<B> + Clone {}
+
+impl<B, T: sealed::Check<B> + Clone> SignatureStage<B> for T {}
+
+/// The default [`SignatureStage`] of an [`AuthLayer`](crate::AuthLayer): requests are not
+/// signed, and the body is never read.
+///
+/// ```
+/// use permiso::signing::NoSignatures;
+/// use permiso::{AuthLayer, Issuer, Verifier};
+///
+/// # let verifier = Verifier::builder(["a"]).issuer(Issuer::permiso("a", "0123456789abcdef0123456789abcdef")).build().unwrap();
+/// let layer: AuthLayer<permiso::DefaultRejection, NoSignatures> = AuthLayer::new(verifier);
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSignatures;
+
+#[allow(private_interfaces)]
+impl<B> sealed::Check<B> for NoSignatures {
+    #[inline]
+    fn check(&self, req: Request<B>) -> BodyStep<B> {
+        BodyStep::Ready(req)
+    }
+}
+
+impl sealed::Signatures for NoSignatures {}
+
+/// The one value of a header, if it is there exactly once and is text.
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => v.to_str().map(Some).map_err(|_| ()),
+        _ => Err(()),
+    }
+}
+
+/// The signature check: headers and window at once, then the body read (up to the cap),
+/// the HMAC compared in constant time, and the signature remembered against replay.
+pub(super) fn check<B>(settings: &Arc<Settings>, req: Request<B>) -> BodyStep<B>
+where
+    B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let Some(context) = req.extensions().get::<AuthContext>().cloned() else {
+        return BodyStep::Refused(missing_layer_response(req.headers()));
+    };
+    let verified = req.extensions().get::<Authenticated>().map(|a| Arc::clone(a.claims()));
+    let about = move |err: AuthError| match &verified {
+        Some(claims) => err.about_verified(claims),
+        None => err,
+    };
+    let error = |kind: AuthErrorKind| about(AuthError::new(kind));
+    let line = RequestLine::of(&req);
+    let refuse = |kind: AuthErrorKind| BodyStep::Refused(context.render(&error(kind), line));
+    let refuse_with = |kind: AuthErrorKind, why: &'static str| {
+        BodyStep::Refused(context.render(&error(kind).with_description(why), line))
+    };
+    let headers = req.headers();
+    let (Ok(timestamp), Ok(signature)) =
+        (single(headers, TIMESTAMP_HEADER), single(headers, SIGNATURE_HEADER))
+    else {
+        return refuse(AuthErrorKind::SignatureMissing);
+    };
+    let (timestamp, signature) = match (timestamp, signature) {
+        (Some(t), Some(s)) => (t.to_owned(), s.to_owned()),
+        (None, None) if settings.mode == SignatureMode::Optional => return BodyStep::Ready(req),
+        _ => return refuse(AuthErrorKind::SignatureMissing),
+    };
+    let version = match single(headers, VERSION_HEADER) {
+        Ok(None) => SignatureVersion::V1,
+        Ok(Some(v)) => match v.parse::<SignatureVersion>() {
+            Ok(version) => version,
+            Err(_) => {
+                return refuse_with(AuthErrorKind::SignatureMissing, "X-Signature-Version must be 1 or 2");
+            }
+        },
+        Err(()) => return refuse_with(AuthErrorKind::SignatureMissing, "X-Signature-Version must be 1 or 2"),
+    };
+    if version < settings.min_version {
+        return refuse_with(
+            AuthErrorKind::SignatureMismatch,
+            "this service accepts only X-Signature-Version: 2 signatures",
+        );
+    }
+    // The client the verified token names, under its issuer: its secret signs.
+    let Some(claims) = req.extensions().get::<Authenticated>().map(Authenticated::claims) else {
+        return refuse(AuthErrorKind::MissingToken);
+    };
+    let Some(client) = claims.client_id() else {
+        return refuse(AuthErrorKind::SignatureUnknownClient);
+    };
+    let iss = claims.issuer();
+    let key = match settings.issuer_secrets.get(iss).and_then(|table| table.get(client)) {
+        Some(key) => key.clone(),
+        None if context.primary_issuer() == Some(iss) => match settings.secrets.get(client) {
+            Some(key) => key.clone(),
+            None => return refuse(AuthErrorKind::SignatureUnknownClient),
+        },
+        None => return refuse(AuthErrorKind::SignatureUnknownClient),
+    };
+    let partition = format!("{iss}\n{client}");
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    if version == SignatureVersion::V1 && (path.contains('|') || req.method().as_str().contains('|')) {
+        // Version 1's message cannot say where the URL ends: a raw `|` could move bytes
+        // between the URL and the body under one signature.
+        return refuse_with(
+            AuthErrorKind::SignatureMismatch,
+            "a request signed in version 1 must not hold a raw '|' in its path or query; send it as %7C",
+        );
+    }
+    let now = settings.clock.now_unix();
+    let Some(signed_at) = Some(&timestamp)
+        .filter(|t| !t.is_empty() && t.len() <= 19 && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<u64>().ok())
+    else {
+        return refuse(AuthErrorKind::SignatureMissing);
+    };
+    if signed_at.abs_diff(now) > settings.window {
+        return refuse(AuthErrorKind::SignatureStale);
+    }
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > settings.max_body as u64) {
+        return refuse(AuthErrorKind::PayloadTooLarge);
+    }
+    let settings = Arc::clone(settings);
+    BodyStep::Reading(Box::pin(async move {
+        let error = |kind: AuthErrorKind| about(AuthError::new(kind));
+        let (parts, body) = req.into_parts();
+        let line = RequestLine::new(&parts.method, &parts.uri);
+        // The refusal is the future's output, moved once; not worth a box.
+        #[allow(clippy::result_large_err)]
+        let answer = |err: AuthError| Err(context.render(&err, line));
+        let Ok(collected) = http_body_util::Limited::new(body, settings.max_body).collect().await else {
+            return answer(error(AuthErrorKind::PayloadTooLarge));
+        };
+        let bytes = collected.to_bytes();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let url = format!("{}{}", settings.base, path);
+        if !verify(&key, version, (parts.method.as_str(), &url, &bytes, &timestamp), &signature) {
+            // Server side only: the URL the signature was checked over, so a caller that
+            // signed another spelling of it (localhost for 127.0.0.1, http for https) can be
+            // told why. Never the signature or the secret.
+            #[cfg(feature = "tracing")]
+            tracing::info!(
+                checked_url = %url,
+                method = %parts.method,
+                version = version.as_str(),
+                "permiso: a request signature did not match; the caller must sign this exact URL \
+                 (the public base URL plus the path and query)"
+            );
+            return answer(error(AuthErrorKind::SignatureMismatch));
+        }
+        // Only a signature that verified is remembered: nobody can fill the store.
+        let seen = signature.to_ascii_lowercase();
+        let until = signed_at.saturating_add(settings.window);
+        if let Err(err) = settings
+            .replay
+            .first_use(&partition, &seen, now, until)
+            .await
+            .check(AuthErrorKind::SignatureReplayed)
+        {
+            return answer(about(err));
+        }
+        Ok(Request::from_parts(parts, B::from(bytes)))
+    }))
+}

@@ -1,0 +1,338 @@
+//! Every environment variable and TOML key the README documents for the receiving side,
+//! walked through `AuthLayer::from_env_vars` / `AuthLayer::from_file`, the one entry that
+//! builds the whole pipeline: each documented name must be read (a bad value is an error
+//! naming it, or a good one changes what is built), and each name walked here must be
+//! documented. So the README's tables and the readers cannot drift apart.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use permiso::AuthLayer;
+
+const SECRET: &str = "a-shared-secret-of-at-least-32-bytes!!";
+
+/// The README's sections, by `## ` heading.
+fn sections() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in readme.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            out.push((title.to_owned(), String::new()));
+        } else if let Some((_, text)) = out.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+/// The receiving side's sections: the verifier's configuration and the stages'.
+fn receiving_side() -> String {
+    let wanted = ["Configuration", "Request signing", "DPoP", "Rate limits"];
+    sections()
+        .into_iter()
+        .filter(|(title, _)| wanted.iter().any(|w| title.starts_with(w)))
+        .map(|(_, text)| text)
+        .collect()
+}
+
+/// The `PERMISO_*` variables named in the first column of those sections' tables.
+fn documented_variables() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in receiving_side().lines().filter(|l| l.starts_with("| `PERMISO_")) {
+        let first = line.split('|').nth(1).unwrap();
+        for part in first.split('`').filter(|p| p.starts_with("PERMISO_")) {
+            names.insert(part.to_owned());
+        }
+    }
+    names
+}
+
+/// `(table, key)` for every key of the README's TOML example (commented ones included), with
+/// the example's value: `""` is the top level, `"issuer"` an `[[issuer]]`.
+fn documented_keys() -> BTreeMap<(String, String), String> {
+    let text = receiving_side();
+    let start = text.find("```toml\n").expect("the TOML example") + "```toml\n".len();
+    let block = &text[start..start + text[start..].find("```").unwrap()];
+    let mut table = String::new();
+    let mut keys = BTreeMap::new();
+    for line in block.lines() {
+        let line = line.trim_start_matches('#').trim();
+        let code = line.split(" #").next().unwrap().trim();
+        if code.starts_with('[') {
+            let name = code.trim_matches(|c| c == '[' || c == ']');
+            if name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                table = name.to_owned();
+            }
+            continue;
+        }
+        let Some((key, value)) = code.split_once('=') else { continue };
+        let key = key.trim();
+        if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            keys.entry((table.clone(), key.to_owned())).or_insert_with(|| value.trim().to_owned());
+        }
+    }
+    keys
+}
+
+/// How a variable is shown to be read.
+enum Probe {
+    /// With these other variables, this value is refused, and the error names the variable
+    /// (or says the given text).
+    Refused(&'static str, &'static [(&'static str, &'static str)], Option<&'static str>),
+    /// Without this variable (it is in the base set), the layer cannot be built, and the
+    /// error names it.
+    Required,
+    /// With these other variables, this value builds a layer other than without it.
+    Changes(&'static str, &'static [(&'static str, &'static str)]),
+}
+
+const REDIS: &str = "redis://127.0.0.1:1";
+
+fn variable_probes() -> BTreeMap<&'static str, Probe> {
+    use Probe::*;
+    let signing: &[(&str, &str)] = &[
+        ("PERMISO_SIGNATURES", "required"),
+        ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com"),
+        ("PERMISO_SIGNING_SECRETS", "payment-service=PAYMENT_SIGNING_SECRET"),
+        ("PAYMENT_SIGNING_SECRET", "payment-service-secret"),
+    ];
+    let dpop: &[(&str, &str)] =
+        &[("PERMISO_DPOP", "allowed"), ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com")];
+    let revocation: &[(&str, &str)] = &[("PERMISO_REVOCATION_REDIS_URL", REDIS)];
+    let limits: &[(&str, &str)] = &[("PERMISO_RATE_LIMIT_DEFAULT", "60")];
+    let limits_redis: &[(&str, &str)] =
+        &[("PERMISO_RATE_LIMIT_DEFAULT", "60"), ("PERMISO_RATE_LIMIT_REDIS_URL", REDIS)];
+    BTreeMap::from([
+        ("PERMISO_ISSUER", Required),
+        ("PERMISO_AUDIENCE", Required),
+        ("PERMISO_HS256_SECRET", Required),
+        (
+            "PERMISO_JWKS_URL",
+            Refused("https://auth.example.com/jwks", &[], Some("PERMISO_HS256_SECRET and PERMISO_JWKS_URL")),
+        ),
+        (
+            "PERMISO_DISCOVERY_URL",
+            Refused("https://auth.example.com", &[], Some("PERMISO_HS256_SECRET and PERMISO_DISCOVERY_URL")),
+        ),
+        ("PERMISO_ALGORITHMS", Refused("HS999", &[], None)),
+        ("PERMISO_LEEWAY_SECS", Refused("601", &[], None)),
+        ("PERMISO_TRUSTED_CLIENTS", Changes("billing-service", &[])),
+        ("PERMISO_ALLOW_SHORT_SECRET", Refused("maybe", &[], None)),
+        ("PERMISO_SERVICE_TOKEN", Refused("==", &[], None)),
+        ("PERMISO_REQUIRE_AT_JWT", Refused("maybe", &[], None)),
+        ("PERMISO_ALLOW_HTTP", Refused("maybe", &[], None)),
+        ("PERMISO_MAX_TOKEN_BYTES", Refused("lots", &[], None)),
+        ("PERMISO_SCOPE_RULES", Refused("some", &[], None)),
+        ("PERMISO_TRUST_IS_TRUSTED_CLAIM", Refused("maybe", &[], None)),
+        ("PERMISO_FETCH_TIMEOUT_SECS", Refused("301", &[], None)),
+        ("PERMISO_STALE_WINDOW_SECS", Refused("604801", &[], None)),
+        ("PERMISO_REFETCH_COOLDOWN_SECS", Refused("86401", &[], None)),
+        ("PERMISO_REVOCATION_REDIS_URL", Refused("ftp://nowhere", &[], None)),
+        ("PERMISO_REVOCATION_KEY_PREFIX", Refused("", revocation, None)),
+        ("PERMISO_REVOCATION_MAX_STALENESS_MS", Refused("3600001", revocation, None)),
+        ("PERMISO_REVOCATION_TIMEOUT_MS", Refused("0", revocation, None)),
+        ("PERMISO_REVOCATION_ON_ERROR", Refused("shrug", revocation, None)),
+        ("PERMISO_CONFIG", Refused("/nonexistent/permiso.toml", &[], Some("/nonexistent/permiso.toml"))),
+        ("PERMISO_SIGNATURES", Refused("sometimes", &[], None)),
+        ("PERMISO_SIGNING_SECRETS", Refused("payment-service", signing, None)),
+        ("PERMISO_PUBLIC_BASE_URL", Refused("payments.example.com", signing, None)),
+        ("PERMISO_SIGNING_WINDOW_SECS", Refused("3601", signing, None)),
+        ("PERMISO_SIGNING_MAX_BODY_BYTES", Refused("lots", signing, None)),
+        ("PERMISO_SIGNING_REPLAY_REDIS_URL", Refused("ftp://nowhere", signing, None)),
+        ("PERMISO_SIGNING_REPLAY_ON_ERROR", Refused("shrug", signing, None)),
+        ("PERMISO_SIGNING_MIN_VERSION", Refused("3", signing, None)),
+        ("PERMISO_DPOP", Refused("sometimes", &[], None)),
+        ("PERMISO_DPOP_ALGORITHMS", Refused("HS256", dpop, None)),
+        ("PERMISO_DPOP_MAX_AGE_SECS", Refused("601", dpop, None)),
+        ("PERMISO_DPOP_REPLAY_REDIS_URL", Refused("ftp://nowhere", dpop, None)),
+        ("PERMISO_DPOP_REPLAY_ON_ERROR", Refused("shrug", dpop, None)),
+        ("PERMISO_RATE_LIMITS", Refused("payment-service", &[], None)),
+        ("PERMISO_RATE_LIMIT_DEFAULT", Refused("0", &[], None)),
+        ("PERMISO_RATE_LIMIT_BURST", Refused("many", limits, None)),
+        ("PERMISO_RATE_LIMIT_EXEMPT", Changes("billing-batch", limits)),
+        ("PERMISO_RATE_LIMIT_REDIS_URL", Refused("ftp://nowhere", limits, None)),
+        ("PERMISO_RATE_LIMIT_KEY_PREFIX", Changes("fleet:limits:", limits_redis)),
+        ("PERMISO_RATE_LIMIT_ON_REDIS_ERROR", Refused("shrug", limits, None)),
+        ("PERMISO_RATE_LIMIT_REDIS_TIMEOUT_MS", Refused("0", limits, None)),
+    ])
+}
+
+fn base() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("PERMISO_ISSUER", "keystone-auth"),
+        ("PERMISO_AUDIENCE", "keystone-auth"),
+        ("PERMISO_HS256_SECRET", SECRET),
+    ]
+}
+
+fn build(vars: &[(&str, &str)]) -> Result<String, String> {
+    AuthLayer::from_env_vars(vars.iter().copied())
+        .map(|layer| format!("{layer:?}"))
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_documented_variable_is_read_and_every_read_variable_is_documented() {
+    let documented = documented_variables();
+    let probes = variable_probes();
+    let walked: BTreeSet<String> = probes.keys().map(|k| (*k).to_owned()).collect();
+    assert_eq!(
+        documented.difference(&walked).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "documented in README but not walked here"
+    );
+    assert_eq!(
+        walked.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "walked here but not in README's tables"
+    );
+    build(&base()).expect("the base configuration is valid");
+    let mut failures = Vec::new();
+    for (name, probe) in &probes {
+        let outcome = (|| -> Result<(), String> {
+            match probe {
+                Probe::Required => {
+                    let vars: Vec<_> = base().into_iter().filter(|(n, _)| n != name).collect();
+                    match build(&vars) {
+                        Err(e) if e.contains(name) => Ok(()),
+                        other => Err(format!("without it: {other:?}")),
+                    }
+                }
+                Probe::Refused(value, others, says) => {
+                    // The others are valid as they are (with this variable's good value, if
+                    // they hold one); then this value replaces it.
+                    let mut vars = base();
+                    vars.extend_from_slice(others);
+                    build(&vars).map_err(|e| format!("the other settings alone were refused: {e}"))?;
+                    vars.retain(|(n, _)| n != name);
+                    vars.push((name, value));
+                    let expected = says.unwrap_or(name);
+                    match build(&vars) {
+                        Err(e) if e.contains(expected) => Ok(()),
+                        other => Err(format!("{value:?} gave {other:?}, not an error saying {expected}")),
+                    }
+                }
+                Probe::Changes(value, others) => {
+                    let mut vars = base();
+                    vars.extend_from_slice(others);
+                    vars.retain(|(n, _)| n != name);
+                    let without =
+                        build(&vars).map_err(|e| format!("the other settings alone were refused: {e}"))?;
+                    vars.push((name, value));
+                    match build(&vars) {
+                        Ok(with) if with != without => Ok(()),
+                        other => Err(format!("{value:?} changed nothing: {other:?}")),
+                    }
+                }
+            }
+        })();
+        if let Err(why) = outcome {
+            failures.push(format!("{name}: {why}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The keys a table needs before another of its keys is read.
+fn prerequisites(table: &str) -> &'static [(&'static str, &'static str)] {
+    match table {
+        "revocation" => &[("redis_url", r#""redis://127.0.0.1:1""#)],
+        "dpop" => &[("mode", r#""allowed""#), ("public_base_url", r#""https://payments.example.com""#)],
+        "signing" => &[
+            ("mode", r#""required""#),
+            ("public_base_url", r#""https://payments.example.com""#),
+            ("secrets", r#"{ "payment-service" = "PAYMENT_SIGNING_SECRET" }"#),
+        ],
+        "rate_limits" => &[("default", "60")],
+        _ => &[],
+    }
+}
+
+/// The file with `key = value` in `table` (with the table's prerequisites; `value` replaces
+/// a prerequisite of the same key).
+fn file_with(table: &str, key: &str, value: Option<&str>) -> String {
+    let mut top = vec![("audience".to_owned(), r#"["keystone-auth"]"#.to_owned())];
+    let mut issuer = vec![("iss", r#""keystone-auth""#.to_owned()), ("secret", format!("{SECRET:?}"))];
+    let mut other: Vec<(&str, String)> =
+        prerequisites(table).iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    if let Some(value) = value {
+        let set = |lines: &mut Vec<(&str, String)>, key: &'static str| {
+            lines.retain(|(k, _)| *k != key);
+            lines.push((key, value.to_owned()));
+        };
+        let key: &'static str = Box::leak(key.to_owned().into_boxed_str());
+        match table {
+            "" => {
+                top.retain(|(k, _)| k != key);
+                top.push((key.to_owned(), value.to_owned()));
+            }
+            "issuer" => {
+                if ["secret_env", "jwks_url", "discovery_url"].contains(&key) {
+                    issuer.retain(|(k, _)| *k != "secret");
+                }
+                set(&mut issuer, key);
+            }
+            _ => set(&mut other, key),
+        }
+    }
+    let mut text = String::new();
+    for (k, v) in &top {
+        text.push_str(&format!("{k} = {v}\n"));
+    }
+    text.push_str("[[issuer]]\n");
+    for (k, v) in &issuer {
+        text.push_str(&format!("{k} = {v}\n"));
+    }
+    if !table.is_empty() && table != "issuer" {
+        text.push_str(&format!("[{table}]\n"));
+        for (k, v) in &other {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    text
+}
+
+fn build_file(dir: &std::path::Path, text: &str) -> Result<String, String> {
+    let path = dir.join("permiso.toml");
+    std::fs::write(&path, text).unwrap();
+    let vars = [
+        ("PERMISO_CONFIG", path.display().to_string()),
+        ("PAYMENT_SIGNING_SECRET", "payment-service-secret".to_owned()),
+        ("PARTNER_SIGNING_SECRET", "partner-service-secret".to_owned()),
+        ("PERMISO_HS256_SECRET", SECRET.to_owned()),
+    ];
+    AuthLayer::from_env_vars(vars).map(|layer| format!("{layer:?}")).map_err(|e| e.to_string())
+}
+
+/// Every key of the README's TOML example is read by `AuthLayer::from_file`: a value of the
+/// wrong type is refused, and the error names the key; the tables cover every stage.
+#[test]
+fn every_documented_toml_key_is_read_and_named_in_its_errors() {
+    let keys = documented_keys();
+    let tables: BTreeSet<&str> = keys.keys().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(tables, BTreeSet::from(["", "issuer", "revocation", "dpop", "signing", "rate_limits"]));
+    assert!(keys.len() >= 45, "{keys:?}");
+    let dir = std::env::temp_dir().join(format!("permiso-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for ((table, key), example) in &keys {
+        let base = file_with(table, key, None);
+        if let Err(e) = build_file(&dir, &base) {
+            failures.push(format!("[{table}] {key}: the table's other keys were refused: {e}\n{base}"));
+            continue;
+        }
+        // The README's own value is accepted: the key exists and means what is shown.
+        let good = file_with(table, key, Some(example));
+        if let Err(e) = build_file(&dir, &good) {
+            failures.push(format!("[{table}] {key}: the README's value {example} was refused: {e}\n{good}"));
+        }
+        // A type no key takes: every one of them must refuse it, naming itself.
+        let bad = file_with(table, key, Some("{ nope = true }"));
+        match build_file(&dir, &bad) {
+            Err(e) if e.contains(key.as_str()) => {}
+            other => failures.push(format!("[{table}] {key}: {other:?}\n{bad}")),
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
