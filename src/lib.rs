@@ -23,7 +23,8 @@
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! // In production: `Verifier::from_env()?`, or `Verifier::builder([...]).issuer(...)`.
+//! // In production: `AuthLayer::from_env()?` (every stage, from PERMISO_* variables), or
+//! // `AuthLayer::builder(Verifier::builder([...]).issuer(...).build()?)`.
 //! let idp = TestIssuer::start().await;
 //! let verifier = Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).build().unwrap();
 //! let app = Router::new().route("/transactions", get(list)).layer(AuthLayer::new(verifier));
@@ -44,8 +45,10 @@
 //!   [`ServiceTokenRule`]; configuration from the environment or a TOML file
 //!   ([`Verifier::from_env`]);
 //! - keys: [`Key`], [`KeySet`] (shared secrets, PEM, JWK, JWKS) and [`RemoteKeys`];
-//! - the tower side: [`AuthLayer`] (it leaves [`Authenticated`] in the extensions) and the
-//!   tower-only [`RequireLayer`];
+//! - the tower side: [`AuthLayer`] (it leaves [`Authenticated`] in the extensions), the
+//!   stages it runs after the token ([`AuthLayerBuilder`]: request signatures, rate limits, in
+//!   one fixed order), the whole pipeline from the environment or a TOML file
+//!   ([`AuthLayer::from_env`]), and the tower-only [`RequireLayer`];
 //! - [`extract`]: axum extractors (feature `axum`, on by default);
 //! - what a verified token says: [`Claims`], [`ScopeSet`], [`scopes!`];
 //! - rejections: [`AuthError`] and how it is answered over HTTP;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Key, KeySet};
+use super::key::{Key, KeySet};
 use crate::algorithm::Algorithm;
 use crate::token::b64url;
 

@@ -2,7 +2,7 @@
 
 use jsonwebtoken::DecodingKey;
 
-use super::Key;
+use super::key::Key;
 use crate::error::{ConfigError, ConfigErrorKind};
 
 pub(super) fn from_pem(pem: &[u8]) -> Result<Key, ConfigError> {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{OnLimitStoreError, RateLimitLayer, RateLimits};
+use super::layer::RateLimitLayer;
+use super::policy::OnLimitStoreError;
+use super::settings::RateLimits;
 use crate::error::{ConfigError, ConfigErrorKind};
 
 /// The `[rate_limits]` table, and the variables read into the same shape.

@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::engine::{Inner, Verifier};
 use super::issuer::{Issuer, IssuerPolicy};
-use super::{Inner, Verifier};
 use crate::algorithm::Algorithm;
 use crate::cache::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, TokenCache};
 use crate::clock::{Clock, SystemClock};
@@ -13,6 +13,18 @@ use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keys::{Key, KeySource};
 use crate::revocation::{Checker, Revocation};
 use crate::scope::ScopeRules;
+
+impl Verifier {
+    /// Starts a verifier for tokens meant for one of `audiences` (the `aud` claim must name
+    /// at least one).
+    pub fn builder<I, S>(audiences: I) -> VerifierBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        VerifierBuilder::new(audiences.into_iter().map(Into::into).collect())
+    }
+}
 
 /// The default clock skew allowed on `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);

@@ -23,7 +23,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Issuer, ServiceTokenRule, Verifier, VerifierBuilder};
+use super::builder::VerifierBuilder;
+use super::engine::Verifier;
+use super::issuer::Issuer;
+use super::service_rule::ServiceTokenRule;
 use crate::algorithm::Algorithm;
 use crate::dpop::DpopMode;
 use crate::dpop::settings::{DPOP_ENV_NAMES, DPOP_TOML_NAMES, DpopSettings};

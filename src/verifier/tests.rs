@@ -9,8 +9,9 @@ use std::time::Duration;
 use super::*;
 use crate::algorithm::Algorithm;
 use crate::clock::ManualClock;
-use crate::error::ConfigErrorKind;
+use crate::error::{AuthError, AuthErrorKind, ConfigErrorKind};
 use crate::keys::{Key, KeySet};
+use crate::scope::ScopeRules;
 use crate::testing::SigningKey;
 
 const NOW: u64 = 1_700_000_000;

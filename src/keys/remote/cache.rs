@@ -9,11 +9,14 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::header::{CACHE_CONTROL, HeaderMap};
 
-use super::{KeyError, KeyFetchError, KeyStats, Location, REDISCOVER_EVERY, RemoteKeys, UNKNOWN_KID_MEMORY};
+use super::settings::{
+    KeyError, KeyFetchError, KeyStats, Location, REDISCOVER_EVERY, RemoteKeys, UNKNOWN_KID_MEMORY,
+};
 use crate::clock::Clock;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::fetch::{self, FetchError, SingleFlight, check_url, discovered_url, jitter};
-use crate::keys::{Key, KeySet, jwk};
+use crate::keys::jwk;
+use crate::keys::key::{Key, KeySet};
 
 /// Why a refresh runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +51,15 @@ struct State {
     discovered_at: u64,
     /// When the keys held were fetched (clock seconds).
     fetched_at: u64,
+}
+
+impl RemoteKeys {
+    /// Checks the settings and starts the live cache for issuer `iss`; called by the
+    /// verifier's `build()`. Nothing is fetched yet.
+    pub(crate) fn start(self, iss: &str, clock: Arc<dyn Clock>) -> Result<Arc<Remote>, ConfigError> {
+        self.validate(iss)?;
+        Remote::new(iss, self, clock)
+    }
 }
 
 /// The live cache of one issuer's remote keys.
