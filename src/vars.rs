@@ -126,3 +126,46 @@ pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
+
+/// The names permiso has always read (first) whose TOML key gives another name by the rule
+/// `PERMISO_<TABLE>_<KEY>` (second; top-level and issuer keys: `PERMISO_<KEY>`). Both are
+/// read; every other variable already is its key's rule name. (`PERMISO_PUBLIC_BASE_URL` is
+/// shared by `[dpop]` and `[signing]`; their rule names override it for one table.)
+pub(crate) const RULE_NAMES: &[(&str, &str)] = &[
+    ("PERMISO_ISSUER", "PERMISO_ISS"),
+    ("PERMISO_HS256_SECRET", "PERMISO_SECRET"),
+    ("PERMISO_DPOP", "PERMISO_DPOP_MODE"),
+    ("PERMISO_SIGNATURES", "PERMISO_SIGNING_MODE"),
+    ("PERMISO_RATE_LIMITS", "PERMISO_RATE_LIMITS_CLIENTS"),
+    ("PERMISO_RATE_LIMIT_DEFAULT", "PERMISO_RATE_LIMITS_DEFAULT"),
+    ("PERMISO_RATE_LIMIT_BURST", "PERMISO_RATE_LIMITS_BURST"),
+    ("PERMISO_RATE_LIMIT_EXEMPT", "PERMISO_RATE_LIMITS_EXEMPT"),
+    ("PERMISO_RATE_LIMIT_REDIS_URL", "PERMISO_RATE_LIMITS_REDIS_URL"),
+    ("PERMISO_RATE_LIMIT_KEY_PREFIX", "PERMISO_RATE_LIMITS_KEY_PREFIX"),
+    ("PERMISO_RATE_LIMIT_ON_REDIS_ERROR", "PERMISO_RATE_LIMITS_ON_REDIS_ERROR"),
+    ("PERMISO_RATE_LIMIT_REDIS_TIMEOUT_MS", "PERMISO_RATE_LIMITS_REDIS_TIMEOUT_MS"),
+];
+
+/// `get`, where each name of [`RULE_NAMES`] also answers for its rule name; the two set to
+/// different values is an error naming both (never the values).
+pub(crate) fn by_rule<'a>(
+    get: &'a dyn Fn(&str) -> Option<String>,
+) -> Result<impl Fn(&str) -> Option<String> + 'a, crate::error::ConfigError> {
+    let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+    for (name, rule) in RULE_NAMES {
+        if let (Some(a), Some(b)) = (set(name), set(rule))
+            && a.trim() != b.trim()
+        {
+            return Err(crate::error::ConfigError::new(
+                crate::error::ConfigErrorKind::Conflict,
+                format!("{name} and {rule} name the same setting but are set to different values"),
+            ));
+        }
+    }
+    // A set name first, then its rule name; a name set empty is still read as it always was.
+    Ok(move |name: &str| {
+        set(name)
+            .or_else(|| RULE_NAMES.iter().find(|(n, _)| *n == name).and_then(|(_, rule)| set(rule)))
+            .or_else(|| get(name))
+    })
+}

@@ -336,3 +336,99 @@ fn every_documented_toml_key_is_read_and_named_in_its_errors() {
     std::fs::remove_dir_all(&dir).ok();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The variable the rule `PERMISO_<TABLE>_<KEY>` gives a TOML key (`PERMISO_<KEY>` for the
+/// top level and the `[[issuer]]`).
+fn rule_name(table: &str, key: &str) -> String {
+    match table {
+        "" | "issuer" => format!("PERMISO_{}", key.to_ascii_uppercase()),
+        t => format!("PERMISO_{}_{}", t.to_ascii_uppercase(), key.to_ascii_uppercase()),
+    }
+}
+
+/// Rule names that differ from the documented variable they also set (README, Configuration).
+const RULE_ALIASES: &[(&str, &str)] = &[
+    ("PERMISO_ISS", "PERMISO_ISSUER"),
+    ("PERMISO_SECRET", "PERMISO_HS256_SECRET"),
+    ("PERMISO_DPOP_MODE", "PERMISO_DPOP"),
+    ("PERMISO_DPOP_PUBLIC_BASE_URL", "PERMISO_PUBLIC_BASE_URL"),
+    ("PERMISO_SIGNING_MODE", "PERMISO_SIGNATURES"),
+    ("PERMISO_SIGNING_PUBLIC_BASE_URL", "PERMISO_PUBLIC_BASE_URL"),
+    ("PERMISO_RATE_LIMITS_CLIENTS", "PERMISO_RATE_LIMITS"),
+    ("PERMISO_RATE_LIMITS_DEFAULT", "PERMISO_RATE_LIMIT_DEFAULT"),
+    ("PERMISO_RATE_LIMITS_BURST", "PERMISO_RATE_LIMIT_BURST"),
+    ("PERMISO_RATE_LIMITS_EXEMPT", "PERMISO_RATE_LIMIT_EXEMPT"),
+    ("PERMISO_RATE_LIMITS_REDIS_URL", "PERMISO_RATE_LIMIT_REDIS_URL"),
+    ("PERMISO_RATE_LIMITS_KEY_PREFIX", "PERMISO_RATE_LIMIT_KEY_PREFIX"),
+    ("PERMISO_RATE_LIMITS_ON_REDIS_ERROR", "PERMISO_RATE_LIMIT_ON_REDIS_ERROR"),
+    ("PERMISO_RATE_LIMITS_REDIS_TIMEOUT_MS", "PERMISO_RATE_LIMIT_REDIS_TIMEOUT_MS"),
+];
+
+/// Keys with no variable: `secret_env` names one already; `issuer_secrets` holds other
+/// issuers' clients, and the environment configures one issuer.
+const NO_VARIABLE: &[&str] = &["secret_env", "issuer_secrets"];
+
+/// Anything settable in the file is settable in the environment: every documented key's rule
+/// name is read, as the documented variable it stands for.
+#[test]
+fn every_toml_key_has_its_variable_by_one_rule() {
+    let documented = documented_variables();
+    let probes = variable_probes();
+    let mut failures = Vec::new();
+    for (table, key) in documented_keys().into_keys() {
+        if NO_VARIABLE.contains(&key.as_str()) {
+            continue;
+        }
+        let rule = rule_name(&table, &key);
+        if documented.contains(&rule) {
+            continue; // walked by every_documented_variable_is_read_and_every_read_variable_is_documented
+        }
+        let Some((_, canonical)) = RULE_ALIASES.iter().find(|(r, _)| *r == rule) else {
+            failures.push(format!("[{table}] {key}: {rule} is neither documented nor an alias"));
+            continue;
+        };
+        let mut vars = base();
+        let outcome = match &probes[canonical] {
+            Probe::Required => {
+                // The rule name alone stands in for the required variable.
+                let value = vars.iter().find(|(n, _)| n == canonical).unwrap().1;
+                vars.retain(|(n, _)| n != canonical);
+                vars.push((rule.as_str(), value));
+                build(&vars).map(|_| ()).map_err(|e| format!("{rule} did not stand in for {canonical}: {e}"))
+            }
+            Probe::Refused(value, others, says) => {
+                vars.extend_from_slice(others);
+                vars.push((rule.as_str(), value));
+                let expected = says.unwrap_or(canonical);
+                match build(&vars) {
+                    Err(e) if e.contains(expected) || e.contains(&rule) => Ok(()),
+                    other => Err(format!("{rule}={value:?} gave {other:?}")),
+                }
+            }
+            Probe::Changes(value, others) => {
+                vars.extend_from_slice(others);
+                let without = build(&vars).unwrap();
+                vars.push((rule.as_str(), value));
+                match build(&vars) {
+                    Ok(with) if with != without => Ok(()),
+                    other => Err(format!("{rule}={value:?} changed nothing: {other:?}")),
+                }
+            }
+        };
+        if let Err(why) = outcome {
+            failures.push(format!("[{table}] {key}: {why}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // Both names set to different values: refused, naming both.
+    let mut vars = base();
+    vars.extend([("PERMISO_DPOP", "allowed"), ("PERMISO_DPOP_MODE", "required")]);
+    vars.push(("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com"));
+    let err = build(&vars).unwrap_err();
+    assert!(err.contains("PERMISO_DPOP and PERMISO_DPOP_MODE"), "{err}");
+    // The same value twice is no conflict.
+    vars.retain(|(n, _)| *n != "PERMISO_DPOP_MODE");
+    vars.push(("PERMISO_DPOP_MODE", "allowed"));
+    build(&vars).unwrap();
+}

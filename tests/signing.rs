@@ -133,7 +133,15 @@ async fn every_alteration_is_refused() {
         ("query", "POST", "/echo?x=2", "{\"a\":1}", &ts, good.clone()),
         ("body", "POST", "/echo?x=1", "{\"a\":2}", &ts, good.clone()),
         ("timestamp", "POST", "/echo?x=1", "{\"a\":1}", &later, good.clone()),
-        ("signature", "POST", "/echo?x=1", "{\"a\":1}", &ts, format!("{}0", &good[..63])),
+        // The last hex digit changed (to another digit: one signature in 16 ends in 0).
+        (
+            "signature",
+            "POST",
+            "/echo?x=1",
+            "{\"a\":1}",
+            &ts,
+            format!("{}{}", &good[..63], if good.ends_with('0') { '1' } else { '0' }),
+        ),
         ("not hex", "POST", "/echo?x=1", "{\"a\":1}", &ts, "z".repeat(64)),
     ] {
         let a = send(&s, "payment-service", method, path, body, Some(ts_sent), Some(&sig_sent)).await;

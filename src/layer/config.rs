@@ -95,6 +95,7 @@ impl ConfiguredAuthLayer {
         if let Some(path) = get("PERMISO_CONFIG").filter(|p| !p.trim().is_empty()) {
             return Self::from_config_file(path.trim(), get);
         }
+        let get = &crate::vars::by_rule(get)?;
         let verifier = builder_from_vars(get)?.build().map_err(ConfigError::in_env)?;
         let signing = RequestSigning::from_lookup(get)?;
         #[cfg(feature = "rate-limit")]

@@ -67,6 +67,10 @@ impl<S: Service<Request<ReqBody>>, ReqBody, Sig> ResponseFuture<S, ReqBody, Sig>
         Self { state: State::Rejected { response } }
     }
 
+    pub(crate) fn calling(future: S::Future) -> Self {
+        Self { state: State::Calling { future, headers: None } }
+    }
+
     pub(crate) fn verifying(pending: Verifying<ReqBody, Sig>, inner: S) -> Self {
         let Verifying { verify, req, verifier, context, behind } = pending;
         Self { state: State::Verifying { verify, req, inner, verifier, context, behind } }

@@ -16,7 +16,7 @@ use crate::context::{AuthContext, Authenticated, DefaultRejection, RequestLine};
 use crate::dpop::DpopMode;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::signing::{NoSignatures, SignatureStage};
-use crate::verifier::{Admit, Presented, Verdict, Verifier};
+use crate::verifier::{Admit, Presented, Verdict, Verifier, VerifyFuture};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -143,29 +143,10 @@ where
                 }
             }
             Some(Credentials { scheme: Scheme::Dpop, token }) => {
-                let Some(policy) = layer.verifier.dpop() else {
-                    return reject(
-                        AuthError::new(AuthErrorKind::InvalidRequest)
-                            .with_description("the DPoP authorization scheme is not accepted here"),
-                    );
-                };
-                let proof = match policy.capture(req.headers(), req.method(), req.uri()) {
-                    Ok(proof) => proof,
-                    Err(err) => return reject(err.about_dpop()),
-                };
-                // The token may come from the cache; the proof is checked on every request.
-                let verdict = layer.verifier.verify_now(token, Presented::Dpop, layer.admit);
-                let (policy, token) = (Arc::clone(policy), token.to_owned());
-                Some(Box::pin(async move {
-                    let claims = match verdict {
-                        Verdict::Verified(claims) => claims,
-                        Verdict::Rejected(err) => return Err(err.about_dpop()),
-                        Verdict::Pending(rest) => rest.await.map_err(AuthError::about_dpop)?,
-                    };
-                    let jkt = claims.dpop_jkt().unwrap_or_default();
-                    policy.check(&proof, Some((&token, jkt))).await.map_err(|e| e.about_verified(&claims))?;
-                    Ok(claims)
-                }) as crate::verifier::VerifyFuture)
+                match dpop_verification(&layer.verifier, layer.admit, token, &req) {
+                    Ok(verify) => Some(verify),
+                    Err(err) => return reject(err),
+                }
             }
         };
         if let Some(verify) = verify {
@@ -178,7 +159,52 @@ where
             return ResponseFuture::verifying(pending, inner);
         }
         req.extensions_mut().insert(context);
+        if layer.behind.is_empty::<ReqBody>() {
+            // The common case: nothing after the token.
+            return ResponseFuture::calling(self.inner.call(req));
+        }
         let next = layer.behind.run(req);
         ResponseFuture::next(next, || self.layer.behind.clone(), &mut self.inner)
     }
+}
+
+/// A DPoP-bound request's verification: the proof captured now, the token (cached or not) and
+/// the proof checked together later. Apart from `call` (and not generic over the body), so
+/// that the bearer path stays small.
+#[inline(never)]
+fn dpop_verification<B>(
+    verifier: &Verifier,
+    admit: Admit,
+    token: &str,
+    req: &Request<B>,
+) -> Result<VerifyFuture, AuthError> {
+    dpop_verification_of(verifier, admit, token, req.headers(), req.method(), req.uri())
+}
+
+fn dpop_verification_of(
+    verifier: &Verifier,
+    admit: Admit,
+    token: &str,
+    headers: &http::HeaderMap,
+    method: &http::Method,
+    uri: &http::Uri,
+) -> Result<VerifyFuture, AuthError> {
+    let Some(policy) = verifier.dpop() else {
+        return Err(AuthError::new(AuthErrorKind::InvalidRequest)
+            .with_description("the DPoP authorization scheme is not accepted here"));
+    };
+    let proof = policy.capture(headers, method, uri).map_err(AuthError::about_dpop)?;
+    // The token may come from the cache; the proof is checked on every request.
+    let verdict = verifier.verify_now(token, Presented::Dpop, admit);
+    let (policy, token) = (Arc::clone(policy), token.to_owned());
+    Ok(Box::pin(async move {
+        let claims = match verdict {
+            Verdict::Verified(claims) => claims,
+            Verdict::Rejected(err) => return Err(err.about_dpop()),
+            Verdict::Pending(rest) => rest.await.map_err(AuthError::about_dpop)?,
+        };
+        let jkt = claims.dpop_jkt().unwrap_or_default();
+        policy.check(&proof, Some((&token, jkt))).await.map_err(|e| e.about_verified(&claims))?;
+        Ok(claims)
+    }))
 }

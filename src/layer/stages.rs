@@ -51,6 +51,19 @@ pub(crate) enum Next<B> {
 }
 
 impl<Sig> Behind<Sig> {
+    /// Whether no stage runs after the token: the layer then calls the inner service at once.
+    #[inline]
+    pub(crate) fn is_empty<B>(&self) -> bool
+    where
+        Sig: SignatureStage<B>,
+    {
+        #[cfg(feature = "rate-limit")]
+        if self.limits.is_some() {
+            return false;
+        }
+        <Sig as Check<B>>::CHECKS_NOTHING
+    }
+
     /// Runs the stages on `req`, whose claims (if any) and context are in its extensions.
     #[inline]
     pub(crate) fn run<B>(&self, req: Request<B>) -> Next<B>

@@ -83,12 +83,13 @@ impl RateLimits {
     pub(crate) fn from_lookup(
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<RateLimitLayer>, ConfigError> {
-        let var = |n: &str| get(n).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_owned());
-        let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, m);
-        if let Some(path) = var("PERMISO_CONFIG") {
+        if let Some(path) = get("PERMISO_CONFIG").map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
             let text = crate::vars::read_config_file(&path)?;
             return Self::from_toml(&text, &path);
         }
+        let get = &crate::vars::by_rule(get)?;
+        let var = |n: &str| get(n).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_owned());
+        let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, m);
         let number = |name: &str| -> Result<Option<u32>, ConfigError> {
             var(name)
                 .map(|v| {

@@ -222,12 +222,13 @@ impl RequestSigning {
     pub(crate) fn from_lookup(
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<RequestSigning>, ConfigError> {
-        let var = |n: &str| get(n).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_owned());
-        let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, m);
-        if let Some(path) = var("PERMISO_CONFIG") {
+        if let Some(path) = get("PERMISO_CONFIG").map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
             let text = crate::vars::read_config_file(&path)?;
             return Self::from_toml(&text, &path, get);
         }
+        let get = &crate::vars::by_rule(get)?;
+        let var = |n: &str| get(n).filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_owned());
+        let invalid = |m: String| ConfigError::new(ConfigErrorKind::Invalid, m);
         let mode = match var("PERMISO_SIGNATURES").as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("off") => return Ok(None),
             Some("required") => SignatureMode::Required,
@@ -240,7 +241,7 @@ impl RequestSigning {
         };
         let settings = FileSigning {
             mode: Some(mode),
-            public_base_url: var("PERMISO_PUBLIC_BASE_URL"),
+            public_base_url: var("PERMISO_SIGNING_PUBLIC_BASE_URL").or_else(|| var("PERMISO_PUBLIC_BASE_URL")),
             secrets: var("PERMISO_SIGNING_SECRETS")
                 .map(|list| {
                     list.split(',')

@@ -41,6 +41,9 @@ pub(crate) mod sealed {
 
     /// The check behind [`SignatureStage`](super::SignatureStage).
     pub trait Check<B> {
+        /// Whether this stage never looks at a request (the layer then skips it).
+        const CHECKS_NOTHING: bool = false;
+
         /// Checks `req`, whose token the layer has verified (the claims and the layer's
         /// context are in its extensions).
         fn check(&self, req: Request<B>) -> BodyStep<B>;
@@ -75,6 +78,8 @@ pub struct NoSignatures;
 
 #[allow(private_interfaces)]
 impl<B> sealed::Check<B> for NoSignatures {
+    const CHECKS_NOTHING: bool = true;
+
     #[inline]
     fn check(&self, req: Request<B>) -> BodyStep<B> {
         BodyStep::Ready(req)

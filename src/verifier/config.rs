@@ -211,6 +211,7 @@ pub(crate) fn builder_from_vars(
     if let Some(path) = get("PERMISO_CONFIG").filter(|p| !p.trim().is_empty()) {
         return builder_from_file(Path::new(path.trim()), get);
     }
+    let get = &crate::vars::by_rule(get)?;
     let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
     let iss = var("PERMISO_ISSUER")
         .ok_or_else(|| missing("PERMISO_ISSUER is required (the exact iss of accepted tokens)".into()))?;
@@ -325,7 +326,9 @@ pub(crate) fn builder_from_vars(
         max_age_secs: var("PERMISO_DPOP_MAX_AGE_SECS")
             .map(|v| parse_u64("PERMISO_DPOP_MAX_AGE_SECS", &v, 600, "seconds"))
             .transpose()?,
-        public_base_url: var("PERMISO_PUBLIC_BASE_URL").map(|v| OneOrMany::Many(comma_list(&v))),
+        public_base_url: var("PERMISO_DPOP_PUBLIC_BASE_URL")
+            .or_else(|| var("PERMISO_PUBLIC_BASE_URL"))
+            .map(|v| OneOrMany::Many(comma_list(&v))),
         replay_redis_url: var("PERMISO_DPOP_REPLAY_REDIS_URL").map(Secret),
         replay_on_error: var("PERMISO_DPOP_REPLAY_ON_ERROR")
             .map(|v| {

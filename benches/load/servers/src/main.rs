@@ -13,7 +13,7 @@
 //! - `permiso-everything`: every stage at once, in the one `AuthLayer`: revocation in Redis
 //!   (as `permiso-revocation`), required signatures (as `permiso-signed`), an in-process rate
 //!   limit that never triggers and a Prometheus recorder (as `permiso-observed`);
-//! - `permiso-dpop`: plain permiso with DPoP allowed (its public origin is the bind address), loaded by `load-client`
+//! - `permiso-dpop`: plain permiso with DPoP allowed (its public origin is the bound address), loaded by `load-client`
 //!   with a DPoP-bound token and a fresh proof per request;
 //! - `grpc-bare` / `grpc-permiso`: the payments gRPC service of `examples/grpc_service`
 //!   (`ListTransactions`) bare, and behind `AuthLayer` with its `GrpcMethods` requirement;
@@ -134,6 +134,10 @@ async fn main() {
         "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-dpop"
         | "permiso-everything" => {
             let everything = variant == "permiso-everything";
+            // DPoP proofs and signatures are checked against this server's public origin:
+            // bind first (the port is chosen here), then build.
+            let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
+            let origin = format!("http://{}", listener.local_addr().expect("addr"));
             let issuer = if hs {
                 permiso::Issuer::permiso(iss.clone(), secret)
             } else {
@@ -145,10 +149,8 @@ async fn main() {
                 builder = builder.revocation(permiso::RedisRevocations::new(&url).expect("redis url").revocation());
             }
             if variant == "permiso-dpop" {
-                // DPoP is opt-in, and checked against this server's public origin.
-                builder = builder.dpop(
-                    permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Allowed).public_base_url(format!("http://{bind}")),
-                );
+                // DPoP is opt-in.
+                builder = builder.dpop(permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Allowed).public_base_url(origin.clone()));
             }
             let verifier = builder.build().expect("config");
             verifier.warm_up().await.expect("keys");
@@ -175,26 +177,29 @@ async fn main() {
                     .build()
                     .expect("limits")
             };
-            if variant == "permiso-signed" || everything {
-                // The public base URL is this server's own: bind first, then build.
-                let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
-                let addr = listener.local_addr().expect("addr");
+            let app = if variant == "permiso-signed" || everything {
                 let secret = std::env::var("PERMISO_LOAD_SIGNING_SECRET").expect("PERMISO_LOAD_SIGNING_SECRET");
-                let signing = permiso::signing::RequestSigning::new(permiso::signing::SignatureMode::Required, format!("http://{addr}"))
+                // One client sends every request here, tens of thousands a second: with the
+                // default ±300 s window its live signatures would pass the replay memory's
+                // per-client bound (250,000) within seconds, and further requests would be
+                // answered 503 (by design: the memory never forgets a live signature). The
+                // load-client stamps each request fresh, so a ±2 s window loses nothing.
+                let signing = permiso::signing::RequestSigning::new(permiso::signing::SignatureMode::Required, origin)
                     .client_secret("payment-service", secret)
+                    .window(std::time::Duration::from_secs(2))
                     .build()
                     .expect("signing");
                 let auth = auth.signatures(signing);
                 let auth = if everything { auth.rate_limits(limits()) } else { auth };
-                let app = route.layer(auth.build());
-                println!("listening on http://{addr}");
-                axum::serve(listener, app).await.expect("serve");
-                return;
-            }
-            if variant == "permiso-observed" {
-                return serve(bind, route.layer(auth.rate_limits(limits()).build())).await;
-            }
-            route.layer(auth.build())
+                route.layer(auth.build())
+            } else if variant == "permiso-observed" {
+                route.layer(auth.rate_limits(limits()).build())
+            } else {
+                route.layer(auth.build())
+            };
+            println!("listening on http://{}", listener.local_addr().expect("addr"));
+            axum::serve(listener, app).await.expect("serve");
+            return;
         }
         "tower-oauth2" if !hs => {
             use tower_oauth2_resource_server::{
