@@ -85,8 +85,8 @@ fn counting_key(iss: &str, client: &str) -> String {
     key
 }
 
-/// Limits each verified client's requests per minute; see the [module docs](self). Made by
-/// [`RateLimits::build`] or [`RateLimits::from_env`] and given to the
+/// Limits each verified client's requests per minute; see the [module docs](super). Made by
+/// [`RateLimits::build`](super::RateLimits::build) or [`RateLimits::from_env`](super::RateLimits::from_env) and given to the
 /// [`AuthLayer`](crate::AuthLayer) with
 /// [`AuthLayerBuilder::rate_limits`](crate::AuthLayerBuilder::rate_limits): the layer counts
 /// a request only once its token and signature passed, and its `on_rejection` shapes the 429s.
