@@ -44,11 +44,13 @@
 //! - verifying: the [`Verifier`] and its [`VerifierBuilder`], [`Issuer`],
 //!   [`ServiceTokenRule`]; configuration from the environment or a TOML file
 //!   ([`Verifier::from_env`]);
-//! - keys: [`Key`], [`KeySet`] (shared secrets, PEM, JWK, JWKS) and [`RemoteKeys`];
+//! - [`keys`]: `Key`, `KeySet` (shared secrets, PEM, JWK, JWKS) and `RemoteKeys`;
+//! - [`revocation`]: `Revocation`, `MemoryRevocations`, `RedisRevocations` (feature `redis`);
 //! - the tower side: [`AuthLayer`] (it leaves [`Authenticated`] in the extensions), the
 //!   stages it runs after the token ([`AuthLayerBuilder`]: request signatures, rate limits, in
 //!   one fixed order), the whole pipeline from the environment or a TOML file
-//!   ([`AuthLayer::from_env`]), and the tower-only [`RequireLayer`];
+//!   ([`AuthLayer::from_env`]), and the tower-only [`RequireLayer`]; the services, futures
+//!   and body types they make are in [`layer`];
 //! - [`extract`]: axum extractors (feature `axum`, on by default);
 //! - what a verified token says: [`Claims`], [`ScopeSet`], [`scopes!`];
 //! - rejections: [`AuthError`] and how it is answered over HTTP;
@@ -77,8 +79,8 @@ pub mod extract;
 mod fetch;
 pub mod grpc;
 mod heap;
-mod keys;
-mod layer;
+pub mod keys;
+pub mod layer;
 #[cfg(feature = "rate-limit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
 pub mod limit;
@@ -90,7 +92,7 @@ mod on_error;
 mod redis;
 mod replay;
 mod require;
-mod revocation;
+pub mod revocation;
 mod scope;
 pub mod signing;
 mod token;
@@ -126,18 +128,25 @@ pub use cache::CacheStats;
 pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-pub use keys::{Key, KeyFetchError, KeySet, KeyStats, RemoteKeys};
 pub use layer::{
-    AuthBody, AuthLayer, AuthLayerBuilder, AuthService, Authenticated, ConfiguredAuthLayer, DefaultRejection,
-    GuardFuture, OnRejection, RequireLayer, RequireService, ResponseFuture,
+    AuthLayer, AuthLayerBuilder, Authenticated, ConfiguredAuthLayer, DefaultRejection, OnRejection,
+    RequireLayer,
 };
 pub use on_error::OnStoreError;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisTarget;
+
+// Earlier paths, kept working: these items live in their modules (`permiso::keys`,
+// `permiso::layer`, `permiso::revocation`), and the root shows only the core.
+#[doc(hidden)]
+pub use keys::{Key, KeyFetchError, KeySet, KeyStats, RemoteKeys};
+#[doc(hidden)]
+pub use layer::{AuthBody, AuthService, GuardFuture, RequireService, ResponseFuture};
 #[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[doc(hidden)]
 pub use revocation::RedisRevocations;
+#[doc(hidden)]
 pub use revocation::{
     DEFAULT_MAX_STALENESS, DEFAULT_REVOCATION_KEY_PREFIX, DEFAULT_REVOCATION_TIMEOUT, MemoryRevocations,
     OnRevocationError, Revocation, RevocationError, RevocationList, RevocationStats,

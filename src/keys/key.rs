@@ -12,7 +12,8 @@ use crate::error::{ConfigError, ConfigErrorKind};
 /// One key that can verify signatures.
 ///
 /// ```
-/// use permiso::{Algorithm, Key};
+/// use permiso::Algorithm;
+/// use permiso::keys::Key;
 ///
 /// let key = Key::from_jwk(r#"{"kty":"OKP","crv":"Ed25519","kid":"ed-1",
 ///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#).unwrap();
@@ -256,7 +257,7 @@ impl fmt::Debug for Key {
 /// The keys an issuer verifies with.
 ///
 /// ```
-/// use permiso::KeySet;
+/// use permiso::keys::KeySet;
 ///
 /// let set = KeySet::from_jwks(r#"{"keys":[
 ///   {"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},

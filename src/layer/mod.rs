@@ -2,7 +2,7 @@
 //!
 //! [`AuthLayer`] wraps any tower service taking `http::Request<B>` (axum, plain hyper,
 //! tonic). For each request it finds the bearer token ([`crate::bearer::extract`]), verifies
-//! it with the [`Verifier`], and either puts the claims in the request extensions as
+//! it with the [`Verifier`](crate::Verifier), and either puts the claims in the request extensions as
 //! [`Authenticated`] and calls the inner service, or answers the rejection itself: 401/400/403/503
 //! with an RFC 6750 `WWW-Authenticate` header and a JSON body. It never returns an error to the
 //! server.

@@ -13,7 +13,7 @@ use super::policy::{RevocationError, RevocationList};
 /// share the list, so a test can keep one and give another to the verifier.
 ///
 /// ```
-/// use permiso::{MemoryRevocations, RevocationList};
+/// use permiso::revocation::{MemoryRevocations, RevocationList};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let list = MemoryRevocations::new();

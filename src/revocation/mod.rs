@@ -19,7 +19,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use permiso::{Issuer, MemoryRevocations, Revocation, Verifier};
+//! use permiso::revocation::{MemoryRevocations, Revocation};
+//! use permiso::{Issuer, Verifier};
 //!
 //! let revoked = MemoryRevocations::new();
 //! let verifier = Verifier::builder(["keystone-auth"])

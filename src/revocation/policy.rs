@@ -100,7 +100,8 @@ pub type OnRevocationError = crate::on_error::OnStoreError;
 ///
 /// ```
 /// use std::time::Duration;
-/// use permiso::{Issuer, MemoryRevocations, Revocation, Verifier};
+/// use permiso::revocation::{MemoryRevocations, Revocation};
+/// use permiso::{Issuer, Verifier};
 ///
 /// let revoked = MemoryRevocations::new();
 /// let verifier = Verifier::builder(["keystone-auth"])
@@ -116,7 +117,7 @@ pub type OnRevocationError = crate::on_error::OnStoreError;
 ///
 /// ```
 /// use std::time::Duration;
-/// use permiso::{MemoryRevocations, OnRevocationError, Revocation};
+/// use permiso::revocation::{MemoryRevocations, OnRevocationError, Revocation};
 ///
 /// let revocation = Revocation::new(MemoryRevocations::new())
 ///     .max_staleness(Duration::from_millis(500))

@@ -17,7 +17,8 @@ use crate::redis::{Redis, RedisTarget};
 /// the [`Revocation`]'s timeout.
 ///
 /// ```
-/// use permiso::{Issuer, RedisRevocations, Verifier};
+/// use permiso::revocation::RedisRevocations;
+/// use permiso::{Issuer, Verifier};
 ///
 /// let revocation = RedisRevocations::new("redis://127.0.0.1:6379")?.revocation();
 /// let verifier = Verifier::builder(["keystone-auth"])

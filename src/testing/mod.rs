@@ -8,7 +8,8 @@
 //!
 //! ```
 //! use permiso::testing::SigningKey;
-//! use permiso::{Algorithm, Issuer, KeySet, Key, Verifier};
+//! use permiso::keys::{Key, KeySet};
+//! use permiso::{Algorithm, Issuer, Verifier};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let key = SigningKey::generate(Algorithm::ES256).with_kid("es-1");

@@ -47,7 +47,8 @@ impl IssuerRules {
 /// with, what its service tokens look like, and whom it trusts.
 ///
 /// ```
-/// use permiso::{Algorithm, Issuer, KeySet, ServiceTokenRule};
+/// use permiso::keys::KeySet;
+/// use permiso::{Algorithm, Issuer, ServiceTokenRule};
 ///
 /// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
 /// let oidc = Issuer::keys("https://auth.example.com", KeySet::from_jwks(jwks).unwrap())

@@ -49,7 +49,8 @@ pub(crate) const MAX_COOLDOWN: Duration = Duration::from_secs(24 * 3600);
 ///
 /// ```
 /// use std::time::Duration;
-/// use permiso::{Issuer, RemoteKeys, Verifier};
+/// use permiso::keys::RemoteKeys;
+/// use permiso::{Issuer, Verifier};
 ///
 /// let keys = RemoteKeys::jwks_url("https://auth.example.com/.well-known/jwks.json")
 ///     .timeout(Duration::from_secs(2))
