@@ -9,11 +9,12 @@
 //! | 400 | `invalid_request` | the `Authorization` header is malformed or repeated, or the token is also in the URL |
 //! | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong; it is revoked; it is bound to a key (`cnf`) without a verified proof; it is not a service token (or is a refresh token) |
 //! | 401 | `invalid_dpop_proof` | DPoP: the proof is missing, malformed, stale, replayed, or does not match the request or the token |
+//! | 401 | `invalid_token` | introspection: the issuer says the token is not active |
 //! | 401 | `invalid_signature` | request signing: not signed, stale, does not match, already used, no secret for the client |
 //! | 403 | `insufficient_scope` | the token lacks a required scope, or its client is not trusted |
 //! | 413 | `invalid_request` | request signing: the body is larger than allowed |
 //! | 429 | `rate_limited` | the client is over its rate limit (with `Retry-After`) |
-//! | 503 | `temporarily_unavailable` | the issuer's keys, the revocation list, the rate-limit store or the replay store cannot answer (with `Retry-After`) |
+//! | 503 | `temporarily_unavailable` | the issuer's keys, the revocation list, the rate-limit store, the replay store or the introspection endpoint cannot answer (with `Retry-After`) |
 //! | 500 | `server_error` (body only) | an extractor or `RequireLayer` without `AuthLayer`, or layers in the wrong order: a bug in the service |
 //!
 //! Descriptions are fixed texts chosen here: they name the reason, never the token, a key or
@@ -39,6 +40,8 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+
+pub use crate::config_error::{ConfigError, ConfigErrorKind};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -137,6 +140,13 @@ pub enum AuthErrorKind {
     /// the memory is full of signatures and proofs still inside their window). 503 with
     /// `Retry-After`.
     ReplayStoreUnavailable,
+    /// Introspection (RFC 7662): the issuer's introspection endpoint says the token is not
+    /// active (unknown, expired, revoked there). 401 `invalid_token`.
+    Inactive,
+    /// Introspection (RFC 7662): the issuer's introspection endpoint could not answer in time
+    /// (unreachable, slow, an error status, or an answer that is not RFC 7662's). 503
+    /// `temporarily_unavailable` with `Retry-After`: the caller's token may be good.
+    IntrospectionUnavailable,
     /// An extractor or `RequireLayer` ran without an `AuthLayer` before it: a bug in the
     /// service, never a pass. 500 with `"error": "server_error"` and no `WWW-Authenticate`.
     MissingAuthLayer,
@@ -149,9 +159,11 @@ impl AuthErrorKind {
         match self {
             InvalidRequest => StatusCode::BAD_REQUEST,
             InsufficientScope | UntrustedClient => StatusCode::FORBIDDEN,
-            KeysUnavailable | RevocationUnavailable | RateLimitUnavailable | ReplayStoreUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            KeysUnavailable
+            | RevocationUnavailable
+            | RateLimitUnavailable
+            | ReplayStoreUnavailable
+            | IntrospectionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MissingAuthLayer => StatusCode::INTERNAL_SERVER_ERROR,
@@ -172,9 +184,11 @@ impl AuthErrorKind {
             | SignatureReplayed
             | SignatureUnknownClient => "invalid_signature",
             InsufficientScope | UntrustedClient => "insufficient_scope",
-            KeysUnavailable | RevocationUnavailable | RateLimitUnavailable | ReplayStoreUnavailable => {
-                "temporarily_unavailable"
-            }
+            KeysUnavailable
+            | RevocationUnavailable
+            | RateLimitUnavailable
+            | ReplayStoreUnavailable
+            | IntrospectionUnavailable => "temporarily_unavailable",
             RateLimited => "rate_limited",
             InvalidDpopProof | DpopProofStale | DpopProofReplayed => "invalid_dpop_proof",
             _ => "invalid_token",
@@ -227,6 +241,8 @@ impl AuthErrorKind {
             DpopProofReplayed => "dpop_proof_replayed",
             DpopRequired => "dpop_required",
             DpopUnbound => "dpop_unbound",
+            Inactive => "inactive",
+            IntrospectionUnavailable => "introspection_unavailable",
             MissingAuthLayer => "missing_auth_layer",
         }
     }
@@ -269,6 +285,8 @@ impl AuthErrorKind {
             DpopUnbound => "the token is not bound to a DPoP key",
             RateLimitUnavailable => "the rate limit cannot be checked right now",
             ReplayStoreUnavailable => "whether this request was seen before cannot be checked right now",
+            Inactive => "the token is not active",
+            IntrospectionUnavailable => "the token cannot be checked with its issuer right now",
             MissingAuthLayer => "authentication is not configured for this route (is AuthLayer applied?)",
         }
     }
@@ -294,7 +312,8 @@ impl fmt::Display for AuthErrorKind {
 /// | 413 | `invalid_request` | the request body is larger than the signature check reads |
 /// | 401 | `invalid_token` | the token was revoked, or has no `jti` while revocation is on |
 /// | 429 | `rate_limited` | the client is over its rate limit (with `Retry-After` and `RateLimit` headers) |
-/// | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable, or the revocation list or rate-limit store cannot answer (with `Retry-After`) |
+/// | 401 | `invalid_token` | introspection: the issuer says the token is not active |
+/// | 503 | `temporarily_unavailable` | no key can be had because the issuer's key server is unreachable, or the revocation list, rate-limit store or introspection endpoint cannot answer (with `Retry-After`) |
 /// | 500 | `server_error` (body only) | an extractor or `RequireLayer` without `AuthLayer`: a bug in the service |
 ///
 /// Descriptions are fixed texts chosen here: they name the reason, never the token, a key or
@@ -616,86 +635,6 @@ impl From<AuthErrorKind> for AuthError {
         Self::new(kind)
     }
 }
-
-/// What kind of configuration problem a [`ConfigError`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ConfigErrorKind {
-    /// A required setting is missing (issuer, audience, key source…).
-    Missing,
-    /// A setting has a value that cannot be used.
-    Invalid,
-    /// A key could not be parsed or is not acceptable (too short, private, wrong type).
-    Key,
-    /// Settings contradict each other (an algorithm no key can verify…).
-    Conflict,
-}
-
-/// A configuration that cannot work, found when it is built, never on a request.
-///
-/// Its message names the setting and what was expected; it never contains a secret.
-///
-/// ```
-/// use permiso::{ConfigErrorKind, Verifier};
-///
-/// let err = Verifier::builder(Vec::<String>::new()).build().unwrap_err();
-/// assert_eq!(err.kind(), ConfigErrorKind::Missing);
-/// assert!(err.to_string().contains("audience"));
-/// ```
-#[derive(Clone)]
-pub struct ConfigError {
-    kind: ConfigErrorKind,
-    message: Cow<'static, str>,
-    /// The setting a builder refused, as its TOML path (`dpop.algorithms`): see `names`.
-    setting: Option<&'static str>,
-}
-
-impl ConfigError {
-    pub(crate) fn new(kind: ConfigErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { kind, message: message.into(), setting: None }
-    }
-
-    /// The error is about `setting` (its TOML path: `table.key`).
-    pub(crate) fn at(self, setting: &'static str) -> Self {
-        Self { setting: Some(setting), ..self }
-    }
-
-    /// Names the tagged setting by its environment variable.
-    pub(crate) fn in_env(mut self) -> Self {
-        if let Some(var) = self.setting.take().and_then(crate::names::env_name) {
-            self.message = format!("{var}: {}", self.message).into();
-        }
-        self
-    }
-
-    /// Names the tagged setting by its key in the file `origin`.
-    pub(crate) fn in_file(mut self, origin: &str) -> Self {
-        if let Some(path) = self.setting.take() {
-            let (table, key) = path.split_once('.').unwrap_or(("", path));
-            self.message = format!("config file {origin}: [{table}] {key}: {}", self.message).into();
-        }
-        self
-    }
-
-    /// The category.
-    pub fn kind(&self) -> ConfigErrorKind {
-        self.kind
-    }
-}
-
-impl fmt::Debug for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigError").field("kind", &self.kind).field("message", &self.message).finish()
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl StdError for ConfigError {}
 
 #[cfg(test)]
 mod tests {

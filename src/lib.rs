@@ -70,6 +70,7 @@ mod claims;
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 mod clock;
+mod config_error;
 mod context;
 pub mod dpop;
 mod error;
@@ -79,6 +80,12 @@ pub mod extract;
 mod fetch;
 pub mod grpc;
 mod heap;
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub mod introspection;
+#[cfg(not(feature = "introspection"))]
+#[path = "introspection/off.rs"]
+pub(crate) mod introspection;
 pub mod keys;
 pub mod layer;
 #[cfg(feature = "rate-limit")]

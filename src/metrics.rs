@@ -13,6 +13,7 @@
 //! | `permiso_key_fetches_total` | counter | `issuer`, `result` | key set fetches: `ok` or `error` |
 //! | `permiso_key_set_age_seconds` | gauge | `issuer` | seconds since the keys in use were fetched (set at each fetch and each cold verification) |
 //! | `permiso_revocation_checks_total` | counter | `result` | `allowed`, `revoked`, `expired` (past `exp`, in the leeway), `unavailable_allowed`, `unavailable_rejected` |
+//! | `permiso_introspection_total` | counter | `result` | introspection (feature `introspection`): `hit` and `negative_hit` (answered from the answer cache), `active` and `inactive` (a call's answer), `error` (no usable answer: 503), `grace` (a known-active token accepted in the grace while the endpoint fails) |
 //! | `permiso_rate_limit_decisions_total` | counter | `result`, `store` (+ `client_id`) | `allowed`, `limited`, `exempt`, `store_error_allowed`, `store_error_rejected`; `store` is `memory` or `redis` |
 //!
 //! Every label value comes from a short fixed list, or is a configured issuer (`issuer` is
@@ -213,6 +214,11 @@ mod on {
         counter!("permiso_revocation_checks_total", "result" => result).increment(1);
     }
 
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
+    pub(crate) fn introspection(result: &'static str) {
+        counter!("permiso_introspection_total", "result" => result).increment(1);
+    }
+
     #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
     pub(crate) fn rate_limit(result: &'static str, store: &'static str, client: Option<&str>) {
         if result == "allowed" && !client_ids_included() {
@@ -237,6 +243,8 @@ mod on {
     pub(crate) fn key_fetch(_: &Arc<str>, _: bool) {}
     pub(crate) fn key_set_age(_: &Arc<str>, _: u64) {}
     pub(crate) fn revocation(_: &'static str) {}
+    #[cfg_attr(not(feature = "introspection"), allow(dead_code))]
+    pub(crate) fn introspection(_: &'static str) {}
     #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
     pub(crate) fn rate_limit(_: &'static str, _: &'static str, _: Option<&str>) {}
 }

@@ -20,6 +20,18 @@ const ENV_NAMES: &[(&str, &str)] = &[
     ("rate_limits.burst", "PERMISO_RATE_LIMIT_BURST"),
     ("rate_limits.redis_url", "PERMISO_RATE_LIMIT_REDIS_URL"),
     ("rate_limits.redis_timeout_ms", "PERMISO_RATE_LIMIT_REDIS_TIMEOUT_MS"),
+    ("introspection.url", "PERMISO_INTROSPECTION_URL"),
+    ("introspection.style", "PERMISO_INTROSPECTION_STYLE"),
+    ("introspection.auth", "PERMISO_INTROSPECTION_AUTH"),
+    ("introspection.client_id", "PERMISO_INTROSPECTION_CLIENT_ID"),
+    ("introspection.client_secret", "PERMISO_INTROSPECTION_CLIENT_SECRET"),
+    ("introspection.token_url", "PERMISO_INTROSPECTION_TOKEN_URL"),
+    ("introspection.cache_max_secs", "PERMISO_INTROSPECTION_CACHE_MAX_SECS"),
+    ("introspection.negative_cache_secs", "PERMISO_INTROSPECTION_NEGATIVE_CACHE_SECS"),
+    ("introspection.grace_secs", "PERMISO_INTROSPECTION_GRACE_SECS"),
+    ("introspection.timeout_ms", "PERMISO_INTROSPECTION_TIMEOUT_MS"),
+    ("introspection.cache_max_entries", "PERMISO_INTROSPECTION_CACHE_MAX_ENTRIES"),
+    ("introspection.max_concurrent_calls", "PERMISO_INTROSPECTION_MAX_CONCURRENT_CALLS"),
 ];
 
 /// The environment variable of the setting at TOML path `path`, if a builder checks it.

@@ -9,70 +9,19 @@
 
 #![cfg(feature = "client")]
 
+#[path = "support/oidc_provider.rs"]
+mod provider;
 #[path = "../examples/payment_service/routes.rs"]
 mod routes;
-
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 use base64::Engine as _;
 use permiso::Verifier;
 use permiso::client::{BearerMiddleware, TokenSource};
 use serde_json::Value;
 
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn provider_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/oidc-provider")
-}
-
-/// Starts oidc-provider on a free loopback port, installing it first when needed.
-fn start_provider() -> (Node, u16) {
-    let dir = provider_dir();
-    let have = |tool: &str| {
-        Command::new(tool).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success())
-    };
-    assert!(
-        have("node") && have("npm"),
-        "node and npm are required for this test (`apt-get install -y nodejs npm`, which .ci/run does when they are missing)"
-    );
-    if !dir.join("node_modules/oidc-provider").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .status()
-            .expect("npm ci");
-        assert!(status.success(), "npm ci in examples/oidc-provider failed (is the npm registry reachable?)");
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new("node")
-        .arg("provider.mjs")
-        .arg(port.to_string())
-        .current_dir(&dir)
-        .env("PAYMENT_CLIENT_SECRET", "payment-secret-for-the-oidc-provider-test")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node provider.mjs");
-    let stdout = child.stdout.take().unwrap();
-    let node = Node(child);
-    let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line == "ready");
-    assert!(ready, "oidc-provider did not start");
-    (node, port)
-}
-
 #[tokio::test]
 async fn a_dpop_bound_token_from_oidc_provider_is_accepted_and_useless_without_its_key() {
-    let (_node, port) = tokio::task::spawn_blocking(start_provider).await.unwrap();
+    let (_node, port) = tokio::task::spawn_blocking(provider::start_provider).await.unwrap();
     let issuer = format!("http://127.0.0.1:{port}");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

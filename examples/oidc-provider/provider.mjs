@@ -7,6 +7,10 @@
 // read:transactions and write:transactions; access tokens are RFC 9068 JWTs (ES256) for the
 // resource https://payments.example/ with audience "payments". DPoP is on (the default in
 // version 9) and this issuer requires a DPoP nonce, so callers must answer use_dpop_nonce.
+// Introspection (RFC 7662) and revocation (RFC 7009) are on: a second client, payments-api
+// (client_secret_basic), is the resource server that introspects. The resources
+// https://opaque.example/ (audience "payments") and https://other.example/ (audience
+// "other-api") get opaque access tokens, which only introspection can judge.
 // Prints "ready" once listening.
 import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -29,6 +33,13 @@ const provider = new Provider(issuer, {
     response_types: [],
     token_endpoint_auth_method: 'client_secret_post',
     scope: 'read:transactions write:transactions',
+  }, {
+    client_id: 'payments-api',
+    client_secret: process.env.PAYMENTS_API_SECRET || 'payments-api-secret-for-the-oidc-provider-check',
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
   }],
   jwks: { keys: [key('rsa', { modulusLength: 2048 }, 'RS256'), key('ec', { namedCurve: 'P-256' }, 'ES256')] },
   scopes: ['read:transactions', 'write:transactions'],
@@ -40,14 +51,19 @@ const provider = new Provider(issuer, {
       enabled: true,
       defaultResource: () => 'https://payments.example/',
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
-        scope: 'read:transactions write:transactions',
-        audience: 'payments',
-        accessTokenFormat: 'jwt',
-        accessTokenTTL: 600,
-        jwt: { sign: { alg: 'ES256' } },
-      }),
+      getResourceServerInfo: (ctx, resource) => {
+        const scope = 'read:transactions write:transactions';
+        if (resource === 'https://opaque.example/') {
+          return { scope, audience: 'payments', accessTokenFormat: 'opaque', accessTokenTTL: 600 };
+        }
+        if (resource === 'https://other.example/') {
+          return { scope, audience: 'other-api', accessTokenFormat: 'opaque', accessTokenTTL: 600 };
+        }
+        return { scope, audience: 'payments', accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'ES256' } } };
+      },
     },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
   },
 });
 

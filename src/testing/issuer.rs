@@ -130,6 +130,9 @@ impl TestIssuerBuilder {
             redirect_target_fetches: AtomicU64::new(0),
             jti: AtomicU64::new(0),
             revocations: MemoryRevocations::new(),
+            issued: Mutex::new(std::collections::HashMap::new()),
+            introspection_calls: AtomicU64::new(0),
+            introspection_fault: Mutex::new(None),
             dpop: crate::dpop::Dpop::new(crate::dpop::DpopMode::Allowed)
                 .public_base_url(base.clone())
                 .build(5, Arc::new(crate::clock::SystemClock))
@@ -171,7 +174,7 @@ impl TestIssuerBuilder {
 /// ```
 pub struct TestIssuer {
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -258,7 +261,7 @@ impl TestIssuer {
     /// issuer's shape.
     pub fn sign(&self, claims: &Value) -> String {
         let st = self.shared.state();
-        st.sign(claims)
+        self.shared.issue(&st, claims)
     }
 
     /// This issuer's revocation list, in memory: give it to the verifier under test, then
@@ -286,14 +289,20 @@ impl TestIssuer {
         Revocation::new(self.shared.revocations.clone()).max_staleness(Duration::ZERO)
     }
 
-    /// Revokes `token` (one this issuer minted) in [`revocation`](Self::revocation)'s list.
+    /// Revokes `token` (one this issuer minted, JWT or [opaque](Self::opaque_token)) in
+    /// [`revocation`](Self::revocation)'s list; the RFC 7662 introspection endpoint then
+    /// answers it inactive (permiso's, like the real server's, does not look).
     ///
     /// # Panics
     ///
     /// When `token` has no readable `jti`.
     pub fn revoke(&self, token: &str) {
         let payload = token.split('.').nth(1).and_then(|p| crate::token::b64url(p.as_bytes()));
-        let claims: Value = payload.and_then(|p| serde_json::from_slice(&p).ok()).unwrap_or_default();
+        let claims: Value = self
+            .shared
+            .claims_of(token)
+            .or_else(|| payload.and_then(|p| serde_json::from_slice(&p).ok()))
+            .unwrap_or_default();
         let jti = claims["jti"].as_str().expect("the token has a jti");
         self.shared.revocations.revoke(jti, claims["exp"].as_u64().unwrap_or(u64::MAX));
     }
@@ -496,5 +505,80 @@ impl fmt::Debug for TestIssuer {
             .field("url", &self.shared.base)
             .field("jwks_fetches", &self.jwks_fetches())
             .finish_non_exhaustive()
+    }
+}
+
+/// Introspection: see `introspect.rs` for the endpoints.
+impl TestIssuer {
+    /// Its RFC 7662 introspection endpoint, `{url}/introspect`: a form body with `token`,
+    /// authenticated as a registered client (`client_secret_basic` or `client_secret_post`);
+    /// it answers tokens this issuer minted, inactive once expired or
+    /// [revoked](Self::revoke).
+    ///
+    /// ```
+    /// use permiso::introspection::Introspection;
+    /// use permiso::testing::TestIssuer;
+    /// use permiso::{Issuer, Verifier};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let idp = TestIssuer::builder().client("payments-api", "its-secret", &[]).start().await;
+    /// let introspection =
+    ///     Introspection::rfc7662(idp.introspection_url()).client_secret_basic("payments-api", "its-secret");
+    /// let verifier = Verifier::builder(["keystone-auth"])
+    ///     .issuer(Issuer::introspected(idp.issuer(), introspection))
+    ///     .build()
+    ///     .unwrap();
+    /// let token = idp.opaque_token("payment-service", &["read:transactions"]);
+    /// let claims = verifier.verify(&token).await.unwrap();
+    /// assert!(claims.scopes().contains("read:transactions"));
+    /// idp.revoke(&token);
+    /// # });
+    /// ```
+    pub fn introspection_url(&self) -> String {
+        format!("{}/introspect", self.url())
+    }
+
+    /// Its permiso-style introspection endpoint, `{url}/api/v1/auth/introspect`: a JSON body
+    /// `{"token": …}` with a token of this issuer as bearer; it answers as the permiso server
+    /// does (`sub`, `client_id`, `scope`, `exp`, `iat`, `"token_type": "service_token"`), and,
+    /// like it, does not consult revocations. Its own token endpoint is
+    /// `{url}/api/v1/auth/service-token`, where a resource server registered with
+    /// [`TestIssuerBuilder::client`](super::TestIssuerBuilder::client) gets its token.
+    pub fn permiso_introspection_url(&self) -> String {
+        format!("{}/api/v1/auth/introspect", self.url())
+    }
+
+    /// An opaque token (43 random base64url characters) for `client_id` with `scopes`: only
+    /// the introspection endpoints can tell what it stands for.
+    ///
+    /// # Panics
+    ///
+    /// If the system's random generator fails.
+    pub fn opaque_token(&self, client_id: &str, scopes: &[&str]) -> String {
+        self.opaque_token_with(self.claims_for(client_id, scopes))
+    }
+
+    /// An opaque token standing for `claims` (adjusted from
+    /// [`claims_for`](Self::claims_for): another audience, a `cnf`, a past `exp`…).
+    ///
+    /// # Panics
+    ///
+    /// If the system's random generator fails.
+    pub fn opaque_token_with(&self, claims: Value) -> String {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).expect("the system random generator");
+        let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+        self.shared.remember(token.clone(), claims);
+        token
+    }
+
+    /// How many introspection requests (of either style) it received.
+    pub fn introspection_calls(&self) -> u64 {
+        self.shared.introspection_calls.load(Ordering::SeqCst)
+    }
+
+    /// Makes both introspection endpoints misbehave, or stop with `None`.
+    pub fn set_introspection_fault(&self, fault: Option<Fault>) {
+        *self.shared.introspection_fault.lock().unwrap_or_else(|e| e.into_inner()) = fault;
     }
 }

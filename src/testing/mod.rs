@@ -32,8 +32,10 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+mod introspect;
 mod issuer;
 mod key;
+mod respond;
 mod server;
 mod state;
 

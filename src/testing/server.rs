@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use super::state::{Fault, Inner, Shared, TokenShape};
+use super::respond::{apply, oauth_error};
+use super::state::{Inner, Shared, TokenShape};
 
 /// Accepts connections until aborted; aborting drops every connection with it.
 pub(super) fn spawn_server(listener: TcpListener, shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
@@ -46,42 +47,9 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/.well-known/oauth-authorization-server", get(discovery))
         .route("/token", post(token))
         .route("/api/v1/auth/service-token", post(token))
+        .route("/introspect", post(super::introspect::rfc7662))
+        .route("/api/v1/auth/introspect", post(super::introspect::permiso))
         .with_state(shared)
-}
-
-/// Applies a fault: `Some(response)` to send instead, `None` to answer normally.
-pub(super) async fn apply(fault: Option<Fault>, redirect_to: &str, empty: Value) -> Option<Response> {
-    let fault = fault?;
-    Some(match fault {
-        Fault::Status(code) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut res = (
-                status,
-                [(header::CONTENT_TYPE, "application/json")],
-                json!({"error": "server_error", "error_description": "injected fault"}).to_string(),
-            )
-                .into_response();
-            if code == 503 {
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            res
-        }
-        Fault::Garbage => (StatusCode::OK, "\u{1}\u{2}garbage{{{").into_response(),
-        Fault::Html => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body><h1>502 Bad Gateway</h1></body></html>",
-        )
-            .into_response(),
-        Fault::Empty => {
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], empty.to_string()).into_response()
-        }
-        Fault::Slow(d) => {
-            tokio::time::sleep(d).await;
-            return None;
-        }
-        Fault::Redirect => (StatusCode::FOUND, [(header::LOCATION, redirect_to.to_owned())]).into_response(),
-    })
 }
 
 /// The claims of a fresh token in the issuer's shape.
@@ -163,15 +131,6 @@ pub(super) struct TokenForm {
     client_id: Option<String>,
     client_secret: Option<String>,
     scope: Option<String>,
-}
-
-pub(super) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        axum::Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
 }
 
 /// The client-credentials grant, as the permiso server answers it: form fields (or HTTP
@@ -266,7 +225,7 @@ pub(super) async fn token(
         false
     };
     let st = shared.state();
-    let access_token = st.sign(&claims);
+    let access_token = shared.issue(&st, &claims);
     axum::Json(json!({
         "access_token": access_token,
         "token_type": if bound { "DPoP" } else { "Bearer" },

@@ -77,6 +77,10 @@ pub(super) struct Shared {
     pub(super) redirect_target_fetches: AtomicU64,
     pub(super) jti: AtomicU64,
     pub(super) revocations: MemoryRevocations,
+    /// Every token minted, with its claims: what the introspection endpoints answer from.
+    pub(super) issued: Mutex<HashMap<String, serde_json::Value>>,
+    pub(super) introspection_calls: AtomicU64,
+    pub(super) introspection_fault: Mutex<Option<Fault>>,
     /// Checks the DPoP proofs of token requests (RFC 9449 §5).
     pub(super) dpop: crate::dpop::DpopPolicy,
 }
@@ -96,6 +100,22 @@ impl Inner {
 impl Shared {
     pub(super) fn state(&self) -> MutexGuard<'_, Inner> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `claims` signed by `st` (see [`Inner::sign`]) and remembered for introspection.
+    pub(super) fn issue(&self, st: &Inner, claims: &serde_json::Value) -> String {
+        let token = st.sign(claims);
+        self.remember(token.clone(), claims.clone());
+        token
+    }
+
+    pub(super) fn remember(&self, token: String, claims: serde_json::Value) {
+        self.issued.lock().unwrap_or_else(|e| e.into_inner()).insert(token, claims);
+    }
+
+    /// The claims of a token this issuer minted.
+    pub(super) fn claims_of(&self, token: &str) -> Option<serde_json::Value> {
+        self.issued.lock().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
     }
 }
 

@@ -10,6 +10,7 @@ use crate::algorithm::Algorithm;
 use crate::cache::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, TokenCache};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::introspection::Introspector;
 use crate::keys::{Key, KeySource};
 use crate::revocation::{Checker, Revocation};
 use crate::scope::ScopeRules;
@@ -233,6 +234,22 @@ impl VerifierBuilder {
                 Ok(KeySource::Remote(cfg)) => KeySource::Remote(cfg.start(&iss, Arc::clone(&self.clock))?),
                 Err(e) => return Err(ConfigError::new(e.kind(), format!("issuer {iss:?}: {e}"))),
             };
+            let introspection =
+                issuer.introspection.map(|i| Introspector::new(i, &iss).map(Arc::new)).transpose()?;
+            if !issuer.local {
+                let mut rules = issuer.rules;
+                rules.trusted_clients.extend(top_level_trusted.drain(..));
+                let label = rules.iss.as_str().into();
+                issuers.push(IssuerPolicy {
+                    label,
+                    rules,
+                    keys,
+                    algorithms: Vec::new(),
+                    local: false,
+                    introspection,
+                });
+                continue;
+            }
             if !issuer.allow_short_secret
                 && let Some(set) = keys.known_keys()
                 && set.iter().any(|k| k.hmac_secret_len().is_some_and(|len| len < MIN_HMAC_SECRET_BYTES))
@@ -250,15 +267,18 @@ impl VerifierBuilder {
             let algorithms = settle_algorithms(&iss, &keys, issuer.algorithms)?;
             let mut rules = issuer.rules;
             rules.trusted_clients.extend(top_level_trusted.drain(..));
-            issuers.push(IssuerPolicy { label: rules.iss.as_str().into(), rules, keys, algorithms });
+            let label = rules.iss.as_str().into();
+            issuers.push(IssuerPolicy { label, rules, keys, algorithms, local: true, introspection });
         }
         let dpop = self.dpop.build(self.leeway.as_secs(), Arc::clone(&self.clock))?.map(Arc::new);
         if let Some(r) = &self.revocation {
             r.validate()?;
         }
         let scope_rules = (!self.scope_rules.is_empty()).then(|| Arc::new(self.scope_rules));
+        let introspecting = issuers.iter().any(|i| i.introspection.is_some());
         Ok(Verifier {
             inner: Arc::new(Inner {
+                introspecting,
                 issuers,
                 audiences: self.audiences,
                 leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(600),

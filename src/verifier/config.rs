@@ -31,6 +31,7 @@ use crate::algorithm::Algorithm;
 use crate::dpop::DpopMode;
 use crate::dpop::settings::{DPOP_ENV_NAMES, DPOP_TOML_NAMES, DpopSettings};
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::introspection::Introspection;
 use crate::keys::RemoteKeys;
 use crate::keys::{MAX_COOLDOWN, MAX_KEY_LIFETIME, MAX_TIMEOUT};
 use crate::on_error::OnStoreError;
@@ -57,7 +58,9 @@ enum KeyChoice {
 /// One issuer as read from the environment or a file, before it is built.
 struct IssuerSpec {
     iss: String,
-    keys: KeyChoice,
+    /// `None`: judged by `introspection` alone.
+    keys: Option<KeyChoice>,
+    introspection: Option<Introspection>,
     algorithms: Option<Vec<Algorithm>>,
     service_token: Option<ServiceTokenRule>,
     require_at_jwt: bool,
@@ -89,10 +92,15 @@ impl IssuerSpec {
             }
             keys
         };
-        let mut issuer = match self.keys {
-            KeyChoice::Secret(secret) => Issuer::permiso(self.iss, secret),
-            KeyChoice::JwksUrl(url) => Issuer::remote(self.iss, remote(RemoteKeys::jwks_url(url))),
-            KeyChoice::Discovery(url) => Issuer::remote(self.iss, remote(RemoteKeys::discovery(url))),
+        let mut issuer = match (self.keys, self.introspection) {
+            (Some(keys), introspection) => match keys {
+                KeyChoice::Secret(secret) => Issuer::permiso(self.iss, secret),
+                KeyChoice::JwksUrl(url) => Issuer::remote(self.iss, remote(RemoteKeys::jwks_url(url))),
+                KeyChoice::Discovery(url) => Issuer::remote(self.iss, remote(RemoteKeys::discovery(url))),
+            }
+            .maybe_introspection(introspection),
+            (None, Some(introspection)) => judged_by_introspection(self.iss, introspection),
+            (None, None) => unreachable!("a key source or introspection was required before"),
         };
         if let Some(algs) = self.algorithms {
             issuer = issuer.algorithms(algs);
@@ -115,13 +123,28 @@ impl IssuerSpec {
     }
 }
 
-/// `any`, `permiso`, `CLAIM=VALUE` (a claim equals a string) or `CLAIM==OTHER` (two claims
-/// are equal).
+/// An issuer judged by `introspection` alone, with its style's service-token rule.
+#[cfg(feature = "introspection")]
+fn judged_by_introspection(iss: String, introspection: Introspection) -> Issuer {
+    match introspection.style() {
+        crate::introspection::IntrospectionStyle::Permiso => Issuer::permiso_introspected(iss, introspection),
+        _ => Issuer::introspected(iss, introspection),
+    }
+}
+
+#[cfg(not(feature = "introspection"))]
+fn judged_by_introspection(_: String, introspection: Introspection) -> Issuer {
+    match introspection {}
+}
+
+/// `any`, `permiso`, `client_credentials`, `CLAIM=VALUE` (a claim equals a string) or
+/// `CLAIM==OTHER` (two claims are equal).
 fn parse_service_rule(s: &str) -> Option<ServiceTokenRule> {
     let s = s.trim();
     match s {
         "any" => return Some(ServiceTokenRule::any()),
         "permiso" => return Some(ServiceTokenRule::permiso()),
+        "client_credentials" => return Some(ServiceTokenRule::client_credentials()),
         _ => {}
     }
     if let Some((a, b)) = s.split_once("==") {
@@ -231,12 +254,15 @@ pub(crate) fn builder_from_vars(
             format!("only one key source may be set, but {} are", set.join(" and ")),
         ));
     }
-    let keys = sources.into_iter().find_map(|(_, v)| v).ok_or_else(|| {
-        missing(
-            "one key source is required: PERMISO_HS256_SECRET, PERMISO_JWKS_URL or PERMISO_DISCOVERY_URL"
+    let introspection = crate::introspection::settings::from_lookup(get)?;
+    let keys = sources.into_iter().find_map(|(_, v)| v);
+    if keys.is_none() && introspection.is_none() {
+        return Err(missing(
+            "one key source is required: PERMISO_HS256_SECRET, PERMISO_JWKS_URL or PERMISO_DISCOVERY_URL \
+             (or PERMISO_INTROSPECTION_URL to judge tokens by introspection)"
                 .into(),
-        )
-    })?;
+        ));
+    }
     let algorithms = var("PERMISO_ALGORITHMS")
         .map(|v| parse_algorithms("PERMISO_ALGORITHMS", &comma_list(&v)))
         .transpose()?;
@@ -244,7 +270,7 @@ pub(crate) fn builder_from_vars(
         .map(|v| {
             parse_service_rule(&v).ok_or_else(|| {
                 invalid(format!(
-                    "PERMISO_SERVICE_TOKEN: expected any, permiso, CLAIM=VALUE or CLAIM==CLAIM, got {v:?}"
+                    "PERMISO_SERVICE_TOKEN: expected any, permiso, client_credentials, CLAIM=VALUE or CLAIM==CLAIM, got {v:?}"
                 ))
             })
         })
@@ -256,6 +282,7 @@ pub(crate) fn builder_from_vars(
     let spec = IssuerSpec {
         iss,
         keys,
+        introspection,
         algorithms,
         service_token,
         require_at_jwt: var("PERMISO_REQUIRE_AT_JWT")
@@ -372,6 +399,8 @@ struct FileConfig {
     signing: Option<toml::Value>,
     /// The rate-limit stage's table (feature `rate-limit`), handed to it as it is.
     rate_limits: Option<toml::Value>,
+    /// The introspecting issuer's endpoint (feature `introspection`).
+    introspection: Option<toml::Value>,
 }
 
 /// The tables of the stages behind the token, as the one reading of the file found them.
@@ -448,8 +477,29 @@ pub(crate) fn config_from_toml(
     if file.issuers.is_empty() {
         return Err(missing(format!("config file {origin}: at least one [[issuer]] is required")));
     }
+    let mut introspection = crate::introspection::settings::from_table(file.introspection, origin)?;
+    // `[introspection]` belongs to the one issuer without a key source, else to the only one.
+    let keyless = |fi: &FileIssuer| {
+        fi.secret.is_none() && fi.secret_env.is_none() && fi.jwks_url.is_none() && fi.discovery_url.is_none()
+    };
+    let introspected = match file.issuers.iter().filter(|fi| keyless(fi)).count() {
+        0 if file.issuers.len() == 1 => Some(0),
+        0 => None,
+        1 => file.issuers.iter().position(keyless),
+        _ => None,
+    };
+    if introspection.is_some() && introspected.is_none() {
+        return Err(ConfigError::new(
+            ConfigErrorKind::Conflict,
+            format!(
+                "config file {origin}: [introspection] belongs to one issuer: the only [[issuer]], or the one \
+                 [[issuer]] without a key source"
+            ),
+        ));
+    }
     let mut builder = Verifier::builder(audiences);
     for (i, fi) in file.issuers.into_iter().enumerate() {
+        let own_introspection = if introspected == Some(i) { introspection.take() } else { None };
         let what = format!("config file {origin}: issuer[{i}]");
         let mut sources = Vec::new();
         if let Some(Secret(s)) = fi.secret {
@@ -483,16 +533,18 @@ pub(crate) fn config_from_toml(
                 format!("{what}: only one key source may be set, but {} are", names.join(" and ")),
             ));
         }
-        let keys = sources.pop().map(|(_, k)| k).ok_or_else(|| {
-            missing(format!(
-                "{what}: one key source is required: secret, secret_env, jwks_url or discovery_url"
-            ))
-        })?;
+        let keys = sources.pop().map(|(_, k)| k);
+        if keys.is_none() && own_introspection.is_none() {
+            return Err(missing(format!(
+                "{what}: one key source is required: secret, secret_env, jwks_url or discovery_url \
+                 (or an [introspection] table to judge its tokens by introspection)"
+            )));
+        }
         let service_token = match fi.service_token {
             None => None,
             Some(RuleSpec::Text(t)) => Some(parse_service_rule(&t).ok_or_else(|| {
                 invalid(format!(
-                    "{what}: service_token: expected any, permiso, CLAIM=VALUE or CLAIM==CLAIM, got {t:?}"
+                    "{what}: service_token: expected any, permiso, client_credentials, CLAIM=VALUE or CLAIM==CLAIM, got {t:?}"
                 ))
             })?),
             Some(RuleSpec::Table(t)) => Some(match (t.equals, t.equals_claim) {
@@ -520,6 +572,7 @@ pub(crate) fn config_from_toml(
             IssuerSpec {
                 iss: fi.iss,
                 keys,
+                introspection: own_introspection,
                 algorithms,
                 service_token,
                 require_at_jwt: fi.require_at_jwt.unwrap_or(false),

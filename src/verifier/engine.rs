@@ -72,6 +72,8 @@ pub struct Verifier {
 
 pub(super) struct Inner {
     pub(super) issuers: Vec<IssuerPolicy>,
+    /// Whether an issuer judges tokens by introspection.
+    pub(super) introspecting: bool,
     pub(super) audiences: Vec<String>,
     pub(super) leeway: i64,
     pub(super) max_token_bytes: usize,
@@ -215,16 +217,17 @@ impl Verifier {
     pub(crate) fn verify_now(&self, token: &str, presented: Presented, admit: Admit) -> Verdict {
         let timer = Timer::start();
         let Some(claims) = self.verify_cached(token) else {
+            if self.inner.introspecting
+                && let Some(verdict) = self.introspect_now(token, presented, admit, timer)
+            {
+                return verdict;
+            }
             let this = self.clone();
             let token = token.to_owned();
             let cold = async move {
                 let verified = this.verify_and_cache(&token).await;
                 timer.cold(this.inner.cache.is_some());
-                let claims = verified?;
-                check_admitted(&claims, admit).map_err(|e| this.about_claims(e, &claims))?;
-                check_binding(&claims, presented).map_err(|e| this.about_claims(e, &claims))?;
-                this.check_revocation(&claims).await.map_err(|e| this.about_claims(e, &claims))?;
-                Ok(claims)
+                this.admit(verified?, presented, admit).await
             };
             #[cfg(feature = "tracing")]
             let cold =
@@ -232,6 +235,12 @@ impl Verifier {
             return Verdict::Pending(Box::pin(cold));
         };
         timer.cached();
+        self.admit_now(claims, presented, admit)
+    }
+
+    /// The checks of verified (or introspected) claims that the request or shared state
+    /// decide, without waiting when the revocation list need not be asked.
+    pub(super) fn admit_now(&self, claims: Arc<Claims>, presented: Presented, admit: Admit) -> Verdict {
         if let Err(err) = check_admitted(&claims, admit).and_then(|()| check_binding(&claims, presented)) {
             return Verdict::Rejected(self.about_claims(err, &claims));
         }
@@ -252,8 +261,21 @@ impl Verifier {
         }
     }
 
+    /// [`admit_now`](Self::admit_now), waiting for the revocation list when it must.
+    pub(super) async fn admit(
+        &self,
+        claims: Arc<Claims>,
+        presented: Presented,
+        admit: Admit,
+    ) -> Result<Arc<Claims>, AuthError> {
+        check_admitted(&claims, admit).map_err(|e| self.about_claims(e, &claims))?;
+        check_binding(&claims, presented).map_err(|e| self.about_claims(e, &claims))?;
+        self.check_revocation(&claims).await.map_err(|e| self.about_claims(e, &claims))?;
+        Ok(claims)
+    }
+
     /// `err` noted with the issuer and client of verified `claims` (for logs and metrics).
-    fn about_claims(&self, err: AuthError, claims: &Claims) -> AuthError {
+    pub(super) fn about_claims(&self, err: AuthError, claims: &Claims) -> AuthError {
         let err = err.about_client(claims.client_id());
         match self.issuer_label(claims.issuer()) {
             Some(label) => err.about_issuer(label),
@@ -330,16 +352,7 @@ impl Verifier {
         issuer: &IssuerPolicy,
     ) -> Result<Verified, AuthError> {
         let inner = &*self.inner;
-        if claims.is_refresh_token() {
-            // Whatever an entry point admits, a refresh token is not an access token.
-            return Err(AuthError::new(AuthErrorKind::NotServiceToken)
-                .with_description("a refresh token is not an access token"));
-        }
-        if claims.is_sender_constrained() && claims.dpop_jkt().is_none() {
-            // Bound some other way (RFC 7800 `cnf`: mTLS's `x5t#S256`…): no proof of that
-            // possession can be checked here, so the token is never accepted.
-            return Err(AuthError::new(AuthErrorKind::SenderConstrained));
-        }
+        checks::check_access_token(&claims)?;
         let alg = parts.header.alg.ok_or_else(|| AuthError::new(AuthErrorKind::MalformedToken))?;
         if !issuer.algorithms.contains(&alg) {
             return Err(AuthError::new(AuthErrorKind::UnsupportedAlgorithm)
@@ -391,7 +404,7 @@ fn key_error(e: KeyError) -> AuthError {
 }
 
 impl Inner {
-    fn now(&self) -> i64 {
+    pub(super) fn now(&self) -> i64 {
         i64::try_from(self.clock.now_unix()).unwrap_or(i64::MAX)
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::service_rule::ServiceTokenRule;
 use crate::algorithm::Algorithm;
 use crate::error::ConfigError;
+use crate::introspection::{Introspection, Introspector};
 use crate::keys::{Key, KeySet, KeySource, RemoteKeys};
 
 /// Which `typ` an issuer's tokens must have.
@@ -65,6 +66,10 @@ pub struct Issuer {
     pub(crate) keys: Result<KeySource<RemoteKeys>, ConfigError>,
     pub(crate) algorithms: Option<Vec<Algorithm>>,
     pub(crate) allow_short_secret: bool,
+    /// Whether `keys` can verify its tokens here (not for an issuer judged by introspection
+    /// alone).
+    pub(crate) local: bool,
+    pub(crate) introspection: Option<Introspection>,
 }
 
 impl Issuer {
@@ -134,7 +139,79 @@ impl Issuer {
             keys,
             algorithms: None,
             allow_short_secret: false,
+            local: true,
+            introspection: None,
         }
+    }
+
+    /// An issuer whose tokens are judged by introspection alone (RFC 7662; feature
+    /// `introspection`): its tokens, opaque or JWT, are sent to its endpoint, never verified
+    /// here. Service tokens are those of the client-credentials grant
+    /// ([`ServiceTokenRule::client_credentials`]).
+    ///
+    /// ```
+    /// use permiso::introspection::Introspection;
+    /// use permiso::{Issuer, Verifier};
+    ///
+    /// let idp = Issuer::introspected(
+    ///     "https://idp.example",
+    ///     Introspection::rfc7662("https://idp.example/token/introspection")
+    ///         .client_secret_basic("payments-api", "its-secret"),
+    /// );
+    /// let verifier = Verifier::builder(["payments"]).issuer(idp).build()?;
+    /// # let _ = verifier;
+    /// # Ok::<(), permiso::ConfigError>(())
+    /// ```
+    #[cfg(feature = "introspection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+    pub fn introspected(iss: impl Into<String>, introspection: Introspection) -> Self {
+        Self::judged_by(iss.into(), introspection, ServiceTokenRule::client_credentials())
+    }
+
+    /// The permiso auth server judged by its `POST /api/v1/auth/introspect` alone (feature
+    /// `introspection`), for a service that must not hold the HS256 signing secret: service
+    /// tokens are `"type": "service"` and `is_trusted` is honoured, as with
+    /// [`Issuer::permiso`]. See [`Introspection::permiso`].
+    #[cfg(feature = "introspection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+    pub fn permiso_introspected(iss: impl Into<String>, introspection: Introspection) -> Self {
+        Self::judged_by(iss.into(), introspection, ServiceTokenRule::permiso()).trust_is_trusted_claim()
+    }
+
+    #[cfg(feature = "introspection")]
+    fn judged_by(iss: String, introspection: Introspection, rule: ServiceTokenRule) -> Self {
+        let mut issuer = Self::with_source(iss, Ok(KeySource::Static(Arc::new(KeySet::new([])))), rule);
+        issuer.local = false;
+        issuer.introspection = Some(introspection);
+        issuer
+    }
+
+    /// Judges this issuer's tokens that cannot be verified here (opaque ones) by
+    /// introspection (feature `introspection`), besides verifying its JWTs with its keys.
+    ///
+    /// ```
+    /// use permiso::introspection::Introspection;
+    /// use permiso::Issuer;
+    ///
+    /// let idp = Issuer::discover("https://idp.example").introspection(
+    ///     Introspection::rfc7662("https://idp.example/token/introspection")
+    ///         .client_secret_post("payments-api", "its-secret"),
+    /// );
+    /// # let _ = idp;
+    /// ```
+    #[cfg(feature = "introspection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+    pub fn introspection(mut self, introspection: Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
+    /// As [`introspection`](Self::introspection), when there may be none.
+    pub(crate) fn maybe_introspection(mut self, introspection: Option<Introspection>) -> Self {
+        if introspection.is_some() {
+            self.introspection = introspection;
+        }
+        self
     }
 
     /// The algorithms accepted from this issuer. Each must fit one of its keys.
@@ -200,8 +277,9 @@ impl fmt::Debug for Issuer {
         let mut d = f.debug_struct("Issuer");
         self.rules
             .debug_fields(&mut d)
-            .field("keys", &self.keys.as_ref().ok())
+            .field("keys", &self.keys.as_ref().ok().filter(|_| self.local))
             .field("algorithms", &self.algorithms)
+            .field("introspection", &self.introspection)
             .finish()
     }
 }
@@ -213,6 +291,9 @@ pub(crate) struct IssuerPolicy {
     pub(crate) rules: IssuerRules,
     pub(crate) keys: KeySource,
     pub(crate) algorithms: Vec<Algorithm>,
+    /// Whether its JWTs are verified here with `keys`.
+    pub(crate) local: bool,
+    pub(crate) introspection: Option<Arc<Introspector>>,
 }
 
 impl fmt::Debug for IssuerPolicy {
@@ -222,6 +303,7 @@ impl fmt::Debug for IssuerPolicy {
             .debug_fields(&mut d)
             .field("keys", &self.keys)
             .field("algorithms", &self.algorithms)
+            .field("introspection", &self.introspection.as_deref().map(Introspector::describe))
             .finish()
     }
 }

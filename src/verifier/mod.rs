@@ -38,6 +38,7 @@ mod builder;
 mod checks;
 pub(crate) mod config;
 mod engine;
+mod introspected;
 mod issuer;
 mod service_rule;
 #[cfg(test)]

@@ -1,0 +1,65 @@
+//! panva's `oidc-provider` (`examples/oidc-provider/provider.mjs`) on a free loopback port,
+//! installed from the npm registry on first use (`npm ci`). Needs `node` and `npm`, which
+//! `.ci/run` installs when they are missing.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// The secret of `payments-api`, the resource server's client at the provider.
+pub(crate) const PAYMENTS_API_SECRET: &str = "payments-api-secret-for-the-oidc-provider-check";
+
+/// A running provider, killed when dropped.
+pub(crate) struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn provider_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/oidc-provider")
+}
+
+/// Starts oidc-provider on a free loopback port, installing it first when needed.
+pub(crate) fn start_provider() -> (Node, u16) {
+    let dir = provider_dir();
+    let have = |tool: &str| {
+        Command::new(tool).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    };
+    assert!(
+        have("node") && have("npm"),
+        "node and npm are required for this test (`apt-get install -y nodejs npm`, which .ci/run does when they are missing)"
+    );
+    if !dir.join("node_modules/oidc-provider").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("npm ci");
+        assert!(status.success(), "npm ci in examples/oidc-provider failed (is the npm registry reachable?)");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new("node")
+        .arg("provider.mjs")
+        .arg(port.to_string())
+        .current_dir(&dir)
+        .env("PAYMENT_CLIENT_SECRET", "payment-secret-for-the-oidc-provider-test")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node provider.mjs");
+    let stdout = child.stdout.take().unwrap();
+    let node = Node(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = lines.by_ref().map_while(Result::ok).any(|line| line == "ready");
+    assert!(ready, "oidc-provider did not start");
+    // Keep reading: the provider logs notices to stdout, and a closed pipe would kill it.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    (node, port)
+}
