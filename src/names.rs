@@ -25,12 +25,14 @@ const ENV_NAMES: &[(&str, &str)] = &[
     ("introspection.auth", "PERMISO_INTROSPECTION_AUTH"),
     ("introspection.client_id", "PERMISO_INTROSPECTION_CLIENT_ID"),
     ("introspection.client_secret", "PERMISO_INTROSPECTION_CLIENT_SECRET"),
+    ("introspection.client_secret_file", "PERMISO_INTROSPECTION_CLIENT_SECRET_FILE"),
     ("introspection.token_url", "PERMISO_INTROSPECTION_TOKEN_URL"),
     ("introspection.cache_max_secs", "PERMISO_INTROSPECTION_CACHE_MAX_SECS"),
     ("introspection.negative_cache_secs", "PERMISO_INTROSPECTION_NEGATIVE_CACHE_SECS"),
     ("introspection.grace_secs", "PERMISO_INTROSPECTION_GRACE_SECS"),
     ("introspection.timeout_ms", "PERMISO_INTROSPECTION_TIMEOUT_MS"),
     ("introspection.cache_max_entries", "PERMISO_INTROSPECTION_CACHE_MAX_ENTRIES"),
+    ("introspection.cache_max_bytes", "PERMISO_INTROSPECTION_CACHE_MAX_BYTES"),
     ("introspection.max_concurrent_calls", "PERMISO_INTROSPECTION_MAX_CONCURRENT_CALLS"),
 ];
 

@@ -27,7 +27,7 @@ fn sections() -> Vec<(String, String)> {
 
 /// The receiving side's sections: the verifier's configuration and the stages'.
 fn receiving_side() -> String {
-    let wanted = ["Configuration", "Request signing", "DPoP", "Rate limits"];
+    let wanted = ["Configuration", "Introspection", "Request signing", "DPoP", "Rate limits"];
     sections()
         .into_iter()
         .filter(|(title, _)| wanted.iter().any(|w| title.starts_with(w)))
@@ -100,6 +100,17 @@ fn variable_probes() -> BTreeMap<&'static str, Probe> {
         &[("PERMISO_DPOP", "allowed"), ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com")];
     let revocation: &[(&str, &str)] = &[("PERMISO_REVOCATION_REDIS_URL", REDIS)];
     let limits: &[(&str, &str)] = &[("PERMISO_RATE_LIMIT_DEFAULT", "60")];
+    let intro: &[(&str, &str)] = &[
+        ("PERMISO_INTROSPECTION_URL", "https://auth.example.com/api/v1/auth/introspect"),
+        ("PERMISO_INTROSPECTION_CLIENT_ID", "payments-api"),
+        ("PERMISO_INTROSPECTION_CLIENT_SECRET", "payments-api-secret"),
+    ];
+    let intro_permiso: &[(&str, &str)] = &[
+        ("PERMISO_INTROSPECTION_URL", "https://auth.example.com/api/v1/auth/introspect"),
+        ("PERMISO_INTROSPECTION_STYLE", "permiso"),
+        ("PERMISO_INTROSPECTION_CLIENT_ID", "payments-api"),
+        ("PERMISO_INTROSPECTION_CLIENT_SECRET", "payments-api-secret"),
+    ];
     let limits_redis: &[(&str, &str)] =
         &[("PERMISO_RATE_LIMIT_DEFAULT", "60"), ("PERMISO_RATE_LIMIT_REDIS_URL", REDIS)];
     BTreeMap::from([
@@ -154,6 +165,21 @@ fn variable_probes() -> BTreeMap<&'static str, Probe> {
         ("PERMISO_RATE_LIMIT_KEY_PREFIX", Changes("fleet:limits:", limits_redis)),
         ("PERMISO_RATE_LIMIT_ON_REDIS_ERROR", Refused("shrug", limits, None)),
         ("PERMISO_RATE_LIMIT_REDIS_TIMEOUT_MS", Refused("0", limits, None)),
+        ("PERMISO_INTROSPECTION_URL", Refused("ftp://nowhere", intro, None)),
+        ("PERMISO_INTROSPECTION_STYLE", Refused("soap", intro, None)),
+        ("PERMISO_INTROSPECTION_AUTH", Refused("magic", intro, None)),
+        ("PERMISO_INTROSPECTION_CLIENT_ID", Refused("", intro, None)),
+        ("PERMISO_INTROSPECTION_CLIENT_SECRET", Refused("", intro, None)),
+        ("PERMISO_INTROSPECTION_CLIENT_SECRET_FILE", Refused("/nonexistent/secret", intro, None)),
+        ("PERMISO_INTROSPECTION_TOKEN_URL", Refused("not a url", intro_permiso, None)),
+        ("PERMISO_INTROSPECTION_CACHE_MAX_SECS", Refused("3601", intro, None)),
+        ("PERMISO_INTROSPECTION_NEGATIVE_CACHE_SECS", Refused("301", intro, None)),
+        ("PERMISO_INTROSPECTION_GRACE_SECS", Refused("3601", intro, None)),
+        ("PERMISO_INTROSPECTION_TIMEOUT_MS", Refused("5", intro, None)),
+        ("PERMISO_INTROSPECTION_CACHE_MAX_ENTRIES", Refused("0", intro, None)),
+        ("PERMISO_INTROSPECTION_CACHE_MAX_BYTES", Refused("10", intro, None)),
+        ("PERMISO_INTROSPECTION_MAX_CONCURRENT_CALLS", Refused("0", intro, None)),
+        ("PERMISO_INTROSPECTION_ALLOW_HTTP", Refused("maybe", intro, None)),
     ])
 }
 
@@ -244,6 +270,11 @@ fn prerequisites(table: &str) -> &'static [(&'static str, &'static str)] {
             ("secrets", r#"{ "payment-service" = "PAYMENT_SIGNING_SECRET" }"#),
         ],
         "rate_limits" => &[("default", "60")],
+        "introspection" => &[
+            ("url", r#""https://auth.example.com/api/v1/auth/introspect""#),
+            ("client_id", r#""payments-api""#),
+            ("client_secret", r#""payments-api-secret""#),
+        ],
         _ => &[],
     }
 }
@@ -272,7 +303,12 @@ fn file_with(table: &str, key: &str, value: Option<&str>) -> String {
                 }
                 set(&mut issuer, key);
             }
-            _ => set(&mut other, key),
+            _ => {
+                if key == "client_secret_file" {
+                    other.retain(|(k, _)| *k != "client_secret");
+                }
+                set(&mut other, key)
+            }
         }
     }
     let mut text = String::new();
@@ -310,7 +346,10 @@ fn build_file(dir: &std::path::Path, text: &str) -> Result<String, String> {
 fn every_documented_toml_key_is_read_and_named_in_its_errors() {
     let keys = documented_keys();
     let tables: BTreeSet<&str> = keys.keys().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(tables, BTreeSet::from(["", "issuer", "revocation", "dpop", "signing", "rate_limits"]));
+    assert_eq!(
+        tables,
+        BTreeSet::from(["", "issuer", "revocation", "introspection", "dpop", "signing", "rate_limits"])
+    );
     assert!(keys.len() >= 45, "{keys:?}");
     let dir = std::env::temp_dir().join(format!("permiso-settings-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -321,8 +360,16 @@ fn every_documented_toml_key_is_read_and_named_in_its_errors() {
             failures.push(format!("[{table}] {key}: the table's other keys were refused: {e}\n{base}"));
             continue;
         }
-        // The README's own value is accepted: the key exists and means what is shown.
-        let good = file_with(table, key, Some(example));
+        // The README's own value is accepted: the key exists and means what is shown (a file
+        // the README names is one written here).
+        let secret_file = dir.join("introspection-secret");
+        std::fs::write(&secret_file, "payments-api-secret\n").unwrap();
+        let example = if key == "client_secret_file" {
+            format!("{:?}", secret_file.display().to_string())
+        } else {
+            example.clone()
+        };
+        let good = file_with(table, key, Some(&example));
         if let Err(e) = build_file(&dir, &good) {
             failures.push(format!("[{table}] {key}: the README's value {example} was refused: {e}\n{good}"));
         }

@@ -105,9 +105,12 @@ impl Introspector {
                 invalid("timeout must be between 10 ms and 60 s".into()).at("introspection.timeout_ms")
             );
         }
-        if introspection.max_entries == 0 || introspection.max_bytes < 64 * 1024 {
-            return Err(invalid("the cache needs at least 1 entry and 64 KiB".into())
+        if introspection.max_entries == 0 {
+            return Err(invalid("the cache needs room for 1 entry at least".into())
                 .at("introspection.cache_max_entries"));
+        }
+        if introspection.max_bytes < 64 * 1024 {
+            return Err(invalid("the cache needs 64 KiB at least".into()).at("introspection.cache_max_bytes"));
         }
         if introspection.max_concurrent_calls == 0 {
             return Err(invalid("max_concurrent_calls must be at least 1".into())

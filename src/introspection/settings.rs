@@ -119,20 +119,17 @@ impl IntrospectionSettings {
         })?;
         let secret = match (self.client_secret, self.client_secret_file) {
             (Some(Secret(s)), None) => s,
-            (None, Some(path)) => std::fs::read_to_string(&path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
-                .map_err(|e| {
-                    invalid(
-                        format!("client_secret_file {path:?} cannot be read: {e}"),
-                        "introspection.client_secret",
-                    )
-                })?,
+            (None, Some(path)) => {
+                std::fs::read_to_string(&path).map(|s| s.trim_end_matches(['\r', '\n']).to_owned()).map_err(
+                    |e| invalid(format!("{path:?} cannot be read: {e}"), "introspection.client_secret_file"),
+                )?
+            }
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
                     ConfigErrorKind::Conflict,
-                    "set client_secret or client_secret_file, not both",
+                    "set this or client_secret, not both",
                 )
-                .at("introspection.client_secret"));
+                .at("introspection.client_secret_file"));
             }
             (None, None) => {
                 return Err(missing(
