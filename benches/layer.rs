@@ -5,7 +5,12 @@
 //! `layer_dpop` puts a DPoP request (the bound token cached, a fresh ES256 proof made outside
 //! the timing for each iteration) next to the same token's bearer twin, same run.
 //!
-//! Run: `cargo bench --bench layer`
+//! `layer_introspection` (feature `introspection`) puts an opaque token judged by RFC 7662
+//! introspection, answered from the answer cache, next to a locally verified JWT's cache hit
+//! and no layer, same run.
+//!
+//! Run: `cargo bench --bench layer` (add `--features introspection` for
+//! `layer_introspection`)
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -103,5 +108,44 @@ fn layer(c: &mut Criterion) {
     group.finish();
 }
 
+/// An opaque token answered from the introspection cache (the `TestIssuer`'s RFC 7662 endpoint
+/// on loopback was called once, before the timing).
+#[cfg(feature = "introspection")]
+fn introspection(c: &mut Criterion) {
+    use permiso::introspection::Introspection;
+    use permiso::testing::TestIssuer;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let idp = rt.block_on(TestIssuer::builder().client("payments-api", "payments-api-secret", &[]).start());
+    let introspection = Introspection::rfc7662(idp.introspection_url())
+        .client_secret_basic("payments-api", "payments-api-secret");
+    let verifier =
+        Verifier::builder([ISS]).issuer(Issuer::introspected(idp.issuer(), introspection)).build().unwrap();
+    let opaque = idp.opaque_token("payment-service", &["read:transactions"]);
+    let jwt = idp.token("payment-service", &["read:transactions"]);
+    let introspected = ServiceBuilder::new().layer(AuthLayer::new(verifier)).service(service_fn(handler));
+    let local = ServiceBuilder::new()
+        .layer(AuthLayer::new(Verifier::builder([ISS]).issuer(idp.issuer_config()).build().unwrap()))
+        .service(service_fn(handler));
+    assert_eq!(rt.block_on(introspected.clone().oneshot(request(&opaque))).unwrap().status(), 200);
+    assert_eq!(rt.block_on(local.clone().oneshot(request(&jwt))).unwrap().status(), 200);
+    assert_eq!(idp.introspection_calls(), 1);
+
+    let bare = ServiceBuilder::new().service(service_fn(handler));
+    let mut group = c.benchmark_group("layer_introspection");
+    group.bench_function("no_layer", |b| b.iter(|| immediately(bare.oneshot(request(black_box(&opaque))))));
+    group.bench_function("local_jwt_cache_hit", |b| {
+        b.iter(|| immediately(local.clone().oneshot(request(black_box(&jwt)))))
+    });
+    group.bench_function("introspection_cache_hit", |b| {
+        b.iter(|| immediately(introspected.clone().oneshot(request(black_box(&opaque)))))
+    });
+    group.finish();
+    assert_eq!(idp.introspection_calls(), 1, "every timed request was a cache hit");
+}
+
+#[cfg(feature = "introspection")]
+criterion_group!(benches, layer, introspection);
+#[cfg(not(feature = "introspection"))]
 criterion_group!(benches, layer);
 criterion_main!(benches);

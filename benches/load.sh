@@ -14,6 +14,9 @@
 #   (k) behind one permiso AuthLayer with every stage on: revocation in Redis, required
 #       signatures, a rate limit that never triggers and a Prometheus recorder
 #       (permiso-everything; loaded by load-client, since it signs),
+#   (l) behind permiso judging an opaque token by RFC 7662 introspection at the key server,
+#       answered from the answer cache after the first call (permiso-introspection; rs256
+#       round only, since the token is opaque),
 # each with the same token (RS256 from a JWKS on loopback, then HS256 where the peer can),
 # loaded with wrk in interleaved rounds (a b c d e a b c d e ...).
 #
@@ -25,6 +28,7 @@
 #        LOADGEN=rust VARIANTS="bare permiso permiso-everything" benches/load.sh 5 10
 #        BIN=/tmp/before-bin VARIANTS="bare permiso" benches/load.sh 3 10   (binaries built elsewhere)
 #        VARIANTS="grpc-bare grpc-permiso" benches/load.sh 5 10
+#        VARIANTS="bare permiso permiso-introspection" benches/load.sh 5 10
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
 # the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than
@@ -72,6 +76,8 @@ pids+=($!)
 for _ in $(seq 100); do grep -q '^hs256_dpop=' "$issuer_out" && break; sleep 0.1; done
 val() { sed -n "s/^$1=//p" "$issuer_out"; }
 ISS=$(val iss); JWKS=$(val jwks); SECRET=$(val secret)
+# The introspection endpoint and the resource server's client there (permiso-introspection).
+export PERMISO_LOAD_INTROSPECT_URL=$(val introspect)
 AUD=keystone-auth
 # The payment-service client's secret, for the permiso-signed variant and its load-client.
 SIGNING_SECRET=load-bench-signing-secret
@@ -115,9 +121,10 @@ to_ms() { # wrk duration (850.00us, 1.20ms, 2.00s) -> ms
 
 results=$(mktemp)
 for alg in rs256 hs256; do
-  TOKEN=$(val "$alg")
   for round in $(seq "$ROUNDS"); do
     for variant in "${variants[@]}"; do
+      TOKEN=$(val "$alg")
+      [ "$variant" = permiso-introspection ] && TOKEN=$(val opaque)
       if ! started=$(start_server "$variant" "$alg"); then
         [ "$round" = 1 ] && echo "  $variant: does not support $alg, skipped"
         continue
@@ -178,7 +185,7 @@ for alg in rs256 hs256; do
       p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
       cpu_us=$(awk -v a="$after" -v b="$before" -v n="$requests" 'BEGIN { printf "%.2f", (a - b) / n / 1000 }')
       echo "$alg $variant $round $rps $p50 $p99 $cpu_us $rss_kb" >>"$results"
-      printf '  %-6s round %d %-15s %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  %6.2f us CPU/req  RSS %6d kB\n' \
+      printf '  %-6s round %d %-21s %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  %6.2f us CPU/req  RSS %6d kB\n' \
         "$alg" "$round" "$variant" "$rps" "$p50" "$p99" "$cpu_us" "$rss_kb"
     done
   done
@@ -188,7 +195,7 @@ echo
 echo "Medians over $ROUNDS rounds of ${SECONDS_PER_RUN}s, $CONNECTIONS connections; ratios against bare (else grpc-bare) from the same run."
 for alg in rs256 hs256; do
   echo
-  printf '%-6s %-15s %10s %9s %9s %12s %9s %10s %10s\n' alg variant req/s p50_ms p99_ms cpu_us/req rss_kB 'req/s÷a' 'cpu÷a'
+  printf '%-6s %-21s %10s %9s %9s %12s %9s %10s %10s\n' alg variant req/s p50_ms p99_ms cpu_us/req rss_kB 'req/s÷a' 'cpu÷a'
   awk -v alg="$alg" '
     function median(list,   n, a, i, j, t) {
       n = split(list, a, " ")
@@ -206,7 +213,7 @@ for alg in rs256 hs256; do
       base_rps = median(rps[base]); base_cpu = median(cpu[base])
       for (i = 1; i <= count; i++) {
         v = order[i]
-        printf "%-6s %-15s %10.0f %9.3f %9.3f %12.2f %9d %10.2f %10.2f\n", alg, v, median(rps[v]),
+        printf "%-6s %-21s %10.0f %9.3f %9.3f %12.2f %9d %10.2f %10.2f\n", alg, v, median(rps[v]),
           median(p50[v]), median(p99[v]), median(cpu[v]), median(rss[v]),
           median(rps[v]) / base_rps, median(cpu[v]) / base_cpu
       }

@@ -270,3 +270,70 @@ async fn introspection_is_configured_by_environment_alone() {
     assert!(err.contains("PERMISO_INTROSPECTION_CACHE_MAX_SECS"), "{err}");
     assert!(!err.contains(API_SECRET));
 }
+
+/// The same from a TOML file: `[introspection]` belongs to the `[[issuer]]` without a key
+/// source, beside one verified locally.
+#[tokio::test]
+async fn introspection_is_configured_by_a_toml_file_beside_a_local_issuer() {
+    let idp = issuer().await;
+    let dir = std::env::temp_dir().join(format!("permiso-introspection-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, format!("{API_SECRET}\n")).unwrap();
+    let toml = format!(
+        r#"
+audience = ["keystone-auth"]
+
+[[issuer]]
+iss = "local-issuer"
+secret = "a-shared-secret-of-at-least-32-bytes!!"
+
+[[issuer]]
+iss = "{iss}"
+
+[introspection]
+url = "{url}"
+client_id = "payments-api"
+client_secret_file = "{file}"
+"#,
+        iss = idp.issuer(),
+        url = idp.introspection_url(),
+        file = secret_file.display(),
+    );
+    let path = dir.join("permiso.toml");
+    std::fs::write(&path, toml).unwrap();
+    let verifier = Verifier::from_file(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let base = serve(verifier.clone()).await;
+    assert_eq!(get(&base, &idp.opaque_token("payment-service", &["read:transactions"])).await.status(), 200);
+    assert_eq!(verifier.introspection_stats(&idp.issuer()).unwrap().calls, 1);
+    // The local issuer's tokens never go to the endpoint.
+    assert!(verifier.introspection_stats("local-issuer").is_none());
+}
+
+/// `permiso_introspection_total{result}` counts what the answer cache and the endpoint did
+/// (the recorder is global to this binary: only this test reads it).
+#[tokio::test]
+async fn introspection_is_counted_in_metrics() {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().unwrap();
+    let idp = issuer().await;
+    let base = serve(verifier_for(&idp, rfc7662(&idp))).await;
+    let token = idp.opaque_token("payment-service", &["read:transactions"]);
+    for _ in 0..3 {
+        assert_eq!(get(&base, &token).await.status(), 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(get(&base, "not-known-to-the-issuer-0123456789abcdefgh").await.status(), 401);
+    }
+    idp.set_introspection_fault(Some(Fault::Status(500)));
+    assert_eq!(get(&base, &idp.opaque_token("payment-service", &[])).await.status(), 503);
+    let text = handle.render();
+    let count = |result: &str| -> u64 {
+        let prefix = format!("permiso_introspection_total{{result=\"{result}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.trim().parse().unwrap())
+    };
+    assert!(count("active") >= 1 && count("hit") >= 2, "{text}");
+    assert!(count("inactive") >= 1 && count("negative_hit") >= 1, "{text}");
+    assert!(count("error") >= 1, "{text}");
+    assert!(!text.contains(&token));
+}

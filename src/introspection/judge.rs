@@ -11,7 +11,7 @@ use super::config::{EndpointAuth, Introspection, IntrospectionStyle};
 use super::endpoint::{Answer, CallError, Endpoint};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
-use crate::fetch::{HttpPolicy, check_url};
+use crate::fetch::{FetchError, HttpPolicy, check_url};
 use crate::log::Every;
 
 const MAX_CACHE: Duration = Duration::from_secs(3600);
@@ -59,6 +59,19 @@ pub(crate) struct Introspector {
     slots: tokio::sync::Semaphore,
     counters: Counters,
     outage: Every,
+}
+
+/// Forgets a flight when dropped.
+struct Landing<'a> {
+    cache: &'a AnswerCache,
+    key: Digest,
+    flight: &'a Flight,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        self.cache.land(&self.key, self.flight);
+    }
 }
 
 /// The checks of a fresh active answer's claims that do not change while it is cached
@@ -168,8 +181,11 @@ impl Introspector {
             Ok(flight) => flight,
             Err(done) => return done,
         };
+        // Forgotten when this request is done or dropped (a caller that disconnects must
+        // not leave its flight behind): later requests then start their own.
+        let landing = Landing { cache: &self.cache, key, flight: &flight };
         let outcome = flight.get_or_init(|| self.call(token, key, now, finish)).await.clone();
-        self.cache.land(&key, &flight);
+        drop(landing);
         match outcome {
             Outcome::Active(claims) => Ok(claims),
             Outcome::Refused(err) => Err(err),
@@ -200,7 +216,7 @@ impl Introspector {
     ) -> Outcome {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let asked = tokio::time::timeout(self.timeout, async {
-            let _slot = self.slots.acquire().await.map_err(|_| CallError::OwnToken)?;
+            let _slot = self.slots.acquire().await.map_err(|_| CallError::Fetch(FetchError::Unreachable))?;
             self.endpoint.ask(token, self.timeout).await
         })
         .await;

@@ -20,6 +20,9 @@ impl Verifier {
         timer: Timer,
     ) -> Option<Verdict> {
         let inner = &*self.inner;
+        if token.len() > inner.max_token_bytes {
+            return None; // refused as too large by the local checks, never hashed nor sent
+        }
         let now = inner.now();
         for issuer in &inner.issuers {
             let Some(introspector) = &issuer.introspection else { continue };
@@ -62,9 +65,6 @@ impl Verifier {
     /// first introspecting issuer.
     fn introspecting_issuer(&self, token: &str) -> Option<usize> {
         let issuers = &self.inner.issuers;
-        if token.len() > self.inner.max_token_bytes {
-            return None;
-        }
         if let Some(iss) = jwt_issuer(token) {
             let index = issuers.iter().position(|i| i.rules.iss == iss)?;
             let issuer = &issuers[index];

@@ -131,6 +131,18 @@ async fn main() {
                 .route_service("/payments.v1.Payments/{*method}", grpc)
                 .layer(permiso::AuthLayer::new(verifier))
         }
+        "permiso-introspection" if !hs => {
+            // An opaque token, judged by RFC 7662 introspection at the key server: the first
+            // request calls it, every other one is answered from the answer cache.
+            let url = std::env::var("PERMISO_LOAD_INTROSPECT_URL").expect("PERMISO_LOAD_INTROSPECT_URL");
+            let introspection = permiso::introspection::Introspection::rfc7662(url)
+                .client_secret_basic("payments-api", "load-bench-introspection-secret");
+            let verifier = permiso::Verifier::builder([aud.clone()])
+                .issuer(permiso::Issuer::introspected(iss.clone(), introspection))
+                .build()
+                .expect("config");
+            route.layer(permiso::AuthLayer::new(verifier))
+        }
         "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-dpop"
         | "permiso-everything" => {
             let everything = variant == "permiso-everything";

@@ -1,15 +1,21 @@
 //! The key server for the load bench: a permiso `TestIssuer` on 127.0.0.1 serving a JWKS.
 //! Prints, one per line: `url=…`, `iss=…`, `jwks=…`, `rs256=<token>`, `secret=<hs256 secret>`,
 //! `hs256=<token>`, and for the DPoP variant `dpop_key=<base64 PKCS#8 of the caller's key>`,
-//! `rs256_dpop=<token bound to it>`, `hs256_dpop=<token bound to it>`; then serves until
-//! killed.
+//! `rs256_dpop=<token bound to it>`, `hs256_dpop=<token bound to it>`, and for the
+//! introspection variant `introspect=<RFC 7662 endpoint>` and `opaque=<an opaque token>`
+//! (the resource server is the client `payments-api` with secret
+//! `load-bench-introspection-secret`); then serves until killed.
 
 use permiso::testing::{SigningKey, TestIssuer};
 use permiso::Algorithm;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let idp = TestIssuer::builder().token_lifetime(24 * 3600).start().await;
+    let idp = TestIssuer::builder()
+        .token_lifetime(24 * 3600)
+        .client("payments-api", "load-bench-introspection-secret", &[])
+        .start()
+        .await;
     let rs256 = idp.token("payment-service", &["read:transactions", "write:transactions"]);
     let secret = "load-bench-shared-secret-0123456789abcdef";
     let hs256 = SigningKey::hmac(Algorithm::HS256, secret)
@@ -29,5 +35,7 @@ async fn main() {
     let hs256_dpop = SigningKey::hmac(Algorithm::HS256, secret).sign(&bound);
     println!("rs256_dpop={rs256_dpop}");
     println!("hs256_dpop={hs256_dpop}");
+    println!("introspect={}", idp.introspection_url());
+    println!("opaque={}", idp.opaque_token("payment-service", &["read:transactions", "write:transactions"]));
     let _ = tokio::signal::ctrl_c().await;
 }
