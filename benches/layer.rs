@@ -2,6 +2,9 @@
 //! same handler without the layer, same run. The token is reused (a verified-token cache hit),
 //! as service tokens are in practice; `layer_cold` turns the cache off.
 //!
+//! `auth_layer_cache_hit_token_locations` is the same hit with a header and a cookie also
+//! configured as token locations.
+//!
 //! `layer_dpop` puts a DPoP request (the bound token cached, a fresh ES256 proof made outside
 //! the timing for each iteration) next to the same token's bearer twin, same run.
 //!
@@ -57,13 +60,26 @@ fn layer(c: &mut Criterion) {
     let cold = ServiceBuilder::new()
         .layer(AuthLayer::new(builder().no_token_cache().build().unwrap()))
         .service(service_fn(handler));
+    // The same, with a gateway header and a cookie also configured as token locations.
+    let locations = permiso::layer::TokenLocations::authorization()
+        .header("x-access-token")
+        .unwrap()
+        .cookie("access_token")
+        .unwrap();
+    let located = ServiceBuilder::new()
+        .layer(AuthLayer::builder(builder().build().unwrap()).token_locations(locations).build())
+        .service(service_fn(handler));
     assert_eq!(immediately(warm.clone().oneshot(request(&token))).unwrap().status(), 200);
     assert_eq!(immediately(cold.clone().oneshot(request(&token))).unwrap().status(), 200);
+    assert_eq!(immediately(located.clone().oneshot(request(&token))).unwrap().status(), 200);
 
     let mut group = c.benchmark_group("layer_rs256");
     group.bench_function("no_layer", |b| b.iter(|| immediately(bare.oneshot(request(black_box(&token))))));
     group.bench_function("auth_layer_cache_hit", |b| {
         b.iter(|| immediately(warm.clone().oneshot(request(black_box(&token)))))
+    });
+    group.bench_function("auth_layer_cache_hit_token_locations", |b| {
+        b.iter(|| immediately(located.clone().oneshot(request(black_box(&token)))))
     });
     group.bench_function("auth_layer_cold", |b| {
         b.iter(|| immediately(cold.clone().oneshot(request(black_box(&token)))))

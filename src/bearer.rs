@@ -83,6 +83,11 @@ pub fn credentials<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Option<Crede
     if uri.query().is_some_and(query_has_token) {
         return Err(invalid("access tokens are not accepted in the URL"));
     }
+    credentials_in_header(headers)
+}
+
+/// The `Authorization` header's token and scheme alone (no look at the query).
+pub(crate) fn credentials_in_header(headers: &HeaderMap) -> Result<Option<Credentials<'_>>, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -122,7 +127,7 @@ pub fn credentials<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Option<Crede
 ///
 /// Written without early exits so the compiler vectorizes it: tokens are read on every
 /// request and are hundreds of bytes long.
-fn is_b64token(token: &[u8]) -> bool {
+pub(crate) fn is_b64token(token: &[u8]) -> bool {
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
     let allowed = |b: u8| {
@@ -139,7 +144,7 @@ fn is_b64token(token: &[u8]) -> bool {
     !body.is_empty() && body.iter().fold(true, |ok, &b| ok & allowed(b))
 }
 
-fn query_has_token(query: &str) -> bool {
+pub(crate) fn query_has_token(query: &str) -> bool {
     url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
 }
 

@@ -59,8 +59,11 @@ impl ConfigError {
     /// Names the tagged setting by its key in the file `origin`.
     pub(crate) fn in_file(mut self, origin: &str) -> Self {
         if let Some(path) = self.setting.take() {
-            let (table, key) = path.split_once('.').unwrap_or(("", path));
-            self.message = format!("config file {origin}: [{table}] {key}: {}", self.message).into();
+            self.message = match path.split_once('.') {
+                Some((table, key)) => format!("config file {origin}: [{table}] {key}: {}", self.message),
+                None => format!("config file {origin}: {path}: {}", self.message),
+            }
+            .into();
         }
         self
     }

@@ -91,6 +91,7 @@ pub mod layer;
 #[cfg(feature = "rate-limit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
 pub mod limit;
+mod locations;
 mod log;
 pub mod metrics;
 mod names;

@@ -6,6 +6,7 @@
 /// error found in a builder names what the operator set. Every other variable is checked by
 /// its reader, which names it.
 const ENV_NAMES: &[(&str, &str)] = &[
+    ("token_locations", "PERMISO_TOKEN_LOCATIONS"),
     ("dpop.algorithms", "PERMISO_DPOP_ALGORITHMS"),
     ("dpop.max_age_secs", "PERMISO_DPOP_MAX_AGE_SECS"),
     ("dpop.public_base_url", "PERMISO_PUBLIC_BASE_URL"),

@@ -165,6 +165,7 @@ fn variable_probes() -> BTreeMap<&'static str, Probe> {
         ("PERMISO_RATE_LIMIT_KEY_PREFIX", Changes("fleet:limits:", limits_redis)),
         ("PERMISO_RATE_LIMIT_ON_REDIS_ERROR", Refused("shrug", limits, None)),
         ("PERMISO_RATE_LIMIT_REDIS_TIMEOUT_MS", Refused("0", limits, None)),
+        ("PERMISO_TOKEN_LOCATIONS", Refused("body:access_token", &[], None)),
         ("PERMISO_INTROSPECTION_URL", Refused("ftp://nowhere", intro, None)),
         ("PERMISO_INTROSPECTION_STYLE", Refused("soap", intro, None)),
         ("PERMISO_INTROSPECTION_AUTH", Refused("magic", intro, None)),

@@ -154,7 +154,7 @@ impl Introspection {
 
     /// While the endpoint cannot answer, a token whose active answer left the cache less than
     /// this long ago is still accepted (until its `exp`); default zero (off), at most one
-    /// hour. Each use is counted in [`IntrospectionStats::grace_uses`].
+    /// hour. Each use is counted in [`IntrospectionStats::grace_uses`](super::IntrospectionStats::grace_uses).
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self

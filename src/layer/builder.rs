@@ -11,6 +11,7 @@ use crate::verifier::{Admit, Verifier};
 use super::service::{AuthLayer, Mode, rejection_name};
 use super::stages::Behind;
 use crate::context::{AuthContext, DefaultRejection, OnRejection};
+use crate::locations::TokenLocations;
 
 /// Configures an [`AuthLayer`] and every stage it runs, in the one order the layer runs them:
 ///
@@ -56,6 +57,7 @@ pub struct AuthLayerBuilder<R = DefaultRejection, Sig = NoSignatures> {
     pub(super) realm: Option<Arc<str>>,
     pub(super) rejection: R,
     pub(super) behind: Behind<Sig>,
+    pub(super) locations: Option<Arc<TokenLocations>>,
 }
 
 impl AuthLayer {
@@ -76,6 +78,7 @@ impl AuthLayer {
             realm: None,
             rejection: DefaultRejection,
             behind: Behind::none(),
+            locations: None,
         }
     }
 }
@@ -91,6 +94,7 @@ impl<R: OnRejection, Sig> AuthLayer<R, Sig> {
             realm: Some(self.realm),
             rejection: self.rejection,
             behind: self.behind,
+            locations: self.locations,
         }
     }
 
@@ -167,6 +171,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
             realm: self.realm,
             rejection,
             behind: self.behind,
+            locations: self.locations,
         }
     }
 
@@ -192,6 +197,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
                 #[cfg(feature = "rate-limit")]
                 limits: self.behind.limits,
             },
+            locations: self.locations,
         }
     }
 
@@ -203,6 +209,26 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
     #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
     pub fn rate_limits(mut self, limits: RateLimitLayer) -> Self {
         self.behind.limits = Some(limits);
+        self
+    }
+
+    /// Where else the token may be besides `Authorization` (a gateway's header, a cookie, the
+    /// `access_token` query parameter); see [`TokenLocations`]. Default: `Authorization` only.
+    ///
+    /// ```
+    /// use permiso::layer::TokenLocations;
+    /// use permiso::{AuthLayer, Issuer, Verifier};
+    ///
+    /// let verifier = Verifier::builder(["keystone-auth"])
+    ///     .issuer(Issuer::permiso("keystone-auth", "a-shared-secret-of-at-least-32-bytes!!"))
+    ///     .build()?;
+    /// let locations = TokenLocations::authorization().header("x-access-token")?.cookie("access_token")?;
+    /// let layer = AuthLayer::builder(verifier).token_locations(locations).build();
+    /// # let _ = layer;
+    /// # Ok::<(), permiso::ConfigError>(())
+    /// ```
+    pub fn token_locations(mut self, locations: TokenLocations) -> Self {
+        self.locations = (!locations.is_authorization_only()).then(|| Arc::new(locations));
         self
     }
 
@@ -218,6 +244,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
             rejection: self.rejection,
             context,
             behind: self.behind,
+            locations: self.locations,
         }
     }
 }
@@ -231,6 +258,7 @@ impl<R: 'static, Sig: fmt::Debug> fmt::Debug for AuthLayerBuilder<R, Sig> {
             .field("realm", &self.realm)
             .field("on_rejection", &rejection_name::<R>())
             .field("stages", &self.behind)
+            .field("token_locations", &self.locations)
             .finish()
     }
 }

@@ -7,6 +7,7 @@ use crate::context::DefaultRejection;
 use crate::error::ConfigError;
 #[cfg(feature = "rate-limit")]
 use crate::limit::RateLimits;
+use crate::locations::TokenLocations;
 use crate::signing::{RequestSigning, SignatureLayer};
 use crate::verifier::config::{StageTables, builder_from_vars, config_from_toml};
 
@@ -98,6 +99,9 @@ impl ConfiguredAuthLayer {
         let get = &crate::vars::by_rule(get)?;
         let verifier = builder_from_vars(get)?.build().map_err(ConfigError::in_env)?;
         let signing = RequestSigning::from_lookup(get)?;
+        let locations = get("PERMISO_TOKEN_LOCATIONS")
+            .map(|v| TokenLocations::parse(&v).map_err(ConfigError::in_env))
+            .transpose()?;
         #[cfg(feature = "rate-limit")]
         let limits = RateLimits::from_lookup(get)?;
         #[cfg(not(feature = "rate-limit"))]
@@ -107,6 +111,7 @@ impl ConfiguredAuthLayer {
         Self::assemble(
             verifier,
             signing,
+            locations,
             #[cfg(feature = "rate-limit")]
             limits,
         )
@@ -115,7 +120,11 @@ impl ConfiguredAuthLayer {
 
     fn from_config_file(path: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let text = crate::vars::read_config_file(path)?;
-        let (builder, StageTables { signing, rate_limits }) = config_from_toml(&text, path, get)?;
+        let (builder, StageTables { signing, rate_limits, token_locations }) =
+            config_from_toml(&text, path, get)?;
+        let locations = token_locations
+            .map(|l| TokenLocations::parse(&l.join(",")).map_err(|e| e.in_file(path)))
+            .transpose()?;
         let verifier = builder.build().map_err(|e| e.in_file(path))?;
         let signing = RequestSigning::from_table(signing, path, get)?;
         #[cfg(feature = "rate-limit")]
@@ -127,6 +136,7 @@ impl ConfiguredAuthLayer {
         Self::assemble(
             verifier,
             signing,
+            locations,
             #[cfg(feature = "rate-limit")]
             limits,
         )
@@ -136,10 +146,14 @@ impl ConfiguredAuthLayer {
     fn assemble(
         verifier: crate::verifier::Verifier,
         signing: Option<RequestSigning>,
+        locations: Option<TokenLocations>,
         #[cfg(feature = "rate-limit")] limits: Option<crate::limit::RateLimitLayer>,
     ) -> Result<Self, ConfigError> {
         let signing = signing.map(RequestSigning::build).transpose()?;
-        let builder = AuthLayer::builder(verifier).signatures(signing);
+        let mut builder = AuthLayer::builder(verifier).signatures(signing);
+        if let Some(locations) = locations {
+            builder = builder.token_locations(locations);
+        }
         #[cfg(feature = "rate-limit")]
         let builder = match limits {
             Some(limits) => builder.rate_limits(limits),

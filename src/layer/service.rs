@@ -15,6 +15,7 @@ use crate::body::AuthBody;
 use crate::context::{AuthContext, Authenticated, DefaultRejection, RequestLine};
 use crate::dpop::DpopMode;
 use crate::error::{AuthError, AuthErrorKind};
+use crate::locations::TokenLocations;
 use crate::signing::{NoSignatures, SignatureStage};
 use crate::verifier::{Admit, Presented, Verdict, Verifier, VerifyFuture};
 
@@ -55,6 +56,8 @@ pub struct AuthLayer<R = DefaultRejection, Sig = NoSignatures> {
     pub(crate) rejection: R,
     pub(crate) context: AuthContext,
     pub(crate) behind: Behind<Sig>,
+    /// Where else the token may be; `None`: `Authorization` only.
+    pub(crate) locations: Option<Arc<TokenLocations>>,
 }
 
 impl<R: 'static, Sig: fmt::Debug> fmt::Debug for AuthLayer<R, Sig> {
@@ -66,6 +69,7 @@ impl<R: 'static, Sig: fmt::Debug> fmt::Debug for AuthLayer<R, Sig> {
             .field("realm", &self.realm)
             .field("on_rejection", &rejection_name::<R>())
             .field("stages", &self.behind)
+            .field("token_locations", &self.locations)
             .finish()
     }
 }
@@ -113,7 +117,11 @@ where
         let context = layer.context.for_request(req.headers());
         let reject =
             |err: AuthError| ResponseFuture::rejected(context.render_at_layer(&err, RequestLine::of(&req)));
-        let credentials = match crate::bearer::credentials(req.headers(), req.uri()) {
+        let found = match &layer.locations {
+            None => crate::bearer::credentials(req.headers(), req.uri()),
+            Some(locations) => locations.find(req.headers(), req.uri()),
+        };
+        let credentials = match found {
             Err(err) => return reject(err),
             Ok(None) if layer.mode == Mode::Required => {
                 return reject(AuthError::new(AuthErrorKind::MissingToken));

@@ -401,6 +401,8 @@ struct FileConfig {
     rate_limits: Option<toml::Value>,
     /// The introspecting issuer's endpoint (feature `introspection`).
     introspection: Option<toml::Value>,
+    /// Where the layer looks for the token besides `Authorization`.
+    token_locations: Option<OneOrMany>,
 }
 
 /// The tables of the stages behind the token, as the one reading of the file found them.
@@ -408,6 +410,8 @@ struct FileConfig {
 pub(crate) struct StageTables {
     pub(crate) signing: Option<toml::Value>,
     pub(crate) rate_limits: Option<toml::Value>,
+    /// `token_locations`, as `header:NAME` entries.
+    pub(crate) token_locations: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -603,7 +607,11 @@ pub(crate) fn config_from_toml(
         builder = builder.revocation(revocation);
     }
     let builder = builder.dpop(file.dpop.unwrap_or_default().into_dpop(&DPOP_TOML_NAMES)?);
-    Ok((builder, StageTables { signing: file.signing, rate_limits: file.rate_limits }))
+    let token_locations = file.token_locations.map(|l| match l {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    });
+    Ok((builder, StageTables { signing: file.signing, rate_limits: file.rate_limits, token_locations }))
 }
 
 impl Verifier {
