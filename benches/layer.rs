@@ -3,7 +3,7 @@
 //! as service tokens are in practice; `layer_cold` turns the cache off.
 //!
 //! `auth_layer_cache_hit_token_locations` is the same hit with a header and a cookie also
-//! configured as token locations.
+//! configured as token locations and RFC 9728 metadata served.
 //!
 //! `layer_dpop` puts a DPoP request (the bound token cached, a fresh ES256 proof made outside
 //! the timing for each iteration) next to the same token's bearer twin, same run.
@@ -60,14 +60,22 @@ fn layer(c: &mut Criterion) {
     let cold = ServiceBuilder::new()
         .layer(AuthLayer::new(builder().no_token_cache().build().unwrap()))
         .service(service_fn(handler));
-    // The same, with a gateway header and a cookie also configured as token locations.
+    // The same, with a gateway header and a cookie also configured as token locations, and
+    // RFC 9728 metadata served.
     let locations = permiso::layer::TokenLocations::authorization()
         .header("x-access-token")
         .unwrap()
         .cookie("access_token")
         .unwrap();
     let located = ServiceBuilder::new()
-        .layer(AuthLayer::builder(builder().build().unwrap()).token_locations(locations).build())
+        .layer(
+            AuthLayer::builder(builder().build().unwrap())
+                .token_locations(locations)
+                .resource_metadata(
+                    permiso::layer::ResourceMetadata::new("https://payments.example.com").unwrap(),
+                )
+                .build(),
+        )
         .service(service_fn(handler));
     assert_eq!(immediately(warm.clone().oneshot(request(&token))).unwrap().status(), 200);
     assert_eq!(immediately(cold.clone().oneshot(request(&token))).unwrap().status(), 200);

@@ -66,10 +66,17 @@ struct ContextInner {
     /// The verifier's first issuer: the one that settings not scoped to an issuer (signing
     /// secrets, rate-limit tables) apply to.
     primary_issuer: Option<Arc<str>>,
+    /// The RFC 9728 metadata URL every 401 challenge names, when the layer serves metadata.
+    resource_metadata: Option<Arc<str>>,
 }
 
 impl AuthContext {
-    pub(crate) fn new<R: OnRejection>(realm: Arc<str>, rejection: R, verifier: &Verifier) -> Self {
+    pub(crate) fn new<R: OnRejection>(
+        realm: Arc<str>,
+        rejection: R,
+        verifier: &Verifier,
+        resource_metadata: Option<Arc<str>>,
+    ) -> Self {
         let dpop = verifier.dpop().map(|policy| {
             Arc::new(DpopChallenge {
                 algs: Arc::clone(&policy.algs),
@@ -81,6 +88,7 @@ impl AuthContext {
             render: Box::new(move |e, realm| rejection.on_rejection(e, realm)),
             dpop,
             primary_issuer: verifier.primary_issuer().map(Arc::from),
+            resource_metadata,
         });
         Self { inner, grpc: false }
     }
@@ -122,12 +130,18 @@ impl AuthContext {
     fn shape(&self, error: &AuthError) -> Response<Bytes> {
         let inner = &*self.inner;
         let with_challenge;
-        let error = match &inner.dpop {
-            Some(challenge) => {
-                with_challenge = error.clone().with_dpop_challenge(challenge);
-                &with_challenge
+        let error = if inner.dpop.is_some() || inner.resource_metadata.is_some() {
+            let mut e = error.clone();
+            if let Some(challenge) = &inner.dpop {
+                e = e.with_dpop_challenge(challenge);
             }
-            None => error,
+            if let Some(url) = &inner.resource_metadata {
+                e = e.with_resource_metadata(url);
+            }
+            with_challenge = e;
+            &with_challenge
+        } else {
+            error
         };
         if self.grpc { error.to_grpc_response(&inner.realm) } else { (inner.render)(error, &inner.realm) }
     }

@@ -339,7 +339,17 @@ pub struct AuthError {
     retry_after: Option<u64>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
     about: Option<Box<About>>,
+    /// What the layer adds to the challenges (boxed: rejections stay small).
+    challenge: Option<Box<ChallengeParams>>,
+}
+
+/// The layer's additions to an error's challenges.
+#[derive(Clone, Default)]
+struct ChallengeParams {
+    /// The `DPoP` challenge, when the layer accepts DPoP.
     dpop: Option<Arc<DpopChallenge>>,
+    /// RFC 9728 `resource_metadata="…"`, added to a 401's challenges.
+    resource_metadata: Option<Arc<str>>,
 }
 
 /// What is known about the request a rejection refused, for logs and metrics only (never
@@ -383,7 +393,7 @@ impl AuthError {
             retry_after: None,
             source: None,
             about: None,
-            dpop: None,
+            challenge: None,
         }
     }
 
@@ -415,9 +425,15 @@ impl AuthError {
         self
     }
 
+    /// Names the service's RFC 9728 metadata in a 401's challenges.
+    pub(crate) fn with_resource_metadata(mut self, url: &Arc<str>) -> Self {
+        self.challenge.get_or_insert_with(Box::default).resource_metadata = Some(Arc::clone(url));
+        self
+    }
+
     /// Adds the layer's `DPoP` challenge to the response.
     pub(crate) fn with_dpop_challenge(mut self, challenge: &Arc<DpopChallenge>) -> Self {
-        self.dpop = Some(Arc::clone(challenge));
+        self.challenge.get_or_insert_with(Box::default).dpop = Some(Arc::clone(challenge));
         self
     }
 
@@ -512,6 +528,12 @@ impl AuthError {
             push_quoted(&mut v, algs);
             v.push('"');
         }
+        let metadata = self.challenge.as_ref().and_then(|c| c.resource_metadata.as_deref());
+        if let Some(url) = metadata.filter(|_| self.status() == StatusCode::UNAUTHORIZED) {
+            v.push_str(", resource_metadata=\"");
+            push_quoted(&mut v, url);
+            v.push('"');
+        }
         if !with_error {
             return HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
         }
@@ -575,7 +597,7 @@ impl AuthError {
         if self.kind == AuthErrorKind::MissingAuthLayer {
             return Vec::new();
         }
-        let Some(dpop) = &self.dpop else {
+        let Some(dpop) = self.challenge.as_ref().and_then(|c| c.dpop.as_ref()) else {
             return vec![self.www_authenticate(realm)];
         };
         // RFC 9449 §7.1: the error goes in the challenge of the scheme the request used (DPoP

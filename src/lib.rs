@@ -93,6 +93,7 @@ pub mod layer;
 pub mod limit;
 mod locations;
 mod log;
+mod metadata;
 pub mod metrics;
 mod names;
 mod on_error;

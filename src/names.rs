@@ -7,6 +7,7 @@
 /// its reader, which names it.
 const ENV_NAMES: &[(&str, &str)] = &[
     ("token_locations", "PERMISO_TOKEN_LOCATIONS"),
+    ("public_base_url", "PERMISO_PUBLIC_BASE_URL"),
     ("dpop.algorithms", "PERMISO_DPOP_ALGORITHMS"),
     ("dpop.max_age_secs", "PERMISO_DPOP_MAX_AGE_SECS"),
     ("dpop.public_base_url", "PERMISO_PUBLIC_BASE_URL"),

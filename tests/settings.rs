@@ -27,7 +27,8 @@ fn sections() -> Vec<(String, String)> {
 
 /// The receiving side's sections: the verifier's configuration and the stages'.
 fn receiving_side() -> String {
-    let wanted = ["Configuration", "Introspection", "Request signing", "DPoP", "Rate limits"];
+    let wanted =
+        ["Configuration", "Resource metadata", "Introspection", "Request signing", "DPoP", "Rate limits"];
     sections()
         .into_iter()
         .filter(|(title, _)| wanted.iter().any(|w| title.starts_with(w)))
@@ -166,6 +167,17 @@ fn variable_probes() -> BTreeMap<&'static str, Probe> {
         ("PERMISO_RATE_LIMIT_ON_REDIS_ERROR", Refused("shrug", limits, None)),
         ("PERMISO_RATE_LIMIT_REDIS_TIMEOUT_MS", Refused("0", limits, None)),
         ("PERMISO_TOKEN_LOCATIONS", Refused("body:access_token", &[], None)),
+        ("PERMISO_RESOURCE_METADATA", Refused("maybe", &[], None)),
+        (
+            "PERMISO_RESOURCE_METADATA_SCOPES",
+            Changes(
+                "read:transactions",
+                &[
+                    ("PERMISO_RESOURCE_METADATA", "true"),
+                    ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com"),
+                ],
+            ),
+        ),
         ("PERMISO_INTROSPECTION_URL", Refused("ftp://nowhere", intro, None)),
         ("PERMISO_INTROSPECTION_STYLE", Refused("soap", intro, None)),
         ("PERMISO_INTROSPECTION_AUTH", Refused("magic", intro, None)),
@@ -297,6 +309,9 @@ fn file_with(table: &str, key: &str, value: Option<&str>) -> String {
             "" => {
                 top.retain(|(k, _)| k != key);
                 top.push((key.to_owned(), value.to_owned()));
+                if key == "resource_metadata" {
+                    top.push(("public_base_url".into(), r#""https://payments.example.com""#.into()));
+                }
             }
             "issuer" => {
                 if ["secret_env", "jwks_url", "discovery_url"].contains(&key) {

@@ -30,8 +30,9 @@ pub(crate) fn router(verifier: Verifier) -> Router {
 }
 
 /// The same behind `auth`, the `AuthLayer` with whatever stages it was configured with (token,
-/// signatures, rate limits: one layer runs them in that order), and `GET /metrics` rendering
-/// `metrics` when given.
+/// signatures, rate limits: one layer runs them in that order), `GET /metrics` rendering
+/// `metrics` when given, and the RFC 9728 metadata document (open) when `auth` serves one
+/// (`PERMISO_RESOURCE_METADATA=true`).
 pub(crate) fn router_with(auth: ConfiguredAuthLayer, metrics: Option<PrometheusHandle>) -> Router {
     let api = Router::new()
         .route("/api/v1/transactions", get(list_transactions).post(create_transaction))
@@ -39,6 +40,9 @@ pub(crate) fn router_with(auth: ConfiguredAuthLayer, metrics: Option<PrometheusH
     let mut open = Router::new().route("/health", get(health));
     if let Some(handle) = metrics {
         open = open.route("/metrics", get(move || std::future::ready(handle.render())));
+    }
+    if let Some(metadata) = auth.resource_metadata() {
+        open = open.route_service(metadata.well_known_path(), metadata.service());
     }
     open.merge(api.layer(auth))
 }

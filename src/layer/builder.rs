@@ -12,6 +12,7 @@ use super::service::{AuthLayer, Mode, rejection_name};
 use super::stages::Behind;
 use crate::context::{AuthContext, DefaultRejection, OnRejection};
 use crate::locations::TokenLocations;
+use crate::metadata::{LayerFacts, ResourceMetadata};
 
 /// Configures an [`AuthLayer`] and every stage it runs, in the one order the layer runs them:
 ///
@@ -58,6 +59,7 @@ pub struct AuthLayerBuilder<R = DefaultRejection, Sig = NoSignatures> {
     pub(super) rejection: R,
     pub(super) behind: Behind<Sig>,
     pub(super) locations: Option<Arc<TokenLocations>>,
+    pub(super) metadata: Option<ResourceMetadata>,
 }
 
 impl AuthLayer {
@@ -79,6 +81,7 @@ impl AuthLayer {
             rejection: DefaultRejection,
             behind: Behind::none(),
             locations: None,
+            metadata: None,
         }
     }
 }
@@ -95,6 +98,7 @@ impl<R: OnRejection, Sig> AuthLayer<R, Sig> {
             rejection: self.rejection,
             behind: self.behind,
             locations: self.locations,
+            metadata: self.metadata.map(|m| (*m).clone()),
         }
     }
 
@@ -172,6 +176,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
             rejection,
             behind: self.behind,
             locations: self.locations,
+            metadata: self.metadata,
         }
     }
 
@@ -198,6 +203,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
                 limits: self.behind.limits,
             },
             locations: self.locations,
+            metadata: self.metadata,
         }
     }
 
@@ -232,10 +238,30 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
         self
     }
 
+    /// Serves RFC 9728 protected-resource metadata: the layer completes `metadata` with its
+    /// issuers, token locations and DPoP settings, and names the document in every 401
+    /// challenge (`resource_metadata="…"`). Route [`AuthLayer::resource_metadata`]'s
+    /// [`service`](ResourceMetadata::service) at its
+    /// [`well_known_path`](ResourceMetadata::well_known_path), outside the layer.
+    pub fn resource_metadata(mut self, metadata: ResourceMetadata) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
     /// The layer.
     pub fn build(self) -> AuthLayer<R, Sig> {
         let realm = self.realm.unwrap_or_else(|| self.verifier.default_realm().into());
-        let context = AuthContext::new(Arc::clone(&realm), self.rejection.clone(), &self.verifier);
+        let metadata = self.metadata.map(|m| {
+            let dpop = self.verifier.dpop();
+            m.build(&LayerFacts {
+                issuers: self.verifier.issuer_names(),
+                query_allowed: self.locations.as_ref().is_some_and(|l| l.allows_query()),
+                dpop_algs: dpop.map(|d| &*d.algs),
+                dpop_required: dpop.is_some_and(|d| d.mode == crate::dpop::DpopMode::Required),
+            })
+        });
+        let url = metadata.as_ref().map(ResourceMetadata::shared_url);
+        let context = AuthContext::new(Arc::clone(&realm), self.rejection.clone(), &self.verifier, url);
         AuthLayer {
             verifier: self.verifier,
             mode: self.mode,
@@ -245,6 +271,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
             context,
             behind: self.behind,
             locations: self.locations,
+            metadata: metadata.map(Arc::new),
         }
     }
 }

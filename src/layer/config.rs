@@ -8,6 +8,7 @@ use crate::error::ConfigError;
 #[cfg(feature = "rate-limit")]
 use crate::limit::RateLimits;
 use crate::locations::TokenLocations;
+use crate::metadata;
 use crate::signing::{RequestSigning, SignatureLayer};
 use crate::verifier::config::{StageTables, builder_from_vars, config_from_toml};
 
@@ -97,68 +98,77 @@ impl ConfiguredAuthLayer {
             return Self::from_config_file(path.trim(), get);
         }
         let get = &crate::vars::by_rule(get)?;
-        let verifier = builder_from_vars(get)?.build().map_err(ConfigError::in_env)?;
-        let signing = RequestSigning::from_lookup(get)?;
-        let locations = get("PERMISO_TOKEN_LOCATIONS")
-            .map(|v| TokenLocations::parse(&v).map_err(ConfigError::in_env))
-            .transpose()?;
-        #[cfg(feature = "rate-limit")]
-        let limits = RateLimits::from_lookup(get)?;
+        let metadata_on = get("PERMISO_RESOURCE_METADATA")
+            .map(|v| crate::vars::parse_bool("PERMISO_RESOURCE_METADATA", &v))
+            .transpose()?
+            .unwrap_or(false);
+        let scopes = get("PERMISO_RESOURCE_METADATA_SCOPES")
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect());
+        let parts = Parts {
+            verifier: builder_from_vars(get)?.build().map_err(ConfigError::in_env)?,
+            signing: RequestSigning::from_lookup(get)?,
+            locations: get("PERMISO_TOKEN_LOCATIONS")
+                .map(|v| TokenLocations::parse(&v).map_err(ConfigError::in_env))
+                .transpose()?,
+            metadata: metadata::from_settings(metadata_on, get("PERMISO_PUBLIC_BASE_URL").as_deref(), scopes)
+                .map_err(ConfigError::in_env)?,
+            #[cfg(feature = "rate-limit")]
+            limits: RateLimits::from_lookup(get)?,
+        };
         #[cfg(not(feature = "rate-limit"))]
         if let Some(name) = LIMIT_VARS.iter().find(|n| get(n).is_some_and(|v| !v.trim().is_empty())) {
             return Err(without_rate_limit(name));
         }
-        Self::assemble(
-            verifier,
-            signing,
-            locations,
-            #[cfg(feature = "rate-limit")]
-            limits,
-        )
-        .map_err(ConfigError::in_env)
+        parts.assemble().map_err(ConfigError::in_env)
     }
 
     fn from_config_file(path: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let text = crate::vars::read_config_file(path)?;
-        let (builder, StageTables { signing, rate_limits, token_locations }) =
-            config_from_toml(&text, path, get)?;
-        let locations = token_locations
-            .map(|l| TokenLocations::parse(&l.join(",")).map_err(|e| e.in_file(path)))
-            .transpose()?;
-        let verifier = builder.build().map_err(|e| e.in_file(path))?;
-        let signing = RequestSigning::from_table(signing, path, get)?;
-        #[cfg(feature = "rate-limit")]
-        let limits = RateLimits::from_table(rate_limits, path)?;
+        let (builder, tables) = config_from_toml(&text, path, get)?;
+        let StageTables { signing, rate_limits, token_locations, resource_metadata: (on, base, scopes) } =
+            tables;
         #[cfg(not(feature = "rate-limit"))]
         if rate_limits.is_some() {
             return Err(without_rate_limit(&format!("config file {path}: [rate_limits]")));
         }
-        Self::assemble(
-            verifier,
-            signing,
-            locations,
+        let parts = Parts {
+            verifier: builder.build().map_err(|e| e.in_file(path))?,
+            signing: RequestSigning::from_table(signing, path, get)?,
+            locations: token_locations
+                .map(|l| TokenLocations::parse(&l.join(",")).map_err(|e| e.in_file(path)))
+                .transpose()?,
+            metadata: metadata::from_settings(on, base.as_deref(), scopes).map_err(|e| e.in_file(path))?,
             #[cfg(feature = "rate-limit")]
-            limits,
-        )
-        .map_err(|e| e.in_file(path))
+            limits: RateLimits::from_table(rate_limits, path)?,
+        };
+        parts.assemble().map_err(|e| e.in_file(path))
     }
+}
 
-    fn assemble(
-        verifier: crate::verifier::Verifier,
-        signing: Option<RequestSigning>,
-        locations: Option<TokenLocations>,
-        #[cfg(feature = "rate-limit")] limits: Option<crate::limit::RateLimitLayer>,
-    ) -> Result<Self, ConfigError> {
-        let signing = signing.map(RequestSigning::build).transpose()?;
-        let mut builder = AuthLayer::builder(verifier).signatures(signing);
-        if let Some(locations) = locations {
+/// What the one reading of the settings found, before the layer is built from it.
+struct Parts {
+    verifier: crate::verifier::Verifier,
+    signing: Option<RequestSigning>,
+    locations: Option<TokenLocations>,
+    metadata: Option<crate::metadata::ResourceMetadata>,
+    #[cfg(feature = "rate-limit")]
+    limits: Option<crate::limit::RateLimitLayer>,
+}
+
+impl Parts {
+    fn assemble(self) -> Result<ConfiguredAuthLayer, ConfigError> {
+        let signing = self.signing.map(RequestSigning::build).transpose()?;
+        let mut builder = AuthLayer::builder(self.verifier).signatures(signing);
+        if let Some(locations) = self.locations {
             builder = builder.token_locations(locations);
         }
+        if let Some(metadata) = self.metadata {
+            builder = builder.resource_metadata(metadata);
+        }
         #[cfg(feature = "rate-limit")]
-        let builder = match limits {
-            Some(limits) => builder.rate_limits(limits),
-            None => builder,
-        };
+        if let Some(limits) = self.limits {
+            builder = builder.rate_limits(limits);
+        }
         Ok(builder.build())
     }
 }

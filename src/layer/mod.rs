@@ -36,6 +36,7 @@ mod stages;
 pub use crate::body::AuthBody;
 pub use crate::context::{Authenticated, DefaultRejection, OnRejection};
 pub use crate::locations::TokenLocations;
+pub use crate::metadata::{MetadataService, ResourceMetadata};
 pub use builder::AuthLayerBuilder;
 pub use config::ConfiguredAuthLayer;
 pub use future::ResponseFuture;

@@ -16,6 +16,7 @@ use crate::context::{AuthContext, Authenticated, DefaultRejection, RequestLine};
 use crate::dpop::DpopMode;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::locations::TokenLocations;
+use crate::metadata::ResourceMetadata;
 use crate::signing::{NoSignatures, SignatureStage};
 use crate::verifier::{Admit, Presented, Verdict, Verifier, VerifyFuture};
 
@@ -58,6 +59,8 @@ pub struct AuthLayer<R = DefaultRejection, Sig = NoSignatures> {
     pub(crate) behind: Behind<Sig>,
     /// Where else the token may be; `None`: `Authorization` only.
     pub(crate) locations: Option<Arc<TokenLocations>>,
+    /// The RFC 9728 metadata it serves, if any.
+    pub(crate) metadata: Option<Arc<ResourceMetadata>>,
 }
 
 impl<R: 'static, Sig: fmt::Debug> fmt::Debug for AuthLayer<R, Sig> {
@@ -70,7 +73,16 @@ impl<R: 'static, Sig: fmt::Debug> fmt::Debug for AuthLayer<R, Sig> {
             .field("on_rejection", &rejection_name::<R>())
             .field("stages", &self.behind)
             .field("token_locations", &self.locations)
+            .field("resource_metadata", &self.metadata)
             .finish()
+    }
+}
+
+impl<R, Sig> AuthLayer<R, Sig> {
+    /// The RFC 9728 metadata this layer names in its challenges, to serve (see
+    /// [`AuthLayerBuilder::resource_metadata`](crate::AuthLayerBuilder::resource_metadata)).
+    pub fn resource_metadata(&self) -> Option<&ResourceMetadata> {
+        self.metadata.as_deref()
     }
 }
 

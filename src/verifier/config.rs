@@ -99,7 +99,7 @@ impl IssuerSpec {
                 KeyChoice::Discovery(url) => Issuer::remote(self.iss, remote(RemoteKeys::discovery(url))),
             }
             .maybe_introspection(introspection),
-            (None, Some(introspection)) => judged_by_introspection(self.iss, introspection),
+            (None, Some(introspection)) => Issuer::by_introspection_style(self.iss, introspection),
             (None, None) => unreachable!("a key source or introspection was required before"),
         };
         if let Some(algs) = self.algorithms {
@@ -121,20 +121,6 @@ impl IssuerSpec {
         };
         issuer.trusted_clients(self.trusted_clients)
     }
-}
-
-/// An issuer judged by `introspection` alone, with its style's service-token rule.
-#[cfg(feature = "introspection")]
-fn judged_by_introspection(iss: String, introspection: Introspection) -> Issuer {
-    match introspection.style() {
-        crate::introspection::IntrospectionStyle::Permiso => Issuer::permiso_introspected(iss, introspection),
-        _ => Issuer::introspected(iss, introspection),
-    }
-}
-
-#[cfg(not(feature = "introspection"))]
-fn judged_by_introspection(_: String, introspection: Introspection) -> Issuer {
-    match introspection {}
 }
 
 /// `any`, `permiso`, `client_credentials`, `CLAIM=VALUE` (a claim equals a string) or
@@ -403,6 +389,11 @@ struct FileConfig {
     introspection: Option<toml::Value>,
     /// Where the layer looks for the token besides `Authorization`.
     token_locations: Option<OneOrMany>,
+    /// The service's public base URL: RFC 9728's `resource`.
+    public_base_url: Option<String>,
+    /// Serve RFC 9728 metadata.
+    resource_metadata: Option<bool>,
+    resource_metadata_scopes: Option<Vec<String>>,
 }
 
 /// The tables of the stages behind the token, as the one reading of the file found them.
@@ -412,6 +403,8 @@ pub(crate) struct StageTables {
     pub(crate) rate_limits: Option<toml::Value>,
     /// `token_locations`, as `header:NAME` entries.
     pub(crate) token_locations: Option<Vec<String>>,
+    /// `resource_metadata`, `public_base_url` and `resource_metadata_scopes`.
+    pub(crate) resource_metadata: (bool, Option<String>, Option<Vec<String>>),
 }
 
 #[derive(Deserialize)]
@@ -611,7 +604,15 @@ pub(crate) fn config_from_toml(
         OneOrMany::One(one) => vec![one],
         OneOrMany::Many(many) => many,
     });
-    Ok((builder, StageTables { signing: file.signing, rate_limits: file.rate_limits, token_locations }))
+    let resource_metadata =
+        (file.resource_metadata.unwrap_or(false), file.public_base_url, file.resource_metadata_scopes);
+    let tables = StageTables {
+        signing: file.signing,
+        rate_limits: file.rate_limits,
+        token_locations,
+        resource_metadata,
+    };
+    Ok((builder, tables))
 }
 
 impl Verifier {

@@ -150,6 +150,11 @@ impl Verifier {
         self.inner.issuers.first().map(|i| i.rules.iss.as_str())
     }
 
+    /// Every configured issuer's `iss`, in order.
+    pub(crate) fn issuer_names(&self) -> Vec<String> {
+        self.inner.issuers.iter().map(|i| i.rules.iss.clone()).collect()
+    }
+
     /// The realm a layer answers with unless told otherwise: the first audience.
     pub(crate) fn default_realm(&self) -> &str {
         self.inner.audiences.first().map_or("api", String::as_str)

@@ -206,6 +206,22 @@ impl Issuer {
         self
     }
 
+    /// An issuer judged by `introspection` alone, with its style's service-token rule.
+    #[cfg(feature = "introspection")]
+    pub(crate) fn by_introspection_style(iss: String, introspection: Introspection) -> Self {
+        match introspection.style() {
+            crate::introspection::IntrospectionStyle::Permiso => {
+                Self::permiso_introspected(iss, introspection)
+            }
+            _ => Self::introspected(iss, introspection),
+        }
+    }
+
+    #[cfg(not(feature = "introspection"))]
+    pub(crate) fn by_introspection_style(_: String, introspection: Introspection) -> Self {
+        match introspection {}
+    }
+
     /// As [`introspection`](Self::introspection), when there may be none.
     pub(crate) fn maybe_introspection(mut self, introspection: Option<Introspection>) -> Self {
         if introspection.is_some() {
