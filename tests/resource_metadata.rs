@@ -4,32 +4,18 @@
 
 #[path = "../examples/payment_service/routes.rs"]
 mod routes;
+#[path = "support/served.rs"]
+mod served;
 
 use permiso::AuthLayer;
 use permiso::testing::TestIssuer;
 use serde_json::Value;
-
-async fn serve(idp: &TestIssuer, extra: &[(&str, &str)]) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (iss, jwks) = (idp.issuer(), idp.jwks_url());
-    let mut vars = vec![
-        ("PERMISO_ISSUER", iss.as_str()),
-        ("PERMISO_AUDIENCE", "keystone-auth"),
-        ("PERMISO_JWKS_URL", jwks.as_str()),
-        ("PERMISO_SERVICE_TOKEN", "permiso"),
-        ("PERMISO_PUBLIC_BASE_URL", base.as_str()),
-    ];
-    vars.extend_from_slice(extra);
-    let auth = AuthLayer::from_env_vars(vars).unwrap();
-    tokio::spawn(async move { axum::serve(listener, routes::router_with(auth, None)).await.unwrap() });
-    base
-}
+use served::serve_from_env;
 
 #[tokio::test]
 async fn the_document_is_served_and_every_401_points_at_it() {
     let idp = TestIssuer::start().await;
-    let base = serve(
+    let base = serve_from_env(
         &idp,
         &[
             ("PERMISO_RESOURCE_METADATA", "true"),
@@ -79,7 +65,7 @@ async fn the_document_is_served_and_every_401_points_at_it() {
 #[tokio::test]
 async fn without_metadata_nothing_is_served_or_named() {
     let idp = TestIssuer::start().await;
-    let base = serve(&idp, &[]).await;
+    let base = serve_from_env(&idp, &[]).await;
     let http = reqwest::Client::new();
     // Not served: the path falls to the API's router, behind the layer.
     let res = http.get(format!("{base}/.well-known/oauth-protected-resource")).send().await.unwrap();

@@ -4,28 +4,13 @@
 
 #[path = "../examples/payment_service/routes.rs"]
 mod routes;
+#[path = "support/served.rs"]
+mod served;
 
 use permiso::AuthLayer;
 use permiso::testing::TestIssuer;
 use serde_json::Value;
-
-async fn serve(idp: &TestIssuer, locations: Option<&str>) -> String {
-    let (iss, jwks) = (idp.issuer(), idp.jwks_url());
-    let mut vars = vec![
-        ("PERMISO_ISSUER", iss.as_str()),
-        ("PERMISO_AUDIENCE", "keystone-auth"),
-        ("PERMISO_JWKS_URL", jwks.as_str()),
-        ("PERMISO_SERVICE_TOKEN", "permiso"),
-    ];
-    if let Some(locations) = locations {
-        vars.push(("PERMISO_TOKEN_LOCATIONS", locations));
-    }
-    let auth = AuthLayer::from_env_vars(vars).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, routes::router_with(auth, None)).await.unwrap() });
-    base
-}
+use served::serve_from_env;
 
 async fn status_and_error(res: reqwest::Response) -> (u16, Option<String>) {
     let status = res.status().as_u16();
@@ -37,11 +22,8 @@ async fn status_and_error(res: reqwest::Response) -> (u16, Option<String>) {
 async fn each_configured_location_carries_the_token_and_only_one_may() {
     let idp = TestIssuer::start().await;
     let token = idp.token("payment-service", &["read:transactions"]);
-    let base = serve(
-        &idp,
-        Some("header:authorization,header:x-access-token,cookie:access_token,query:access_token"),
-    )
-    .await;
+    let all = "header:authorization,header:x-access-token,cookie:access_token,query:access_token";
+    let base = serve_from_env(&idp, &[("PERMISO_TOKEN_LOCATIONS", all)]).await;
     let url = format!("{base}/api/v1/transactions");
     let http = reqwest::Client::new();
 
@@ -87,7 +69,8 @@ async fn the_query_parameter_is_refused_unless_named() {
     let token = idp.token("payment-service", &["read:transactions"]);
     let http = reqwest::Client::new();
     for locations in [None, Some("header:x-access-token,cookie:access_token")] {
-        let base = serve(&idp, locations).await;
+        let extra: Vec<_> = locations.map(|l| ("PERMISO_TOKEN_LOCATIONS", l)).into_iter().collect();
+        let base = serve_from_env(&idp, &extra).await;
         let res = http.get(format!("{base}/api/v1/transactions?access_token={token}")).send().await.unwrap();
         assert_eq!(status_and_error(res).await, (400, Some("invalid_request".into())), "{locations:?}");
         // …and the other places are not read unless named.
