@@ -337,3 +337,59 @@ async fn introspection_is_counted_in_metrics() {
     assert!(count("error") >= 1, "{text}");
     assert!(!text.contains(&token));
 }
+
+/// An introspected token bound to a DPoP key (`cnf.jkt` in the answer) is only good with a
+/// proof by that key; `is_trusted` from the permiso server's token opens trusted routes.
+#[tokio::test]
+async fn binding_and_trust_work_unchanged_for_introspected_tokens() {
+    let idp = TestIssuer::builder().trusted_client("payments-api", API_SECRET, &["introspect"]).start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = Verifier::builder(["keystone-auth"])
+        .issuer(Issuer::introspected(idp.issuer(), rfc7662(&idp)))
+        .dpop(permiso::dpop::Dpop::new(permiso::dpop::DpopMode::Allowed).public_base_url(base.clone()))
+        .build()
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, routes::router(verifier)).await.unwrap() });
+    let key = permiso::dpop::DpopKey::generate().unwrap();
+    let mut claims = idp.claims_for("payment-service", &["read:transactions"]);
+    claims["cnf"] = serde_json::json!({ "jkt": key.thumbprint() });
+    let bound = idp.opaque_token_with(claims);
+    let url = format!("{base}/api/v1/transactions");
+    let http = reqwest::Client::new();
+    let stolen = http.get(&url).bearer_auth(&bound).send().await.unwrap();
+    assert_eq!(stolen.status(), 401);
+    let proof = key.proof("GET", &url, Some(&bound), None);
+    let res = http
+        .get(&url)
+        .header("authorization", format!("DPoP {bound}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["dpop_bound"], true);
+
+    // permiso style: the trusted client's token (is_trusted in its payload) reaches the admin
+    // route; an untrusted one gets 403.
+    let own = TokenSource::new(ServiceCredentials::new(
+        "payments-api",
+        API_SECRET,
+        TokenEndpoint::Url(format!("{}/api/v1/auth/service-token", idp.url())),
+    ))
+    .unwrap();
+    let verifier = Verifier::builder(["keystone-auth"])
+        .issuer(Issuer::permiso_introspected(
+            idp.issuer(),
+            Introspection::permiso(idp.permiso_introspection_url(), own),
+        ))
+        .build()
+        .unwrap();
+    let base = serve(verifier).await;
+    let mut trusted = idp.claims_for("billing-service", &["read:transactions"]);
+    trusted["is_trusted"] = true.into();
+    let admin = format!("{base}/api/v1/admin/billing");
+    assert_eq!(http.get(&admin).bearer_auth(idp.sign(&trusted)).send().await.unwrap().status(), 200);
+    let untrusted = idp.token("payment-service", &["read:transactions"]);
+    assert_eq!(http.get(&admin).bearer_auth(untrusted).send().await.unwrap().status(), 403);
+}
