@@ -9,6 +9,7 @@
 //! | 400 | `invalid_request` | the `Authorization` header is malformed or repeated, or the token is also in the URL |
 //! | 401 | `invalid_token` | the token is malformed, expired, not yet valid, for another audience, from an unknown issuer, signed with a disallowed algorithm or an unknown key, or its signature is wrong; it is revoked; it is bound to a key (`cnf`) without a verified proof; it is not a service token (or is a refresh token) |
 //! | 401 | `invalid_dpop_proof` | DPoP: the proof is missing, malformed, stale, replayed, or does not match the request or the token |
+//! | 401 | `use_dpop_nonce` | DPoP: the server issues nonces and the proof has none of its own, or an expired one (with `DPoP-Nonce`) |
 //! | 401 | `invalid_token` | introspection: the issuer says the token is not active |
 //! | 401 | `invalid_signature` | request signing: not signed, stale, does not match, already used, no secret for the client |
 //! | 403 | `insufficient_scope` | the token lacks a required scope, or its client is not trusted |
@@ -123,6 +124,9 @@ pub enum AuthErrorKind {
     DpopProofStale,
     /// DPoP: this proof (its `jti`) was already used. 401 `invalid_dpop_proof`.
     DpopProofReplayed,
+    /// DPoP: this server issues nonces and the proof has none, an expired one, or another
+    /// server's. 401 `use_dpop_nonce` with a `DPoP-Nonce` header to retry with (RFC 9449 §9).
+    UseDpopNonce,
     /// DPoP is required here and the token was presented as `Bearer` or is not bound to a
     /// key. 401 `invalid_token`.
     DpopRequired,
@@ -191,6 +195,7 @@ impl AuthErrorKind {
             | IntrospectionUnavailable => "temporarily_unavailable",
             RateLimited => "rate_limited",
             InvalidDpopProof | DpopProofStale | DpopProofReplayed => "invalid_dpop_proof",
+            UseDpopNonce => "use_dpop_nonce",
             _ => "invalid_token",
         })
     }
@@ -239,6 +244,7 @@ impl AuthErrorKind {
             InvalidDpopProof => "invalid_dpop_proof",
             DpopProofStale => "dpop_proof_stale",
             DpopProofReplayed => "dpop_proof_replayed",
+            UseDpopNonce => "use_dpop_nonce",
             DpopRequired => "dpop_required",
             DpopUnbound => "dpop_unbound",
             Inactive => "inactive",
@@ -281,6 +287,7 @@ impl AuthErrorKind {
             InvalidDpopProof => "the DPoP proof is invalid",
             DpopProofStale => "the DPoP proof's iat is outside the accepted window",
             DpopProofReplayed => "this DPoP proof was already used",
+            UseDpopNonce => "a DPoP nonce from this server is required",
             DpopRequired => "a DPoP-bound token with its proof is required",
             DpopUnbound => "the token is not bound to a DPoP key",
             RateLimitUnavailable => "the rate limit cannot be checked right now",
@@ -350,6 +357,8 @@ struct ChallengeParams {
     dpop: Option<Arc<DpopChallenge>>,
     /// RFC 9728 `resource_metadata="…"`, added to a 401's challenges.
     resource_metadata: Option<Arc<str>>,
+    /// The `DPoP-Nonce` header of a `use_dpop_nonce` answer.
+    dpop_nonce: Option<Box<str>>,
 }
 
 /// What is known about the request a rejection refused, for logs and metrics only (never
@@ -422,6 +431,12 @@ impl AuthError {
     /// Notes that the request used the `DPoP` scheme: its challenge carries the error.
     pub(crate) fn about_dpop(mut self) -> Self {
         self.about.get_or_insert_with(Box::default).dpop = true;
+        self
+    }
+
+    /// The server nonce a `use_dpop_nonce` answer gives (`DPoP-Nonce`).
+    pub(crate) fn with_dpop_nonce(mut self, nonce: String) -> Self {
+        self.challenge.get_or_insert_with(Box::default).dpop_nonce = Some(nonce.into());
         self
     }
 
@@ -587,6 +602,11 @@ impl AuthError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(nonce) = self.challenge.as_ref().and_then(|c| c.dpop_nonce.as_deref())
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            headers.insert("dpop-nonce", value);
         }
         res
     }

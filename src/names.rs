@@ -12,6 +12,8 @@ const ENV_NAMES: &[(&str, &str)] = &[
     ("dpop.max_age_secs", "PERMISO_DPOP_MAX_AGE_SECS"),
     ("dpop.public_base_url", "PERMISO_PUBLIC_BASE_URL"),
     ("dpop.replay_redis_url", "PERMISO_DPOP_REPLAY_REDIS_URL"),
+    ("dpop.nonce_secret", "PERMISO_DPOP_NONCE_SECRET"),
+    ("dpop.nonce_window_secs", "PERMISO_DPOP_NONCE_WINDOW_SECS"),
     ("signing.public_base_url", "PERMISO_PUBLIC_BASE_URL"),
     ("signing.secrets", "PERMISO_SIGNING_SECRETS"),
     ("signing.window_secs", "PERMISO_SIGNING_WINDOW_SECS"),

@@ -100,6 +100,12 @@ fn variable_probes() -> BTreeMap<&'static str, Probe> {
     let dpop: &[(&str, &str)] =
         &[("PERMISO_DPOP", "allowed"), ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com")];
     let revocation: &[(&str, &str)] = &[("PERMISO_REVOCATION_REDIS_URL", REDIS)];
+    let nonces: &[(&str, &str)] = &[
+        ("PERMISO_DPOP", "allowed"),
+        ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com"),
+        ("PERMISO_DPOP_NONCE", "required"),
+        ("PERMISO_DPOP_NONCE_SECRET", "a-nonce-secret-every-replica-shares!!"),
+    ];
     let limits: &[(&str, &str)] = &[("PERMISO_RATE_LIMIT_DEFAULT", "60")];
     let intro: &[(&str, &str)] = &[
         ("PERMISO_INTROSPECTION_URL", "https://auth.example.com/api/v1/auth/introspect"),
@@ -158,6 +164,10 @@ fn variable_probes() -> BTreeMap<&'static str, Probe> {
         ("PERMISO_DPOP_MAX_AGE_SECS", Refused("601", dpop, None)),
         ("PERMISO_DPOP_REPLAY_REDIS_URL", Refused("ftp://nowhere", dpop, None)),
         ("PERMISO_DPOP_REPLAY_ON_ERROR", Refused("shrug", dpop, None)),
+        ("PERMISO_DPOP_NONCE", Refused("sometimes", dpop, None)),
+        ("PERMISO_DPOP_NONCE_SECRET", Refused("short", nonces, None)),
+        ("PERMISO_DPOP_NONCE_SECRET_FILE", Refused("/nonexistent/secret", nonces, None)),
+        ("PERMISO_DPOP_NONCE_WINDOW_SECS", Refused("3601", dpop, None)),
         ("PERMISO_RATE_LIMITS", Refused("payment-service", &[], None)),
         ("PERMISO_RATE_LIMIT_DEFAULT", Refused("0", &[], None)),
         ("PERMISO_RATE_LIMIT_BURST", Refused("many", limits, None)),
@@ -323,6 +333,9 @@ fn file_with(table: &str, key: &str, value: Option<&str>) -> String {
                 if key == "client_secret_file" {
                     other.retain(|(k, _)| *k != "client_secret");
                 }
+                if table == "dpop" && key == "nonce" {
+                    other.push(("nonce_secret", r#""a-nonce-secret-every-replica-shares!!""#.into()));
+                }
                 set(&mut other, key)
             }
         }
@@ -380,7 +393,7 @@ fn every_documented_toml_key_is_read_and_named_in_its_errors() {
         // the README names is one written here).
         let secret_file = dir.join("introspection-secret");
         std::fs::write(&secret_file, "payments-api-secret\n").unwrap();
-        let example = if key == "client_secret_file" {
+        let example = if key.ends_with("_secret_file") {
             format!("{:?}", secret_file.display().to_string())
         } else {
             example.clone()

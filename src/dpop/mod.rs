@@ -44,6 +44,7 @@
 //! assert_eq!(key.thumbprint().len(), 43); // base64url SHA-256: the token's cnf.jkt
 //! ```
 
+mod nonce;
 mod policy;
 pub(crate) mod settings;
 

@@ -19,6 +19,8 @@ use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 use crate::on_error::OnStoreError;
 use crate::replay::ReplayGuard;
 
+use super::nonce::{DEFAULT_NONCE_WINDOW_SECS, Nonces};
+
 /// The largest `DPoP` header accepted, in bytes.
 const MAX_PROOF_BYTES: usize = 8 * 1024;
 /// The longest `jti` accepted.
@@ -86,6 +88,9 @@ pub struct Dpop {
     replay_on_error: OnStoreError,
     #[cfg(feature = "redis")]
     replay_redis: Option<String>,
+    /// The secret server nonces are derived from, when this server issues them.
+    nonce_secret: Option<Arc<[u8]>>,
+    nonce_window: Duration,
 }
 
 impl Default for Dpop {
@@ -107,7 +112,35 @@ impl Dpop {
             replay_on_error: OnStoreError::Reject,
             #[cfg(feature = "redis")]
             replay_redis: None,
+            nonce_secret: None,
+            nonce_window: Duration::from_secs(DEFAULT_NONCE_WINDOW_SECS),
         }
+    }
+
+    /// Requires a nonce of this server in every proof (RFC 9449 §9), so that a proof cannot
+    /// be made ahead of time: a proof without one, or with an expired one, is answered 401
+    /// `use_dpop_nonce` with a `DPoP-Nonce` to retry with. Nonces are derived from `secret`
+    /// (32 bytes at least) and the time window, so every replica given the same secret
+    /// accepts every other's without shared state.
+    ///
+    /// ```
+    /// use permiso::dpop::{Dpop, DpopMode};
+    ///
+    /// let dpop = Dpop::new(DpopMode::Required)
+    ///     .public_base_url("https://payments.example.com")
+    ///     .require_nonces("a-secret-every-replica-shares-32+bytes");
+    /// # let _ = dpop;
+    /// ```
+    pub fn require_nonces(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.nonce_secret = Some(secret.as_ref().into());
+        self
+    }
+
+    /// How long one nonce window lasts (default 60 s, 1 s to 1 hour): a nonce is accepted in
+    /// its window and the next.
+    pub fn nonce_window(mut self, window: Duration) -> Self {
+        self.nonce_window = window;
+        self
     }
 
     /// The algorithms a proof may be signed with (asymmetric ones only).
@@ -169,6 +202,14 @@ impl Dpop {
         if self.max_age.is_zero() || self.max_age > MAX_MAX_AGE {
             return Err(invalid("max_age must be from 1 s to 600 s".into()).at("dpop.max_age_secs"));
         }
+        if self.nonce_window.is_zero() || self.nonce_window > Duration::from_secs(3600) {
+            return Err(
+                invalid("the nonce window must be from 1 s to 1 hour".into()).at("dpop.nonce_window_secs")
+            );
+        }
+        if self.nonce_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(invalid("the nonce secret must be 32 bytes at least".into()).at("dpop.nonce_secret"));
+        }
         let bases = self
             .base_urls
             .iter()
@@ -207,6 +248,9 @@ impl Dpop {
             window: self.max_age.as_secs() + leeway,
             bases,
             replay,
+            nonces: self
+                .nonce_secret
+                .map(|s| Nonces::new(&s, self.nonce_window.as_secs(), Arc::clone(&clock))),
             clock,
         }))
     }
@@ -220,6 +264,7 @@ impl fmt::Debug for Dpop {
             .field("max_age", &self.max_age)
             .field("public_base_urls", &self.base_urls)
             .field("replay_on_error", &self.replay_on_error)
+            .field("requires_nonces", &self.nonce_secret.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -235,6 +280,8 @@ pub(crate) struct DpopPolicy {
     /// The public base URLs (at least one).
     bases: Vec<Base>,
     replay: ReplayGuard,
+    /// This server's nonces, when it issues them.
+    nonces: Option<Nonces>,
     clock: Arc<dyn Clock>,
 }
 
@@ -245,6 +292,7 @@ impl fmt::Debug for DpopPolicy {
             .field("algorithms", &self.algs)
             .field("window_secs", &self.window)
             .field("public_base_urls", &self.bases)
+            .field("nonces", &self.nonces)
             .finish_non_exhaustive()
     }
 }
@@ -352,6 +400,13 @@ impl DpopPolicy {
         Ok(ProofRequest { proof: proof.to_owned(), method: method.clone(), path: path.to_owned() })
     }
 
+    /// The `DPoP-Nonce` a successful answer to `req` carries: the current nonce when the
+    /// proof's is the previous window's (read here unverified; the proof is checked in full
+    /// before any answer is a success).
+    pub(crate) fn renewal(&self, req: &ProofRequest) -> Option<String> {
+        self.nonces.as_ref()?.renewal_for(&req.proof)
+    }
+
     /// Every check of the proof against the request, and against the access token and its
     /// `cnf.jkt` when one goes with it (a resource request; a token request has none); the
     /// `jti` is remembered only once the proof passed everything else.
@@ -431,6 +486,9 @@ impl DpopPolicy {
             }
         }
         let nonce = str_claim("nonce").map(str::to_owned);
+        if let Some(nonces) = &self.nonces {
+            nonces.check(nonce.as_deref())?;
+        }
         let remembered = format!("{jkt}:{jti}");
         let until = iat.max(now).saturating_add(self.window);
         // Partitioned by the proof's key: one key's proofs hold at most a share of the memory.

@@ -27,6 +27,8 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqBody, Sig>,
+        // A fresh `DPoP-Nonce` for a successful answer (the proof's was the previous window's).
+        dpop_nonce: Option<http::HeaderValue>,
     }
 }
 
@@ -64,16 +66,22 @@ pub(crate) struct Verifying<ReqBody, Sig> {
 
 impl<S: Service<Request<ReqBody>>, ReqBody, Sig> ResponseFuture<S, ReqBody, Sig> {
     pub(crate) fn rejected(response: Response<Bytes>) -> Self {
-        Self { state: State::Rejected { response } }
+        Self { state: State::Rejected { response }, dpop_nonce: None }
     }
 
     pub(crate) fn calling(future: S::Future) -> Self {
-        Self { state: State::Calling { future, headers: None } }
+        Self { state: State::Calling { future, headers: None }, dpop_nonce: None }
     }
 
     pub(crate) fn verifying(pending: Verifying<ReqBody, Sig>, inner: S) -> Self {
         let Verifying { verify, req, verifier, context, behind } = pending;
-        Self { state: State::Verifying { verify, req, inner, verifier, context, behind } }
+        Self { state: State::Verifying { verify, req, inner, verifier, context, behind }, dpop_nonce: None }
+    }
+
+    /// Gives a successful answer `nonce` as its `DPoP-Nonce`.
+    pub(crate) fn with_dpop_nonce(mut self, nonce: Option<http::HeaderValue>) -> Self {
+        self.dpop_nonce = nonce;
+        self
     }
 
     /// The future for `next` on a service that `take` hands over: only the stages that wait
@@ -92,7 +100,7 @@ impl<S: Service<Request<ReqBody>>, ReqBody, Sig> ResponseFuture<S, ReqBody, Sig>
             Next::Reading(read) => State::Reading { read, inner: take(inner), behind: behind() },
             Next::Asking(req, ask) => State::Asking { ask, req, inner: take(inner) },
         };
-        Self { state }
+        Self { state, dpop_nonce: None }
     }
 }
 
@@ -117,14 +125,22 @@ where
     type Output = Result<Response<AuthBody<ResBody>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
+        let this = self.project();
+        let (mut state, dpop_nonce) = (this.state, this.dpop_nonce);
         loop {
             match state.as_mut().project() {
                 StateProj::Calling { future, headers } => {
                     let out = std::task::ready!(future.poll(cx));
                     let headers = headers.take();
                     state.set(State::Done);
-                    return Poll::Ready(out.map(|res| finish(res.map(AuthBody::inner), headers)));
+                    let nonce = dpop_nonce.take();
+                    return Poll::Ready(out.map(|res| {
+                        let mut res = finish(res.map(AuthBody::inner), headers);
+                        if let Some(nonce) = nonce.filter(|_| res.status().is_success()) {
+                            res.headers_mut().insert("dpop-nonce", nonce);
+                        }
+                        res
+                    }));
                 }
                 StateProj::Verifying { verify, .. } => {
                     let verdict = std::task::ready!(verify.as_mut().poll(cx));

@@ -133,6 +133,8 @@ where
             None => crate::bearer::credentials(req.headers(), req.uri()),
             Some(locations) => locations.find(req.headers(), req.uri()),
         };
+        // The `DPoP-Nonce` a success carries, when this server's nonce window turned.
+        let mut nonce = None;
         let credentials = match found {
             Err(err) => return reject(err),
             Ok(None) if layer.mode == Mode::Required => {
@@ -164,7 +166,10 @@ where
             }
             Some(Credentials { scheme: Scheme::Dpop, token }) => {
                 match dpop_verification(&layer.verifier, layer.admit, token, &req) {
-                    Ok(verify) => Some(verify),
+                    Ok((verify, renewal)) => {
+                        nonce = renewal;
+                        Some(verify)
+                    }
                     Err(err) => return reject(err),
                 }
             }
@@ -176,7 +181,7 @@ where
             let inner = std::mem::replace(&mut self.inner, clone);
             let (verifier, behind) = (layer.verifier.clone(), layer.behind.clone());
             let pending = Verifying { verify, req, verifier, context, behind };
-            return ResponseFuture::verifying(pending, inner);
+            return ResponseFuture::verifying(pending, inner).with_dpop_nonce(nonce);
         }
         req.extensions_mut().insert(context);
         if layer.behind.is_empty::<ReqBody>() {
@@ -197,7 +202,7 @@ fn dpop_verification<B>(
     admit: Admit,
     token: &str,
     req: &Request<B>,
-) -> Result<VerifyFuture, AuthError> {
+) -> Result<(VerifyFuture, Option<http::HeaderValue>), AuthError> {
     dpop_verification_of(verifier, admit, token, req.headers(), req.method(), req.uri())
 }
 
@@ -208,16 +213,17 @@ fn dpop_verification_of(
     headers: &http::HeaderMap,
     method: &http::Method,
     uri: &http::Uri,
-) -> Result<VerifyFuture, AuthError> {
+) -> Result<(VerifyFuture, Option<http::HeaderValue>), AuthError> {
     let Some(policy) = verifier.dpop() else {
         return Err(AuthError::new(AuthErrorKind::InvalidRequest)
             .with_description("the DPoP authorization scheme is not accepted here"));
     };
     let proof = policy.capture(headers, method, uri).map_err(AuthError::about_dpop)?;
+    let renewal = policy.renewal(&proof).and_then(|n| http::HeaderValue::from_str(&n).ok());
     // The token may come from the cache; the proof is checked on every request.
     let verdict = verifier.verify_now(token, Presented::Dpop, admit);
     let (policy, token) = (Arc::clone(policy), token.to_owned());
-    Ok(Box::pin(async move {
+    let verify: VerifyFuture = Box::pin(async move {
         let claims = match verdict {
             Verdict::Verified(claims) => claims,
             Verdict::Rejected(err) => return Err(err.about_dpop()),
@@ -226,5 +232,6 @@ fn dpop_verification_of(
         let jkt = claims.dpop_jkt().unwrap_or_default();
         policy.check(&proof, Some((&token, jkt))).await.map_err(|e| e.about_verified(&claims))?;
         Ok(claims)
-    }))
+    });
+    Ok((verify, renewal))
 }

@@ -350,6 +350,7 @@ pub(crate) fn builder_from_vars(
                 })
             })
             .transpose()?,
+        ..DpopSettings::nonce_from_vars(&var)?
     };
     Ok(builder.dpop(dpop.into_dpop(&DPOP_ENV_NAMES)?))
 }
