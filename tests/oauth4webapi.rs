@@ -12,27 +12,13 @@ mod provider;
 mod routes;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use permiso::AuthLayer;
 
-fn client_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/oauth4webapi")
-}
-
 /// Runs `client.mjs` against `resource`; its `key=value` lines.
 fn run_client(resource: &str) -> HashMap<String, String> {
-    let dir = client_dir();
-    if !dir.join("node_modules/oauth4webapi").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .status()
-            .expect("npm ci");
-        assert!(status.success(), "npm ci in examples/oauth4webapi failed (is the npm registry reachable?)");
-    }
+    let dir = provider::npm_packages("oauth4webapi", "oauth4webapi");
     let out = Command::new("node")
         .args(["client.mjs", resource, "payment-secret-for-the-oidc-provider-test"])
         .current_dir(&dir)

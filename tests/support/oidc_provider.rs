@@ -21,13 +21,10 @@ impl Drop for Node {
     }
 }
 
-fn provider_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/oidc-provider")
-}
-
-/// Starts oidc-provider on a free loopback port, installing it first when needed.
-pub(crate) fn start_provider() -> (Node, u16) {
-    let dir = provider_dir();
+/// Checks that `node` and `npm` are there, and installs the locked packages of the example
+/// `examples/{example}` (`npm ci`) unless `package` is installed already.
+pub(crate) fn npm_packages(example: &str, package: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(example);
     let have = |tool: &str| {
         Command::new(tool).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success())
     };
@@ -35,15 +32,21 @@ pub(crate) fn start_provider() -> (Node, u16) {
         have("node") && have("npm"),
         "node and npm are required for this test (`apt-get install -y nodejs npm`, which .ci/run does when they are missing)"
     );
-    if !dir.join("node_modules/oidc-provider").exists() {
+    if !dir.join("node_modules").join(package).exists() {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
             .stdout(Stdio::null())
             .status()
             .expect("npm ci");
-        assert!(status.success(), "npm ci in examples/oidc-provider failed (is the npm registry reachable?)");
+        assert!(status.success(), "npm ci in examples/{example} failed (is the npm registry reachable?)");
     }
+    dir
+}
+
+/// Starts oidc-provider on a free loopback port, installing it first when needed.
+pub(crate) fn start_provider() -> (Node, u16) {
+    let dir = npm_packages("oidc-provider", "oidc-provider");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new("node")
         .arg("provider.mjs")
