@@ -52,14 +52,10 @@ pub struct ResourceMetadata {
     resource: String,
     authorization_servers: Option<Vec<String>>,
     scopes_supported: Vec<String>,
-    /// Filled when the layer is built.
-    built: Option<Arc<Built>>,
-}
-
-struct Built {
-    document: Bytes,
     well_known_path: String,
     url: Arc<str>,
+    /// The document, once the layer completed it.
+    document: Option<Bytes>,
 }
 
 #[derive(Serialize)]
@@ -75,6 +71,7 @@ struct Document<'a> {
 }
 
 /// What the layer knows that the document says.
+#[derive(Default)]
 pub(crate) struct LayerFacts<'a> {
     pub(crate) issuers: Vec<String>,
     pub(crate) query_allowed: bool,
@@ -99,7 +96,18 @@ impl ResourceMetadata {
         if url.path() == "/" && !resource.trim_end_matches('/').is_empty() {
             resource.truncate(resource.trim_end_matches('/').len());
         }
-        Ok(Self { resource, authorization_servers: None, scopes_supported: Vec::new(), built: None })
+        // RFC 9728 §3.1: the well-known segment goes between the host and the resource's path.
+        let (origin, path) = split_origin(&resource);
+        let well_known_path = format!("/.well-known/oauth-protected-resource{}", path.trim_end_matches('/'));
+        let url = format!("{origin}{well_known_path}").into();
+        Ok(Self {
+            resource,
+            authorization_servers: None,
+            scopes_supported: Vec::new(),
+            well_known_path,
+            url,
+            document: None,
+        })
     }
 
     /// The issuers named in `authorization_servers` (default: every issuer of the verifier).
@@ -124,6 +132,11 @@ impl ResourceMetadata {
 
     /// Completes the document with what the layer knows (done by the layer's builder).
     pub(crate) fn build(mut self, facts: &LayerFacts<'_>) -> Self {
+        self.document = Some(self.render(facts));
+        self
+    }
+
+    fn render(&self, facts: &LayerFacts<'_>) -> Bytes {
         let issuers = self.authorization_servers.clone().unwrap_or_else(|| facts.issuers.clone());
         let methods: &[&str] = if facts.query_allowed { &["header", "query"] } else { &["header"] };
         let algs = facts.dpop_algs.map(|a| a.split(' ').collect::<Vec<_>>());
@@ -136,38 +149,29 @@ impl ResourceMetadata {
             dpop_bound_access_tokens_required: facts.dpop_required,
         };
         // Serializing strings and booleans cannot fail.
-        let document = serde_json::to_vec(&document).map(Bytes::from).unwrap_or_default();
-        // RFC 9728 §3.1: the well-known segment goes between the host and the resource's path.
-        let (origin, path) = split_origin(&self.resource);
-        let well_known_path = format!("/.well-known/oauth-protected-resource{}", path.trim_end_matches('/'));
-        let url = format!("{origin}{well_known_path}").into();
-        self.built = Some(Arc::new(Built { document, well_known_path, url }));
-        self
+        serde_json::to_vec(&document).map(Bytes::from).unwrap_or_default()
     }
 
-    fn built(&self) -> &Built {
-        // `AuthLayer` only hands out metadata it built.
-        self.built.as_deref().expect("metadata is built by AuthLayerBuilder::build")
-    }
-
-    /// The document, as JSON.
+    /// The document, as JSON: as the layer completed it (see
+    /// [`AuthLayer::resource_metadata`](crate::AuthLayer::resource_metadata)); before that,
+    /// with only what was given here.
     pub fn document(&self) -> Bytes {
-        self.built().document.clone()
+        self.document.clone().unwrap_or_else(|| self.render(&LayerFacts::default()))
     }
 
     /// The path to serve the document at: `/.well-known/oauth-protected-resource`, followed by
     /// the resource's path when it has one.
     pub fn well_known_path(&self) -> &str {
-        &self.built().well_known_path
+        &self.well_known_path
     }
 
     /// The document's URL, as every 401 challenge names it (`resource_metadata="…"`).
     pub fn url(&self) -> &str {
-        &self.built().url
+        &self.url
     }
 
     pub(crate) fn shared_url(&self) -> Arc<str> {
-        Arc::clone(&self.built().url)
+        Arc::clone(&self.url)
     }
 
     /// A tower service answering `GET` (and `HEAD`) with the document (`application/json`,
@@ -281,6 +285,15 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_slice(&pathed.document()).unwrap();
         assert_eq!(doc["resource"], "https://api.example.com/payments");
         assert_eq!(doc["bearer_methods_supported"], serde_json::json!(["header"]));
+    }
+
+    #[test]
+    fn metadata_not_yet_given_to_a_layer_still_answers() {
+        let m = ResourceMetadata::new("https://payments.example.com").unwrap().scopes_supported(["a"]);
+        assert_eq!(m.url(), "https://payments.example.com/.well-known/oauth-protected-resource");
+        let doc: serde_json::Value = serde_json::from_slice(&m.document()).unwrap();
+        assert_eq!(doc["authorization_servers"], serde_json::json!([]));
+        assert_eq!(doc["scopes_supported"], serde_json::json!(["a"]));
     }
 
     #[test]
