@@ -184,17 +184,30 @@ impl Claims {
             + map_bytes(&self.other)
     }
 
-    /// Whether the token carries a key binding (`cnf`, RFC 7800: DPoP's `jkt`, mTLS's
-    /// `x5t#S256`, …).
-    pub(crate) fn is_sender_constrained(&self) -> bool {
-        self.other.contains_key("cnf")
-    }
-
     /// The thumbprint of the key this token is bound to (`cnf.jkt`, RFC 9449), if it is a
     /// DPoP-bound token. Behind `AuthLayer`, a request whose claims have one came with a valid
     /// proof of possession of that key.
     pub fn dpop_jkt(&self) -> Option<&str> {
         self.other.get("cnf")?.get("jkt")?.as_str()
+    }
+
+    /// The SHA-256 thumbprint of the client certificate this token is bound to
+    /// (`cnf.x5t#S256`, RFC 8705 §3.1), if it is certificate-bound. Behind `AuthLayer`, a
+    /// request whose claims have one came with that certificate.
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.other.get("cnf")?.get("x5t#S256")?.as_str()
+    }
+
+    /// `cnf` names a confirmation method permiso cannot check (only `jkt` and `x5t#S256`
+    /// can be), or is not an object.
+    pub(crate) fn has_unknown_confirmation(&self) -> bool {
+        match self.other.get("cnf") {
+            None => false,
+            Some(serde_json::Value::Object(cnf)) => {
+                cnf.is_empty() || cnf.keys().any(|k| k != "jkt" && k != "x5t#S256")
+            }
+            Some(_) => true,
+        }
     }
 
     pub(crate) fn trusted_claim(&self) -> bool {

@@ -133,6 +133,12 @@ pub enum AuthErrorKind {
     /// DPoP: the token presented with the `DPoP` scheme is not bound to a key (`cnf.jkt`).
     /// 401 `invalid_token`.
     DpopUnbound,
+    /// RFC 8705: the token is bound to a client certificate (`cnf.x5t#S256`) and the request
+    /// presented none, or another. 401 `invalid_token`.
+    CertificateMismatch,
+    /// RFC 8705: this service accepts only certificate-bound tokens and the token is not
+    /// bound to a certificate. 401 `invalid_token`.
+    CertificateRequired,
     /// The client sent more requests than its rate limit allows. 429 `rate_limited`, with
     /// `Retry-After`.
     RateLimited,
@@ -247,6 +253,8 @@ impl AuthErrorKind {
             UseDpopNonce => "use_dpop_nonce",
             DpopRequired => "dpop_required",
             DpopUnbound => "dpop_unbound",
+            CertificateMismatch => "certificate_mismatch",
+            CertificateRequired => "certificate_required",
             Inactive => "inactive",
             IntrospectionUnavailable => "introspection_unavailable",
             MissingAuthLayer => "missing_auth_layer",
@@ -290,6 +298,10 @@ impl AuthErrorKind {
             UseDpopNonce => "a DPoP nonce from this server is required",
             DpopRequired => "a DPoP-bound token with its proof is required",
             DpopUnbound => "the token is not bound to a DPoP key",
+            CertificateMismatch => {
+                "the token is bound to a client certificate that the request did not present"
+            }
+            CertificateRequired => "a token bound to the client's TLS certificate is required",
             RateLimitUnavailable => "the rate limit cannot be checked right now",
             ReplayStoreUnavailable => "whether this request was seen before cannot be checked right now",
             Inactive => "the token is not active",
@@ -711,6 +723,8 @@ mod tests {
             (UntrustedClient, 403, "insufficient_scope"),
             (NotServiceToken, 401, "invalid_token"),
             (SenderConstrained, 401, "invalid_token"),
+            (CertificateMismatch, 401, "invalid_token"),
+            (CertificateRequired, 401, "invalid_token"),
             (KeysUnavailable, 503, "temporarily_unavailable"),
         ];
         for (kind, status, code) in cases {

@@ -315,6 +315,13 @@ impl ServiceClient {
         self.claims.dpop_jkt().is_some()
     }
 
+    /// Whether the request was certificate-bound (RFC 8705): its token names a client
+    /// certificate (`cnf.x5t#S256`) and the request came with that certificate
+    /// (`AuthLayer` lets no such token through without it).
+    pub fn is_certificate_bound(&self) -> bool {
+        self.claims.certificate_thumbprint().is_some()
+    }
+
     /// All the verified claims.
     pub fn claims(&self) -> &Arc<Claims> {
         &self.claims

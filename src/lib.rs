@@ -95,6 +95,7 @@ mod locations;
 mod log;
 mod metadata;
 pub mod metrics;
+pub mod mtls;
 mod names;
 mod on_error;
 #[cfg(feature = "redis")]

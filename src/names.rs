@@ -24,23 +24,15 @@ const ENV_NAMES: &[(&str, &str)] = &[
     ("rate_limits.burst", "PERMISO_RATE_LIMIT_BURST"),
     ("rate_limits.redis_url", "PERMISO_RATE_LIMIT_REDIS_URL"),
     ("rate_limits.redis_timeout_ms", "PERMISO_RATE_LIMIT_REDIS_TIMEOUT_MS"),
-    ("introspection.url", "PERMISO_INTROSPECTION_URL"),
-    ("introspection.style", "PERMISO_INTROSPECTION_STYLE"),
-    ("introspection.auth", "PERMISO_INTROSPECTION_AUTH"),
-    ("introspection.client_id", "PERMISO_INTROSPECTION_CLIENT_ID"),
-    ("introspection.client_secret", "PERMISO_INTROSPECTION_CLIENT_SECRET"),
-    ("introspection.client_secret_file", "PERMISO_INTROSPECTION_CLIENT_SECRET_FILE"),
-    ("introspection.token_url", "PERMISO_INTROSPECTION_TOKEN_URL"),
-    ("introspection.cache_max_secs", "PERMISO_INTROSPECTION_CACHE_MAX_SECS"),
-    ("introspection.negative_cache_secs", "PERMISO_INTROSPECTION_NEGATIVE_CACHE_SECS"),
-    ("introspection.grace_secs", "PERMISO_INTROSPECTION_GRACE_SECS"),
-    ("introspection.timeout_ms", "PERMISO_INTROSPECTION_TIMEOUT_MS"),
-    ("introspection.cache_max_entries", "PERMISO_INTROSPECTION_CACHE_MAX_ENTRIES"),
-    ("introspection.cache_max_bytes", "PERMISO_INTROSPECTION_CACHE_MAX_BYTES"),
-    ("introspection.max_concurrent_calls", "PERMISO_INTROSPECTION_MAX_CONCURRENT_CALLS"),
 ];
 
-/// The environment variable of the setting at TOML path `path`, if a builder checks it.
-pub(crate) fn env_name(path: &str) -> Option<&'static str> {
-    ENV_NAMES.iter().find(|(p, _)| *p == path).map(|(_, v)| *v)
+/// The environment variable of the setting at TOML path `path`: the table above, else the
+/// rule `PERMISO_<TABLE>_<KEY>` (`[introspection]`, `[client_cert]` and every table added
+/// since follow it without exception); `None` for a top-level key not in the table.
+pub(crate) fn env_name(path: &str) -> Option<std::borrow::Cow<'static, str>> {
+    if let Some((_, var)) = ENV_NAMES.iter().find(|(p, _)| *p == path) {
+        return Some((*var).into());
+    }
+    let (table, key) = path.split_once('.')?;
+    Some(format!("PERMISO_{}_{}", table.to_ascii_uppercase(), key.to_ascii_uppercase()).into())
 }

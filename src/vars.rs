@@ -74,6 +74,53 @@ pub(crate) fn parse_bool(name: &str, value: &str) -> Result<bool, crate::error::
     }
 }
 
+/// How a table key's variable is read into the table (see [`env_table`]).
+#[derive(Clone, Copy)]
+pub(crate) enum VarKind {
+    Text,
+    Number,
+    Flag,
+    /// Comma-separated: a TOML list.
+    List,
+}
+
+/// The table `[table]` as the variables `PERMISO_<TABLE>_<KEY>` give it, one per key of
+/// `keys`: the environment is read into the same table as the file's, so that a key and its
+/// variable are one setting, deserialized and checked once. Empty when none is set.
+pub(crate) fn env_table(
+    table: &str,
+    keys: &[(&str, VarKind)],
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<toml::Table, crate::error::ConfigError> {
+    let mut out = toml::Table::new();
+    for &(key, kind) in keys {
+        let name = format!("PERMISO_{}_{}", table.to_ascii_uppercase(), key.to_ascii_uppercase());
+        let Some(value) = get(&name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let value = match kind {
+            VarKind::Text => toml::Value::String(value),
+            VarKind::Flag => toml::Value::Boolean(parse_bool(&name, &value)?),
+            VarKind::List => toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| toml::Value::String(v.to_owned()))
+                    .collect(),
+            ),
+            VarKind::Number => toml::Value::Integer(value.parse().map_err(|_| {
+                crate::error::ConfigError::new(
+                    crate::error::ConfigErrorKind::Invalid,
+                    format!("{name}: expected a whole number, got {value:?}"),
+                )
+            })?),
+        };
+        out.insert(key.to_owned(), value);
+    }
+    Ok(out)
+}
+
 /// A secret read from the configuration. Its errors never show the value it was given, and
 /// its `Debug` never shows the secret.
 pub(crate) struct Secret(pub(crate) String);

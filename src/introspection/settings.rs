@@ -9,15 +9,7 @@ use serde::Deserialize;
 use super::config::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, Introspection};
 use crate::client::{ClientAuth, ServiceCredentials, TokenEndpoint, TokenSource};
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::vars::Secret;
-
-/// How a key's variable is read into the table.
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Number,
-    Flag,
-}
+use crate::vars::{Secret, VarKind as Kind};
 
 /// Every key of the table, with its kind: the variable is `PERMISO_INTROSPECTION_<KEY>`.
 const KEYS: &[(&str, Kind)] = &[
@@ -58,34 +50,12 @@ pub(crate) struct IntrospectionSettings {
     allow_http: Option<bool>,
 }
 
-/// The variable of `key`.
-fn var_name(key: &str) -> String {
-    format!("PERMISO_INTROSPECTION_{}", key.to_ascii_uppercase())
-}
-
 /// The introspection the variables configure (`PERMISO_INTROSPECTION_URL` turns it on), or
 /// `None`.
 pub(crate) fn from_lookup(
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<Introspection>, ConfigError> {
-    let mut table = toml::Table::new();
-    for &(key, kind) in KEYS {
-        let name = var_name(key);
-        let Some(value) = get(&name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
-            continue;
-        };
-        let value = match kind {
-            Kind::Text => toml::Value::String(value),
-            Kind::Flag => toml::Value::Boolean(crate::vars::parse_bool(&name, &value)?),
-            Kind::Number => toml::Value::Integer(value.parse().map_err(|_| {
-                ConfigError::new(
-                    ConfigErrorKind::Invalid,
-                    format!("{name}: expected a whole number, got {value:?}"),
-                )
-            })?),
-        };
-        table.insert(key.to_owned(), value);
-    }
+    let table = crate::vars::env_table("introspection", KEYS, get)?;
     if table.is_empty() {
         return Ok(None);
     }
@@ -259,11 +229,11 @@ mod tests {
     #[test]
     fn every_key_is_read_from_its_variable() {
         for &(key, kind) in KEYS {
-            let name = var_name(key);
+            let name = format!("PERMISO_INTROSPECTION_{}", key.to_ascii_uppercase());
             let value = match kind {
                 Kind::Number => "not-a-number",
                 Kind::Flag => "maybe",
-                Kind::Text => continue,
+                Kind::Text | Kind::List => continue,
             };
             let err = from_lookup(&|n| (n == name).then(|| value.to_owned())).err().unwrap();
             assert!(err.to_string().contains(&name), "{name}: {err}");

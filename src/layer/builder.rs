@@ -13,6 +13,7 @@ use super::stages::Behind;
 use crate::context::{AuthContext, DefaultRejection, OnRejection};
 use crate::locations::TokenLocations;
 use crate::metadata::{LayerFacts, ResourceMetadata};
+use crate::mtls::CertificateBinding;
 
 /// Configures an [`AuthLayer`] and every stage it runs, in the one order the layer runs them:
 ///
@@ -60,6 +61,7 @@ pub struct AuthLayerBuilder<R = DefaultRejection, Sig = NoSignatures> {
     pub(super) behind: Behind<Sig>,
     pub(super) locations: Option<Arc<TokenLocations>>,
     pub(super) metadata: Option<ResourceMetadata>,
+    pub(super) certs: Option<Arc<CertificateBinding>>,
 }
 
 impl AuthLayer {
@@ -82,6 +84,7 @@ impl AuthLayer {
             behind: Behind::none(),
             locations: None,
             metadata: None,
+            certs: None,
         }
     }
 }
@@ -98,6 +101,7 @@ impl<R: OnRejection, Sig> AuthLayer<R, Sig> {
             rejection: self.rejection,
             behind: self.behind,
             locations: self.locations,
+            certs: self.certs,
             metadata: self.metadata.map(|m| (*m).clone()),
         }
     }
@@ -176,6 +180,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
             rejection,
             behind: self.behind,
             locations: self.locations,
+            certs: self.certs,
             metadata: self.metadata,
         }
     }
@@ -203,6 +208,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
                 limits: self.behind.limits,
             },
             locations: self.locations,
+            certs: self.certs,
             metadata: self.metadata,
         }
     }
@@ -248,6 +254,29 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
         self
     }
 
+    /// Where the client certificate of a certificate-bound token (RFC 8705) comes from
+    /// besides the request's extensions (a trusted proxy's header), and whether unbound
+    /// tokens are refused; see [`permiso::mtls`](crate::mtls). Without it, a certificate
+    /// that permiso's TLS helper or your acceptor put in the extensions is still checked.
+    ///
+    /// ```
+    /// use permiso::mtls::CertificateBinding;
+    /// use permiso::{AuthLayer, Issuer, Verifier};
+    ///
+    /// let verifier = Verifier::builder(["payments"])
+    ///     .issuer(Issuer::permiso("keystone-auth", "a-shared-secret-of-at-least-32-bytes!!"))
+    ///     .build()?;
+    /// // permiso serves TLS itself (permiso::mtls::tls); only certificate-bound tokens pass.
+    /// let binding = CertificateBinding::builder().required(true).build()?;
+    /// let layer = AuthLayer::builder(verifier).client_certificates(binding).build();
+    /// # let _ = layer;
+    /// # Ok::<(), permiso::ConfigError>(())
+    /// ```
+    pub fn client_certificates(mut self, binding: CertificateBinding) -> Self {
+        self.certs = Some(Arc::new(binding));
+        self
+    }
+
     /// The layer.
     pub fn build(self) -> AuthLayer<R, Sig> {
         let realm = self.realm.unwrap_or_else(|| self.verifier.default_realm().into());
@@ -271,6 +300,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
             context,
             behind: self.behind,
             locations: self.locations,
+            certs: self.certs,
             metadata: metadata.map(Arc::new),
         }
     }
@@ -286,6 +316,7 @@ impl<R: 'static, Sig: fmt::Debug> fmt::Debug for AuthLayerBuilder<R, Sig> {
             .field("on_rejection", &rejection_name::<R>())
             .field("stages", &self.behind)
             .field("token_locations", &self.locations)
+            .field("client_certificates", &self.certs)
             .finish()
     }
 }

@@ -112,6 +112,7 @@ impl ConfiguredAuthLayer {
                 .transpose()?,
             metadata: metadata::from_settings(metadata_on, get("PERMISO_PUBLIC_BASE_URL").as_deref(), scopes)
                 .map_err(ConfigError::in_env)?,
+            certs: crate::mtls::settings::from_lookup(get)?,
             #[cfg(feature = "rate-limit")]
             limits: RateLimits::from_lookup(get)?,
         };
@@ -125,8 +126,13 @@ impl ConfiguredAuthLayer {
     fn from_config_file(path: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let text = crate::vars::read_config_file(path)?;
         let (builder, tables) = config_from_toml(&text, path, get)?;
-        let StageTables { signing, rate_limits, token_locations, resource_metadata: (on, base, scopes) } =
-            tables;
+        let StageTables {
+            signing,
+            rate_limits,
+            client_cert,
+            token_locations,
+            resource_metadata: (on, base, scopes),
+        } = tables;
         #[cfg(not(feature = "rate-limit"))]
         if rate_limits.is_some() {
             return Err(without_rate_limit(&format!("config file {path}: [rate_limits]")));
@@ -138,6 +144,7 @@ impl ConfiguredAuthLayer {
                 .map(|l| TokenLocations::parse(&l.join(",")).map_err(|e| e.in_file(path)))
                 .transpose()?,
             metadata: metadata::from_settings(on, base.as_deref(), scopes).map_err(|e| e.in_file(path))?,
+            certs: crate::mtls::settings::from_table(client_cert, path)?,
             #[cfg(feature = "rate-limit")]
             limits: RateLimits::from_table(rate_limits, path)?,
         };
@@ -151,6 +158,7 @@ struct Parts {
     signing: Option<RequestSigning>,
     locations: Option<TokenLocations>,
     metadata: Option<crate::metadata::ResourceMetadata>,
+    certs: Option<crate::mtls::CertificateBinding>,
     #[cfg(feature = "rate-limit")]
     limits: Option<crate::limit::RateLimitLayer>,
 }
@@ -161,6 +169,9 @@ impl Parts {
         let mut builder = AuthLayer::builder(self.verifier).signatures(signing);
         if let Some(locations) = self.locations {
             builder = builder.token_locations(locations);
+        }
+        if let Some(certs) = self.certs {
+            builder = builder.client_certificates(certs);
         }
         if let Some(metadata) = self.metadata {
             builder = builder.resource_metadata(metadata);

@@ -17,6 +17,7 @@ use crate::dpop::DpopMode;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::locations::TokenLocations;
 use crate::metadata::ResourceMetadata;
+use crate::mtls::{CertProof, CertificateBinding};
 use crate::signing::{NoSignatures, SignatureStage};
 use crate::verifier::{Admit, Presented, Verdict, Verifier, VerifyFuture};
 
@@ -61,6 +62,8 @@ pub struct AuthLayer<R = DefaultRejection, Sig = NoSignatures> {
     pub(crate) locations: Option<Arc<TokenLocations>>,
     /// The RFC 9728 metadata it serves, if any.
     pub(crate) metadata: Option<Arc<ResourceMetadata>>,
+    /// Where the client certificate comes from besides the extensions (RFC 8705).
+    pub(crate) certs: Option<Arc<CertificateBinding>>,
 }
 
 impl<R: 'static, Sig: fmt::Debug> fmt::Debug for AuthLayer<R, Sig> {
@@ -74,6 +77,7 @@ impl<R: 'static, Sig: fmt::Debug> fmt::Debug for AuthLayer<R, Sig> {
             .field("stages", &self.behind)
             .field("token_locations", &self.locations)
             .field("resource_metadata", &self.metadata)
+            .field("client_certificates", &self.certs)
             .finish()
     }
 }
@@ -146,13 +150,19 @@ where
             }
             Ok(Some(credentials)) => Some(credentials),
         };
+        let cert =
+            match CertificateBinding::presented(layer.certs.as_deref(), req.extensions(), req.headers()) {
+                Ok(cert) => cert,
+                Err(err) => return reject(err),
+            };
         let verify = match credentials {
             None => None,
             Some(Credentials { scheme: Scheme::Bearer, token }) => {
                 if layer.verifier.dpop().is_some_and(|d| d.mode == DpopMode::Required) {
                     return reject(AuthError::new(AuthErrorKind::DpopRequired));
                 }
-                match layer.verifier.verify_now(token, Presented::Bearer, layer.admit) {
+                match layer.verifier.verify_now(token, Presented::BEARER.with_certificate(cert), layer.admit)
+                {
                     // The common case: a token seen before and not revoked, answered without
                     // waiting or boxing.
                     Verdict::Verified(claims) => {
@@ -165,7 +175,7 @@ where
                 }
             }
             Some(Credentials { scheme: Scheme::Dpop, token }) => {
-                match dpop_verification(&layer.verifier, layer.admit, token, &req) {
+                match dpop_verification(&layer.verifier, layer.admit, token, &req, cert) {
                     Ok((verify, renewal)) => {
                         nonce = renewal;
                         Some(verify)
@@ -202,17 +212,18 @@ fn dpop_verification<B>(
     admit: Admit,
     token: &str,
     req: &Request<B>,
+    cert: CertProof,
 ) -> Result<(VerifyFuture, Option<http::HeaderValue>), AuthError> {
-    dpop_verification_of(verifier, admit, token, req.headers(), req.method(), req.uri())
+    let presented = Presented::DPOP.with_certificate(cert);
+    dpop_verification_of(verifier, admit, token, presented, (req.headers(), req.method(), req.uri()))
 }
 
 fn dpop_verification_of(
     verifier: &Verifier,
     admit: Admit,
     token: &str,
-    headers: &http::HeaderMap,
-    method: &http::Method,
-    uri: &http::Uri,
+    presented: Presented,
+    (headers, method, uri): (&http::HeaderMap, &http::Method, &http::Uri),
 ) -> Result<(VerifyFuture, Option<http::HeaderValue>), AuthError> {
     let Some(policy) = verifier.dpop() else {
         return Err(AuthError::new(AuthErrorKind::InvalidRequest)
@@ -221,7 +232,7 @@ fn dpop_verification_of(
     let proof = policy.capture(headers, method, uri).map_err(AuthError::about_dpop)?;
     let renewal = policy.renewal(&proof).and_then(|n| http::HeaderValue::from_str(&n).ok());
     // The token may come from the cache; the proof is checked on every request.
-    let verdict = verifier.verify_now(token, Presented::Dpop, admit);
+    let verdict = verifier.verify_now(token, presented, admit);
     let (policy, token) = (Arc::clone(policy), token.to_owned());
     let verify: VerifyFuture = Box::pin(async move {
         let claims = match verdict {

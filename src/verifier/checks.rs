@@ -25,14 +25,14 @@ pub(crate) fn check_times(claims: &Claims, now: i64, leeway: i64) -> Result<(), 
 }
 
 /// Whatever an entry point admits: an access token (not a refresh token), bound, if at all,
-/// in a way checked here (DPoP's `cnf.jkt`; mTLS's `x5t#S256` and other RFC 7800 bindings
-/// cannot be proven here, so such tokens are never accepted).
+/// in a way checked per request (DPoP's `cnf.jkt`, RFC 8705's `x5t#S256`; other RFC 7800
+/// confirmation methods cannot be proven here, so such tokens are never accepted).
 pub(crate) fn check_access_token(claims: &Claims) -> Result<(), AuthError> {
     if claims.is_refresh_token() {
         return Err(AuthError::new(AuthErrorKind::NotServiceToken)
             .with_description("a refresh token is not an access token"));
     }
-    if claims.is_sender_constrained() && claims.dpop_jkt().is_none() {
+    if claims.has_unknown_confirmation() {
         return Err(AuthError::new(AuthErrorKind::SenderConstrained));
     }
     Ok(())

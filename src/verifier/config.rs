@@ -386,6 +386,8 @@ struct FileConfig {
     signing: Option<toml::Value>,
     /// The rate-limit stage's table (feature `rate-limit`), handed to it as it is.
     rate_limits: Option<toml::Value>,
+    /// Certificate-bound tokens' certificates (RFC 8705; read by `permiso::mtls`).
+    client_cert: Option<toml::Value>,
     /// The introspecting issuer's endpoint (feature `introspection`).
     introspection: Option<toml::Value>,
     /// Where the layer looks for the token besides `Authorization`.
@@ -402,6 +404,7 @@ struct FileConfig {
 pub(crate) struct StageTables {
     pub(crate) signing: Option<toml::Value>,
     pub(crate) rate_limits: Option<toml::Value>,
+    pub(crate) client_cert: Option<toml::Value>,
     /// `token_locations`, as `header:NAME` entries.
     pub(crate) token_locations: Option<Vec<String>>,
     /// `resource_metadata`, `public_base_url` and `resource_metadata_scopes`.
@@ -610,6 +613,7 @@ pub(crate) fn config_from_toml(
     let tables = StageTables {
         signing: file.signing,
         rate_limits: file.rate_limits,
+        client_cert: file.client_cert,
         token_locations,
         resource_metadata,
     };

@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::keys::{KeyError, KeyFetchError, KeySource, KeyStats};
 use crate::metrics::Timer;
+use crate::mtls::CertProof;
 use crate::revocation::{Checker, Local, RevocationStats};
 use crate::scope::ScopeRules;
 use crate::token;
@@ -87,14 +88,28 @@ pub(super) struct Inner {
 /// A verification still waiting for keys or for the revocation list.
 pub(crate) type VerifyFuture = Pin<Box<dyn Future<Output = Result<Arc<Claims>, AuthError>> + Send + 'static>>;
 
-/// How the token came: the scheme decides whether a key binding is expected.
+/// How the token came: the scheme decides whether a key binding is expected, and the
+/// request's client certificate whether a certificate binding holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Presented {
-    /// `Bearer` (or [`Verifier::verify`]): a bound token is refused, since no proof goes
+pub(crate) struct Presented {
+    /// `DPoP`: the token must be bound (`cnf.jkt`); the layer checks the proof. Otherwise
+    /// (`Bearer`, [`Verifier::verify`]) a DPoP-bound token is refused, since no proof goes
     /// with it.
-    Bearer,
-    /// `DPoP`: the token must be bound (`cnf.jkt`); the layer checks the proof.
-    Dpop,
+    dpop: bool,
+    /// The request's certificate (RFC 8705), and whether one must be bound.
+    cert: CertProof,
+}
+
+impl Presented {
+    /// `Bearer` (or [`Verifier::verify`]) without a client certificate.
+    pub(crate) const BEARER: Self = Self { dpop: false, cert: CertProof::NONE };
+    /// `DPoP` without a client certificate.
+    pub(crate) const DPOP: Self = Self { dpop: true, cert: CertProof::NONE };
+
+    /// With the request's client certificate.
+    pub(crate) fn with_certificate(self, cert: CertProof) -> Self {
+        Self { cert, ..self }
+    }
 }
 
 /// Which verified tokens an entry point lets through.
@@ -118,13 +133,15 @@ fn check_admitted(claims: &Claims, admit: Admit) -> Result<(), AuthError> {
 /// Whether `claims` fit the way the token came. Runs on every request, cache hits included:
 /// the binding is the token's, the proof is the request's.
 fn check_binding(claims: &Claims, presented: Presented) -> Result<(), AuthError> {
-    match (presented, claims.is_sender_constrained()) {
-        (Presented::Bearer, false) => Ok(()),
+    // Each confirmation method the token names must be proven: a certificate by the
+    // request's TLS (RFC 8705), a key by the DPoP proof the layer checks after this.
+    presented.cert.check(claims)?;
+    match (presented.dpop, claims.dpop_jkt().is_some()) {
+        (false, false) | (true, true) => Ok(()),
         // A token bound to a key is only as good as the proof of possession that goes with
         // it; presented alone it may be a stolen copy.
-        (Presented::Bearer, true) => Err(AuthError::new(AuthErrorKind::SenderConstrained)),
-        (Presented::Dpop, _) if claims.dpop_jkt().is_some() => Ok(()),
-        (Presented::Dpop, _) => Err(AuthError::new(AuthErrorKind::DpopUnbound)),
+        (false, true) => Err(AuthError::new(AuthErrorKind::SenderConstrained)),
+        (true, false) => Err(AuthError::new(AuthErrorKind::DpopUnbound)),
     }
 }
 
@@ -210,7 +227,7 @@ impl Verifier {
     ///
     /// An [`AuthError`] saying why; see [`AuthErrorKind`].
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        match self.verify_now(token, Presented::Bearer, Admit::AccessTokens) {
+        match self.verify_now(token, Presented::BEARER, Admit::AccessTokens) {
             Verdict::Verified(claims) => Ok(claims),
             Verdict::Rejected(err) => Err(err),
             Verdict::Pending(rest) => rest.await,

@@ -499,16 +499,26 @@ fn short_hmac_secrets_are_refused_unless_explicitly_allowed() {
 
 #[test]
 fn a_key_bound_token_without_its_proof_is_refused() {
-    for cnf in [
-        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
-        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
-        json!({}),
+    let x5t = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2";
+    for (cnf, kind) in [
+        (json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}), AuthErrorKind::SenderConstrained),
+        // RFC 8705: no certificate goes with `Verifier::verify`.
+        (json!({"x5t#S256": x5t}), AuthErrorKind::CertificateMismatch),
+        (
+            json!({"x5t#S256": x5t, "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+            AuthErrorKind::CertificateMismatch,
+        ),
+        // Confirmation methods nobody here can prove.
+        (json!({}), AuthErrorKind::SenderConstrained),
+        (json!({"jwk": {"kty": "OKP"}}), AuthErrorKind::SenderConstrained),
+        (json!({"x5t#S256": x5t, "kid": "k"}), AuthErrorKind::SenderConstrained),
+        (json!("x5t"), AuthErrorKind::SenderConstrained),
     ] {
         let c = with(&permiso_claims(), |c| {
             c.insert("cnf".into(), cnf.clone());
         });
         let e = reject(&permiso_verifier(), &hs(&c));
-        assert_eq!(e.kind(), AuthErrorKind::SenderConstrained, "{cnf}");
+        assert_eq!(e.kind(), kind, "{cnf}");
         assert_eq!(e.status(), 401);
     }
 }

@@ -1,0 +1,226 @@
+//! The stage's settings ([`CertificateBinding`] and its builder) and its check: the
+//! request's certificate found once, then compared with the token's `cnf.x5t#S256`.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderName;
+
+use super::cert::{CertHeaderFormat, ClientCertificate};
+use super::proxy::{Cidr, peer};
+use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+
+/// Where [`AuthLayer`](crate::AuthLayer) finds the client certificate that a token bound to
+/// one (`cnf.x5t#S256`, RFC 8705 §3) must come with, and whether unbound tokens are refused.
+///
+/// A certificate in the request's extensions ([`ClientCertificate`], put there by permiso's
+/// TLS helper, tonic's TLS or your acceptor) is always used; no configuration is needed for
+/// that. Behind a TLS-terminating proxy, name the header the proxy writes the certificate
+/// into, its format, and the proxies' addresses: the header is read only from a connection
+/// whose peer is one of them, and refused (400) from anywhere else, so that a client cannot
+/// claim a certificate it does not hold.
+///
+/// ```
+/// use permiso::mtls::{CertHeaderFormat, CertificateBinding};
+///
+/// // nginx in front: `proxy_set_header X-Client-Cert $ssl_client_escaped_cert;`
+/// let binding = CertificateBinding::builder()
+///     .header("x-client-cert", CertHeaderFormat::PemUrlEncoded)
+///     .trusted_proxies(["10.0.0.0/8", "127.0.0.1"])
+///     .required(true)
+///     .build()?;
+/// # let _ = binding;
+/// # Ok::<(), permiso::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct CertificateBinding {
+    header: Option<(HeaderName, CertHeaderFormat)>,
+    proxies: Arc<[Cidr]>,
+    required: bool,
+    /// Refused headers are logged at most once a second.
+    warned: Arc<crate::log::Every>,
+}
+
+impl std::fmt::Debug for CertificateBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proxies: Vec<String> = self.proxies.iter().map(ToString::to_string).collect();
+        f.debug_struct("CertificateBinding")
+            .field("header", &self.header)
+            .field("trusted_proxies", &proxies)
+            .field("required", &self.required)
+            .finish()
+    }
+}
+
+/// Builds a [`CertificateBinding`]; see there.
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct CertificateBindingBuilder {
+    header: Option<(String, CertHeaderFormat)>,
+    proxies: Vec<String>,
+    required: bool,
+}
+
+impl CertificateBinding {
+    /// A builder: no proxy header, no trusted proxies, unbound tokens accepted.
+    pub fn builder() -> CertificateBindingBuilder {
+        CertificateBindingBuilder::default()
+    }
+
+    /// Whether tokens not bound to a certificate are refused.
+    pub fn is_required(&self) -> bool {
+        self.required
+    }
+
+    /// The certificate `req` presents: from its extensions, or from the proxy header when it
+    /// came from a trusted proxy. A header from anywhere else, or one that does not parse, is
+    /// a 400.
+    pub(crate) fn presented(
+        this: Option<&Self>,
+        extensions: &http::Extensions,
+        headers: &http::HeaderMap,
+    ) -> Result<CertProof, AuthError> {
+        let own = extensions.get::<ClientCertificate>().map(|c| *c.sha256());
+        let Some(this) = this else { return Ok(CertProof { sha256: own, required: false }) };
+        let mut proof = CertProof { sha256: own, required: this.required };
+        let Some((name, format)) = &this.header else { return Ok(proof) };
+        let mut values = headers.get_all(name).iter();
+        let Some(value) = values.next() else { return Ok(proof) };
+        let refuse =
+            |why: &'static str| Err(AuthError::new(AuthErrorKind::InvalidRequest).with_description(why));
+        let peer = peer(extensions);
+        if !peer.is_some_and(|ip| this.proxies.iter().any(|c| c.contains(ip))) {
+            if this.warned.due() {
+                match peer {
+                    Some(_ip) => crate::log::warn!(
+                        peer = %_ip,
+                        header = %name,
+                        "permiso: a client certificate header came from an address that is not a trusted proxy; refused (400)"
+                    ),
+                    None => crate::log::warn!(
+                        header = %name,
+                        "permiso: a client certificate header came on a connection whose peer address is unknown; refused (400). Serve with axum's into_make_service_with_connect_info::<SocketAddr>() or put a permiso::mtls::PeerAddr in the request's extensions"
+                    ),
+                }
+            }
+            return refuse("the client certificate header is accepted only from a trusted proxy");
+        }
+        if values.next().is_some() {
+            return refuse("the client certificate header is repeated");
+        }
+        match format.parse(value.as_bytes()) {
+            // A proxy's header describes the client's connection; a certificate of our own
+            // TLS would be the proxy's.
+            Ok(cert) => proof.sha256 = cert.map(|c| *c.sha256()),
+            Err(why) => return refuse(why),
+        }
+        Ok(proof)
+    }
+}
+
+impl CertificateBindingBuilder {
+    /// The header a TLS-terminating proxy writes the client's certificate into, and its
+    /// format. Needs [`trusted_proxies`](Self::trusted_proxies).
+    pub fn header(mut self, name: impl Into<String>, format: CertHeaderFormat) -> Self {
+        self.header = Some((name.into(), format));
+        self
+    }
+
+    /// The proxies' addresses (`10.0.0.0/8`, `fd00::/8`, `127.0.0.1`): the header is read
+    /// only from a connection whose peer address is in one of them.
+    pub fn trusted_proxies<I, S>(mut self, cidrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.proxies.extend(cidrs.into_iter().map(Into::into));
+        self
+    }
+
+    /// `true`: refuse every token not bound to a certificate (401 `invalid_token`), DPoP-bound
+    /// and plain bearer tokens alike. Default `false`.
+    pub fn required(mut self, required: bool) -> Self {
+        self.required = required;
+        self
+    }
+
+    /// The binding.
+    ///
+    /// # Errors
+    ///
+    /// A header name that is not one, a header without trusted proxies, trusted proxies
+    /// without a header, or an entry that is not an address or CIDR; the message names the
+    /// setting (`PERMISO_CLIENT_CERT_*` or `[client_cert]`'s key).
+    pub fn build(self) -> Result<CertificateBinding, ConfigError> {
+        let invalid = |m: String, at| ConfigError::new(ConfigErrorKind::Invalid, m).at(at);
+        let proxies = self
+            .proxies
+            .iter()
+            .map(|c| Cidr::parse(c).map_err(|m| invalid(m, "client_cert.trusted_proxies")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let header = match self.header {
+            Some((name, format)) => {
+                let name = HeaderName::try_from(name.trim())
+                    .map_err(|_| invalid(format!("{name:?} is not a header name"), "client_cert.header"))?;
+                if proxies.is_empty() {
+                    return Err(ConfigError::new(
+                        ConfigErrorKind::Missing,
+                        "the proxies the certificate header is accepted from are required with the header",
+                    )
+                    .at("client_cert.trusted_proxies"));
+                }
+                Some((name, format))
+            }
+            None if !proxies.is_empty() => {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::Missing,
+                    "trusted proxies are given but no header to read the certificate from",
+                )
+                .at("client_cert.header"));
+            }
+            None => None,
+        };
+        Ok(CertificateBinding {
+            header,
+            proxies: proxies.into(),
+            required: self.required,
+            warned: Arc::new(crate::log::Every::second()),
+        })
+    }
+}
+
+/// What a request proves about a certificate: the thumbprint of the one it presented, and
+/// whether the layer requires tokens to be bound to one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CertProof {
+    sha256: Option<[u8; 32]>,
+    required: bool,
+}
+
+impl CertProof {
+    /// No certificate, none required (`Verifier::verify`, the gRPC helpers).
+    pub(crate) const NONE: Self = Self { sha256: None, required: false };
+
+    /// RFC 8705 §3: a token with `cnf.x5t#S256` passes only with that certificate.
+    pub(crate) fn check(self, claims: &Claims) -> Result<(), AuthError> {
+        let mismatch = |why| Err(AuthError::new(AuthErrorKind::CertificateMismatch).with_description(why));
+        match (claims.certificate_thumbprint(), self.sha256) {
+            (Some(want), Some(have)) => {
+                let mut decoded = [0u8; 32];
+                match URL_SAFE_NO_PAD.decode_slice(want, &mut decoded) {
+                    Ok(32) if decoded == have => Ok(()),
+                    Ok(32) => mismatch("the token is bound to another client certificate"),
+                    _ => Err(AuthError::new(AuthErrorKind::InvalidClaim)
+                        .with_description("the token's cnf.x5t#S256 is not a SHA-256 thumbprint")),
+                }
+            }
+            (Some(_), None) => {
+                mismatch("the token is bound to a client certificate and the request presented none")
+            }
+            (None, _) if self.required => Err(AuthError::new(AuthErrorKind::CertificateRequired)),
+            (None, _) => Ok(()),
+        }
+    }
+}
