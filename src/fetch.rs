@@ -57,12 +57,12 @@ fn is_loopback(url: &Url) -> bool {
 /// permiso's own HTTP client: never follows a redirect, says who it is. `builder` is the
 /// user's, when they gave one; redirects are turned off last, so nothing turns them back on.
 pub(crate) fn client(builder: Option<reqwest::ClientBuilder>) -> Result<reqwest::Client, reqwest::Error> {
-    builder
-        .unwrap_or_else(|| {
-            reqwest::Client::builder().user_agent(concat!("permiso/", env!("CARGO_PKG_VERSION")))
-        })
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    builder.unwrap_or_else(self::builder).redirect(reqwest::redirect::Policy::none()).build()
+}
+
+/// permiso's default client builder (its user agent).
+pub(crate) fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().user_agent(concat!("permiso/", env!("CARGO_PKG_VERSION")))
 }
 
 /// Why an HTTP exchange gave nothing usable.

@@ -76,6 +76,7 @@ pub(crate) fn parse_bool(name: &str, value: &str) -> Result<bool, crate::error::
 
 /// How a table key's variable is read into the table (see [`env_table`]).
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "introspection"), allow(dead_code))]
 pub(crate) enum VarKind {
     Text,
     Number,

@@ -15,7 +15,9 @@
 //! `PERMISO_RATE_LIMIT_DEFAULT`, …) come from the environment too: `AuthLayer::from_env`
 //! reads them all once and builds one layer that runs them in order. With `PERMISO_METRICS=true`
 //! it serves Prometheus metrics on `GET /metrics` (`PERMISO_METRICS_CLIENT_ID_LABEL=true` adds
-//! the verified client id as a label). Rejections are logged to stderr at `info`. It listens
+//! the verified client id as a label). Behind a TLS-terminating proxy, certificate-bound tokens
+//! (RFC 8705) take their certificate from the proxy's header (`PERMISO_CLIENT_CERT_HEADER`,
+//! `PERMISO_CLIENT_CERT_FORMAT`, `PERMISO_CLIENT_CERT_TRUSTED_PROXIES`). Rejections are logged to stderr at `info`. It listens
 //! on `PERMISO_BIND` (default `127.0.0.1:8001`) and prints `listening on http://ADDR` once
 //! ready.
 
@@ -78,6 +80,9 @@ async fn main() -> ExitCode {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    // The peer address goes with each request: certificate headers (`PERMISO_CLIENT_CERT_*`)
+    // are read only from the trusted proxies' addresses.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     match axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

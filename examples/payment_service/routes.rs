@@ -52,7 +52,12 @@ async fn health() -> Json<Value> {
 }
 
 async fn list_transactions(_: RequireScopes<ReadTransactions>, client: ServiceClient) -> Json<Value> {
-    Json(json!({"transactions": [], "caller": client.client_id(), "dpop_bound": client.is_dpop_bound()}))
+    Json(json!({
+        "transactions": [],
+        "caller": client.client_id(),
+        "dpop_bound": client.is_dpop_bound(),
+        "certificate_bound": client.is_certificate_bound(),
+    }))
 }
 
 async fn create_transaction(_: RequireScopes<WriteTransactions>, client: ServiceClient) -> Json<Value> {

@@ -49,6 +49,10 @@ pub enum ClientAuth {
     SecretPost,
     /// HTTP Basic with the form-urlencoded id and secret.
     SecretBasic,
+    /// The client's TLS certificate authenticates it (RFC 8705 §2: `tls_client_auth` or
+    /// `self_signed_tls_client_auth`): only `client_id` is sent, no secret. Needs
+    /// [`TokenSourceBuilder::client_certificate`](super::TokenSourceBuilder::client_certificate).
+    TlsClientAuth,
 }
 
 /// A service's client-credentials: its id, secret, the scopes it asks for, and the token

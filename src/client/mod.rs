@@ -14,6 +14,7 @@
 mod credentials;
 pub(crate) mod exchange;
 mod fernet;
+mod identity;
 pub(crate) mod layer;
 mod middleware;
 mod service;
@@ -23,6 +24,7 @@ pub(crate) mod token_error;
 mod token_request;
 
 pub use credentials::{ClientAuth, ClientSecret, ServiceCredentials, TokenEndpoint};
+pub use identity::ClientIdentity;
 pub use layer::{AddBearer, BearerError, BearerLayer};
 pub use middleware::BearerMiddleware;
 pub use service::{PathError, RemoteService};

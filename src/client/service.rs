@@ -117,7 +117,8 @@ impl RemoteService {
     ) -> Result<Self, ConfigError> {
         check_url(base, policy)
             .map_err(|why| ConfigError::new(ConfigErrorKind::Invalid, format!("{what} {why}")))?;
-        let client = fetch::client(None)
+        let builder = source.client_certificate().map(|identity| identity.apply(fetch::builder()));
+        let client = fetch::client(builder)
             .map_err(|_| ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built"))?;
         let base = base.trim_end_matches('/').to_owned();
         let http = Self::chain(&base, &client, &source, None);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::credentials::{ClientAuth, ServiceCredentials, TokenEndpoint};
+use super::identity::ClientIdentity;
 use super::store::{DEFAULT_STORE_TIMEOUT, LOCK_TTL, SeedValue, Shared, TokenStore};
 use super::token_error::{TokenError, TokenErrorKind};
 use crate::clock::{Clock, SystemClock};
@@ -142,6 +143,7 @@ pub(super) struct Settings {
     pub(super) http: HttpPolicy,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) dpop: Option<DpopKey>,
+    pub(super) identity: Option<ClientIdentity>,
 }
 
 pub(super) struct Inner {
@@ -192,6 +194,15 @@ pub struct TokenSourceBuilder {
 }
 
 impl TokenSourceBuilder {
+    /// Presents `identity` in the TLS handshakes of token requests (RFC 8705): the tokens are
+    /// then bound to it when the authorization server binds tokens to certificates, and
+    /// [`RemoteService`](super::RemoteService)s of this source present it too. With
+    /// [`ClientAuth::TlsClientAuth`], it is also how the client authenticates.
+    pub fn client_certificate(mut self, identity: ClientIdentity) -> Self {
+        self.settings.identity = Some(identity);
+        self
+    }
+
     /// How the client authenticates (default: form fields, permiso's way).
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
         self.settings.auth = auth;
@@ -295,8 +306,14 @@ impl TokenSourceBuilder {
     pub fn build(self) -> Result<TokenSource, ConfigError> {
         let bad = |m: String| Err(ConfigError::new(ConfigErrorKind::Invalid, m));
         let st = &self.settings;
-        if st.creds.client_id().is_empty() || st.creds.client_secret().expose().is_empty() {
+        let by_certificate = st.auth == ClientAuth::TlsClientAuth;
+        if st.creds.client_id().is_empty()
+            || (!by_certificate && st.creds.client_secret().expose().is_empty())
+        {
             return bad("the client id and secret must not be empty".into());
+        }
+        if by_certificate && st.identity.is_none() {
+            return bad("ClientAuth::TlsClientAuth needs a client certificate (client_certificate)".into());
         }
         let url = match st.creds.endpoint() {
             TokenEndpoint::Url(u) | TokenEndpoint::Discovery(u) | TokenEndpoint::Permiso(u) => u,
@@ -307,7 +324,11 @@ impl TokenSourceBuilder {
         if st.attempts == 0 || st.timeout.is_zero() {
             return bad("max_attempts and the timeout must be positive".into());
         }
-        let http = fetch::client(self.http)
+        let http = match &st.identity {
+            Some(identity) => Some(identity.apply(self.http.unwrap_or_else(fetch::builder))),
+            None => self.http,
+        };
+        let http = fetch::client(http)
             .map_err(|_| ConfigError::new(ConfigErrorKind::Invalid, "the HTTP client could not be built"))?;
         if st.dpop.is_some() && self.store.is_some() {
             return Err(ConfigError::new(
@@ -458,6 +479,7 @@ impl TokenSource {
                 http: HttpPolicy::HttpsOrLoopback,
                 clock: Arc::new(SystemClock),
                 dpop: None,
+                identity: None,
             },
             http: None,
             store: None,
@@ -467,6 +489,12 @@ impl TokenSource {
     /// The credentials tokens are asked with (their secret also signs requests).
     pub(crate) fn credentials(&self) -> &ServiceCredentials {
         &self.inner.settings.creds
+    }
+
+    /// The client certificate token requests present, if any
+    /// ([`TokenSourceBuilder::client_certificate`]).
+    pub fn client_certificate(&self) -> Option<&ClientIdentity> {
+        self.inner.settings.identity.as_ref()
     }
 
     /// How many token requests this source has sent.

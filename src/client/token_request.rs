@@ -123,6 +123,7 @@ impl TokenSource {
                 form.push(("client_id", creds.client_id()));
                 form.push(("client_secret", creds.client_secret().expose()));
             }
+            ClientAuth::TlsClientAuth => form.push(("client_id", creds.client_id())),
             ClientAuth::SecretBasic => {
                 let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
                 let pair = format!("{}:{}", enc(creds.client_id()), enc(creds.client_secret().expose()));

@@ -146,7 +146,7 @@ fn pem_urlencoded(value: &[u8]) -> Result<ClientCertificate, &'static str> {
 }
 
 /// The DER of the first `CERTIFICATE` block of `pem` (the leaf of a chain).
-fn pem_der(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
+pub(crate) fn pem_der(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
     const BAD: &str = "the client certificate is not a PEM certificate";
     const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
     const END: &[u8] = b"-----END CERTIFICATE-----";

@@ -49,5 +49,7 @@ pub mod tls;
 
 pub(crate) use binding::CertProof;
 pub use binding::{CertificateBinding, CertificateBindingBuilder};
+#[cfg(feature = "client")]
+pub(crate) use cert::pem_der;
 pub use cert::{CertHeaderFormat, ClientCertificate};
 pub use proxy::PeerAddr;

@@ -334,6 +334,27 @@ impl TestIssuer {
         self.sign(&claims)
     }
 
+    /// A token bound to a client certificate (RFC 8705 §3.1): `cnf.x5t#S256` is `x5t`, the
+    /// certificate's [`thumbprint`](crate::mtls::ClientCertificate::thumbprint). It passes
+    /// `AuthLayer` only on a request made with that certificate.
+    ///
+    /// ```
+    /// use permiso::mtls::ClientCertificate;
+    /// use permiso::testing::TestIssuer;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let idp = TestIssuer::start().await;
+    /// let cert = ClientCertificate::from_der(b"0\x03\x02\x01\x01".to_vec());
+    /// let token = idp.certificate_bound_token("payment-service", &["read:transactions"], &cert.thumbprint());
+    /// # let _ = token;
+    /// # });
+    /// ```
+    pub fn certificate_bound_token(&self, client_id: &str, scopes: &[&str], x5t: &str) -> String {
+        let mut claims = self.claims_for(client_id, scopes);
+        claims["cnf"] = json!({ "x5t#S256": x5t });
+        self.sign(&claims)
+    }
+
     /// Makes DPoP token requests carry `nonce` (answered `400 use_dpop_nonce` with a
     /// `DPoP-Nonce` header until they do), or stops asking with `None`.
     pub fn set_dpop_nonce(&self, nonce: Option<&str>) {
