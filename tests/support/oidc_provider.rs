@@ -46,12 +46,23 @@ pub(crate) fn npm_packages(example: &str, package: &str) -> PathBuf {
 
 /// Starts oidc-provider on a free loopback port, installing it first when needed.
 pub(crate) fn start_provider() -> (Node, u16) {
+    start_provider_with(&[])
+}
+
+/// A free loopback port.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// [`start_provider`] with more variables for `provider.mjs` (its mTLS listener's).
+pub(crate) fn start_provider_with(env: &[(&str, String)]) -> (Node, u16) {
     let dir = npm_packages("oidc-provider", "oidc-provider");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let mut child = Command::new("node")
         .arg("provider.mjs")
         .arg(port.to_string())
         .current_dir(&dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("PAYMENT_CLIENT_SECRET", "payment-secret-for-the-oidc-provider-test")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
