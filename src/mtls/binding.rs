@@ -7,8 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderName;
 
-use super::cert::{CertHeaderFormat, ClientCertificate};
-use super::proxy::{Cidr, peer};
+use super::cert::CertHeaderFormat;
+use super::proxy::{Cidr, own_certificate, peer};
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 
@@ -82,7 +82,7 @@ impl CertificateBinding {
         extensions: &http::Extensions,
         headers: &http::HeaderMap,
     ) -> Result<CertProof, AuthError> {
-        let own = extensions.get::<ClientCertificate>().map(|c| *c.sha256());
+        let own = own_certificate(extensions);
         let Some(this) = this else { return Ok(CertProof { sha256: own, required: false }) };
         let mut proof = CertProof { sha256: own, required: this.required };
         let Some((name, format)) = &this.header else { return Ok(proof) };

@@ -28,6 +28,33 @@ pub(crate) fn peer(extensions: &http::Extensions) -> Option<IpAddr> {
     {
         return Some(addr.ip());
     }
+    #[cfg(feature = "tonic-tls")]
+    {
+        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+        let tcp = extensions
+            .get::<TcpConnectInfo>()
+            .or_else(|| extensions.get::<TlsConnectInfo<TcpConnectInfo>>().map(TlsConnectInfo::get_ref));
+        if let Some(addr) = tcp.and_then(TcpConnectInfo::remote_addr) {
+            return Some(addr.ip());
+        }
+    }
+    None
+}
+
+/// The SHA-256 thumbprint of the certificate the connection's own TLS received: permiso's
+/// [`ClientCertificate`](super::ClientCertificate) in the extensions, else (feature
+/// `tonic-tls`) the leaf of the peer certificates tonic's TLS server recorded.
+pub(crate) fn own_certificate(extensions: &http::Extensions) -> Option<[u8; 32]> {
+    if let Some(cert) = extensions.get::<super::ClientCertificate>() {
+        return Some(*cert.sha256());
+    }
+    #[cfg(feature = "tonic-tls")]
+    {
+        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+        let certs = extensions.get::<TlsConnectInfo<TcpConnectInfo>>()?.peer_certs()?;
+        return certs.first().map(|leaf| *super::ClientCertificate::from_der(leaf.as_ref()).sha256());
+    }
+    #[cfg(not(feature = "tonic-tls"))]
     None
 }
 
