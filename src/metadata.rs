@@ -68,6 +68,10 @@ struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     dpop_signing_alg_values_supported: Option<Vec<&'a str>>,
     dpop_bound_access_tokens_required: bool,
+    /// RFC 9728 §2: certificate-bound tokens (RFC 8705) are supported; said when the layer
+    /// is told where client certificates come from.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_client_certificate_bound_access_tokens: bool,
 }
 
 /// What the layer knows that the document says.
@@ -77,6 +81,7 @@ pub(crate) struct LayerFacts<'a> {
     pub(crate) query_allowed: bool,
     pub(crate) dpop_algs: Option<&'a str>,
     pub(crate) dpop_required: bool,
+    pub(crate) certificate_bound: bool,
 }
 
 impl ResourceMetadata {
@@ -147,6 +152,7 @@ impl ResourceMetadata {
             bearer_methods_supported: methods,
             dpop_signing_alg_values_supported: algs,
             dpop_bound_access_tokens_required: facts.dpop_required,
+            tls_client_certificate_bound_access_tokens: facts.certificate_bound,
         };
         // Serializing strings and booleans cannot fail.
         serde_json::to_vec(&document).map(Bytes::from).unwrap_or_default()
@@ -270,6 +276,7 @@ mod tests {
             query_allowed: false,
             dpop_algs: None,
             dpop_required: false,
+            certificate_bound: false,
         };
         ResourceMetadata::new(resource).unwrap().build(&facts)
     }

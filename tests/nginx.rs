@@ -29,6 +29,8 @@ async fn serve(idp: &TestIssuer) -> SocketAddr {
         ("PERMISO_CLIENT_CERT_HEADER", "X-Client-Cert"),
         ("PERMISO_CLIENT_CERT_FORMAT", "pem-urlencoded"),
         ("PERMISO_CLIENT_CERT_TRUSTED_PROXIES", nginx::PROXY_ADDR),
+        ("PERMISO_RESOURCE_METADATA", "true"),
+        ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com"),
     ])
     .unwrap();
     let app = routes::router_with(auth, None).into_make_service_with_connect_info::<SocketAddr>();
@@ -115,4 +117,13 @@ async fn the_header_straight_from_a_client_is_refused() {
     // Without the header, the direct caller is judged as usual.
     let (status, _, _) = get(&reqwest::Client::new(), &url, &plain, None).await;
     assert_eq!(status, 200);
+
+    // RFC 9728: the service says it takes certificate-bound tokens.
+    let doc: Value = reqwest::get(format!("http://{service}/.well-known/oauth-protected-resource"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["tls_client_certificate_bound_access_tokens"], true, "{doc}");
 }

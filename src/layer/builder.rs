@@ -287,6 +287,7 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
                 query_allowed: self.locations.as_ref().is_some_and(|l| l.allows_query()),
                 dpop_algs: dpop.map(|d| &*d.algs),
                 dpop_required: dpop.is_some_and(|d| d.mode == crate::dpop::DpopMode::Required),
+                certificate_bound: self.certs.is_some(),
             })
         });
         let url = metadata.as_ref().map(ResourceMetadata::shared_url);
