@@ -27,8 +27,15 @@ fn sections() -> Vec<(String, String)> {
 
 /// The receiving side's sections: the verifier's configuration and the stages'.
 fn receiving_side() -> String {
-    let wanted =
-        ["Configuration", "Resource metadata", "Introspection", "Request signing", "DPoP", "Rate limits"];
+    let wanted = [
+        "Configuration",
+        "Resource metadata",
+        "Introspection",
+        "Request signing",
+        "DPoP",
+        "Certificate-bound",
+        "Rate limits",
+    ];
     sections()
         .into_iter()
         .filter(|(title, _)| wanted.iter().any(|w| title.starts_with(w)))
@@ -118,6 +125,11 @@ fn variable_probes() -> BTreeMap<&'static str, Probe> {
         ("PERMISO_INTROSPECTION_CLIENT_ID", "payments-api"),
         ("PERMISO_INTROSPECTION_CLIENT_SECRET", "payments-api-secret"),
     ];
+    let cert_header: &[(&str, &str)] = &[
+        ("PERMISO_CLIENT_CERT_HEADER", "x-client-cert"),
+        ("PERMISO_CLIENT_CERT_FORMAT", "pem-urlencoded"),
+        ("PERMISO_CLIENT_CERT_TRUSTED_PROXIES", "10.0.0.0/8"),
+    ];
     let limits_redis: &[(&str, &str)] =
         &[("PERMISO_RATE_LIMIT_DEFAULT", "60"), ("PERMISO_RATE_LIMIT_REDIS_URL", REDIS)];
     BTreeMap::from([
@@ -203,6 +215,10 @@ fn variable_probes() -> BTreeMap<&'static str, Probe> {
         ("PERMISO_INTROSPECTION_CACHE_MAX_BYTES", Refused("10", intro, None)),
         ("PERMISO_INTROSPECTION_MAX_CONCURRENT_CALLS", Refused("0", intro, None)),
         ("PERMISO_INTROSPECTION_ALLOW_HTTP", Refused("maybe", intro, None)),
+        ("PERMISO_CLIENT_CERT_HEADER", Refused("not a header", cert_header, None)),
+        ("PERMISO_CLIENT_CERT_FORMAT", Refused("der", cert_header, None)),
+        ("PERMISO_CLIENT_CERT_TRUSTED_PROXIES", Refused("10.0.0.1/8", cert_header, None)),
+        ("PERMISO_CLIENT_CERT_REQUIRED", Refused("maybe", &[], None)),
     ])
 }
 
@@ -293,6 +309,11 @@ fn prerequisites(table: &str) -> &'static [(&'static str, &'static str)] {
             ("secrets", r#"{ "payment-service" = "PAYMENT_SIGNING_SECRET" }"#),
         ],
         "rate_limits" => &[("default", "60")],
+        "client_cert" => &[
+            ("header", r#""x-client-cert""#),
+            ("format", r#""pem-urlencoded""#),
+            ("trusted_proxies", r#"["10.0.0.0/8"]"#),
+        ],
         "introspection" => &[
             ("url", r#""https://auth.example.com/api/v1/auth/introspect""#),
             ("client_id", r#""payments-api""#),
@@ -377,7 +398,16 @@ fn every_documented_toml_key_is_read_and_named_in_its_errors() {
     let tables: BTreeSet<&str> = keys.keys().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         tables,
-        BTreeSet::from(["", "issuer", "revocation", "introspection", "dpop", "signing", "rate_limits"])
+        BTreeSet::from([
+            "",
+            "issuer",
+            "revocation",
+            "introspection",
+            "dpop",
+            "client_cert",
+            "signing",
+            "rate_limits"
+        ])
     );
     assert!(keys.len() >= 45, "{keys:?}");
     let dir = std::env::temp_dir().join(format!("permiso-settings-{}", std::process::id()));
