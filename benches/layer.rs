@@ -12,6 +12,10 @@
 //! introspection, answered from the answer cache, next to a locally verified JWT's cache hit
 //! and no layer, same run.
 //!
+//! `layer_mtls` puts a certificate-bound token (RFC 8705) whose certificate comes in a trusted
+//! proxy's header (nginx's URL-encoded PEM, or Envoy's XFCC `Hash=`) next to an unbound
+//! token's cache hit through the same layer, and no layer, same run.
+//!
 //! Run: `cargo bench --bench layer` (add `--features introspection` for
 //! `layer_introspection`)
 
@@ -168,8 +172,85 @@ fn introspection(c: &mut Criterion) {
     assert_eq!(idp.introspection_calls(), 1, "every timed request was a cache hit");
 }
 
+/// A certificate-bound token whose certificate a trusted proxy forwards in a header, each
+/// request parsed and hashed (nothing of the header is cached).
+fn mtls(c: &mut Criterion) {
+    use permiso::mtls::{CertHeaderFormat, CertificateBinding, ClientCertificate, PeerAddr};
+
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let signer = SigningKey::generate(Algorithm::RS256).with_kid("k1");
+    let cert = rcgen::generate_simple_self_signed(Vec::<String>::new()).unwrap().cert;
+    let x5t = ClientCertificate::from_der(cert.der().to_vec()).thumbprint();
+    let claims = |cnf: Option<&str>| {
+        let mut c = json!({
+            "iss": ISS, "aud": [ISS], "sub": "payment-service", "exp": unix + 3600, "iat": unix,
+            "nbf": unix, "jti": "j", "type": "service", "client_id": "payment-service",
+            "scopes": ["read:transactions"], "is_trusted": false,
+        });
+        if let Some(x5t) = cnf {
+            c["cnf"] = json!({ "x5t#S256": x5t });
+        }
+        c
+    };
+    let (plain, bound) = (signer.sign(&claims(None)), signer.sign(&claims(Some(&x5t))));
+    let keys = KeySet::new([Key::from_pem(signer.public_pem().unwrap()).unwrap().with_kid("k1")]);
+    let layered = |format: CertHeaderFormat| {
+        let verifier = Verifier::builder([ISS])
+            .issuer(Issuer::keys(ISS, keys.clone()).service_tokens(ServiceTokenRule::permiso()))
+            .build()
+            .unwrap();
+        let binding = CertificateBinding::builder()
+            .header("x-client-cert", format)
+            .trusted_proxies(["127.0.0.1"])
+            .build()
+            .unwrap();
+        ServiceBuilder::new()
+            .layer(AuthLayer::builder(verifier).client_certificates(binding).build())
+            .service(service_fn(handler))
+    };
+    let (pem_layer, xfcc_layer) = (layered(CertHeaderFormat::PemUrlEncoded), layered(CertHeaderFormat::Xfcc));
+    let escaped: String = cert
+        .pem()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect();
+    let hex: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.der())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let xfcc = format!(
+        "By=spiffe://cluster.local/ns/payments/sa/api;Hash={hex};Subject=\"\";URI=spiffe://cluster.local/ns/billing/sa/caller"
+    );
+    let proxied = |token: &str, header: &str| {
+        let mut req = request(token);
+        req.headers_mut().insert("x-client-cert", header.parse().unwrap());
+        req.extensions_mut().insert(PeerAddr("127.0.0.1:40000".parse().unwrap()));
+        req
+    };
+    assert_eq!(immediately(pem_layer.clone().oneshot(proxied(&bound, &escaped))).unwrap().status(), 200);
+    assert_eq!(immediately(xfcc_layer.clone().oneshot(proxied(&bound, &xfcc))).unwrap().status(), 200);
+    assert_eq!(immediately(pem_layer.clone().oneshot(request(&bound))).unwrap().status(), 401);
+
+    let bare = ServiceBuilder::new().service(service_fn(handler));
+    let mut group = c.benchmark_group("layer_mtls");
+    group.bench_function("no_layer", |b| b.iter(|| immediately(bare.oneshot(request(black_box(&plain))))));
+    group.bench_function("unbound_cache_hit", |b| {
+        b.iter(|| immediately(pem_layer.clone().oneshot(request(black_box(&plain)))))
+    });
+    group.bench_function("bound_pem_urlencoded_header", |b| {
+        b.iter(|| immediately(pem_layer.clone().oneshot(proxied(black_box(&bound), &escaped))))
+    });
+    group.bench_function("bound_xfcc_hash_header", |b| {
+        b.iter(|| immediately(xfcc_layer.clone().oneshot(proxied(black_box(&bound), &xfcc))))
+    });
+    group.finish();
+}
+
 #[cfg(feature = "introspection")]
-criterion_group!(benches, layer, introspection);
+criterion_group!(benches, layer, mtls, introspection);
 #[cfg(not(feature = "introspection"))]
-criterion_group!(benches, layer);
+criterion_group!(benches, layer, mtls);
 criterion_main!(benches);

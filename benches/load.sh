@@ -17,6 +17,9 @@
 #   (l) behind permiso judging an opaque token by RFC 7662 introspection at the key server,
 #       answered from the answer cache after the first call (permiso-introspection; rs256
 #       round only, since the token is opaque),
+#   (m) behind permiso with a certificate-bound token (RFC 8705) whose certificate comes in
+#       the X-Client-Cert header as nginx forwards it (URL-encoded PEM), from a trusted
+#       proxy address (permiso-mtls),
 # each with the same token (RS256 from a JWKS on loopback, then HS256 where the peer can),
 # loaded with wrk in interleaved rounds (a b c d e a b c d e ...).
 #
@@ -29,6 +32,7 @@
 #        BIN=/tmp/before-bin VARIANTS="bare permiso" benches/load.sh 3 10   (binaries built elsewhere)
 #        VARIANTS="grpc-bare grpc-permiso" benches/load.sh 5 10
 #        VARIANTS="bare permiso permiso-introspection" benches/load.sh 5 10
+#        VARIANTS="bare permiso permiso-mtls" benches/load.sh 5 10
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
 # the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than
@@ -73,7 +77,7 @@ trap cleanup EXIT
 issuer_out=$(mktemp)
 taskset -c 1 "$BIN/load-issuer" >"$issuer_out" &
 pids+=($!)
-for _ in $(seq 100); do grep -q '^hs256_dpop=' "$issuer_out" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q '^ready' "$issuer_out" && break; sleep 0.1; done
 val() { sed -n "s/^$1=//p" "$issuer_out"; }
 ISS=$(val iss); JWKS=$(val jwks); SECRET=$(val secret)
 # The introspection endpoint and the resource server's client there (permiso-introspection).
@@ -125,6 +129,8 @@ for alg in rs256 hs256; do
     for variant in "${variants[@]}"; do
       TOKEN=$(val "$alg")
       [ "$variant" = permiso-introspection ] && TOKEN=$(val opaque)
+      extra=()
+      if [ "$variant" = permiso-mtls ]; then TOKEN=$(val "${alg}_mtls"); extra=(-H "X-Client-Cert: $(val mtls_cert)"); fi
       if ! started=$(start_server "$variant" "$alg"); then
         [ "$round" = 1 ] && echo "  $variant: does not support $alg, skipped"
         continue
@@ -144,13 +150,18 @@ for alg in rs256 hs256; do
       elif [ "$variant" = permiso-dpop ]; then
         ok=$(PERMISO_LOAD_DPOP_KEY=$(val dpop_key) taskset -c 1 "$BIN/load-client" "$target" "$(val "${alg}_dpop")" 1 1 | grep -q Non-2xx && echo 401 || echo 200)
       else
-        ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$target")
+        ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "${extra[@]}" "$target")
       fi
       if [ -n "$grpc" ]; then
         # Without a token the protected service answers grpc-status 16, never a reply.
         anon=$(PERMISO_LOAD_GRPC=1 taskset -c 1 "$BIN/load-client" "$target" none 1 1 | grep -q Non-2xx && echo 401 || echo 200)
       else
         anon=$(curl -s -o /dev/null -w '%{http_code}' "$target")
+      fi
+      if [ "$variant" = permiso-mtls ]; then
+        # The bound token without its certificate is refused.
+        stolen=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$target")
+        [ "$stolen" = 401 ] || { echo "  $variant/$alg: the bound token passed without its certificate; skipped" >&2; kill "$pid"; continue; }
       fi
       if [ "$ok" != 200 ] || { [ "$variant" != bare ] && [ "$variant" != grpc-bare ] && [ "$anon" = 200 ]; }; then
         echo "  $variant/$alg: token answered $ok, no token answered $anon; skipped" >&2
@@ -166,7 +177,7 @@ for alg in rs256 hs256; do
           [ -n "$signs" ] && sign=("$SIGNING_SECRET")
           taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" "$1" "$CONNECTIONS" "${sign[@]}"
         else
-          taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$1s" --latency -H "Authorization: Bearer $TOKEN" "$target"
+          taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$1s" --latency -H "Authorization: Bearer $TOKEN" "${extra[@]}" "$target"
         fi
       }
       load 2 >/dev/null

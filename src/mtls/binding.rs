@@ -15,7 +15,7 @@ use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 /// Where [`AuthLayer`](crate::AuthLayer) finds the client certificate that a token bound to
 /// one (`cnf.x5t#S256`, RFC 8705 §3) must come with, and whether unbound tokens are refused.
 ///
-/// A certificate in the request's extensions ([`ClientCertificate`], put there by permiso's
+/// A certificate in the request's extensions ([`ClientCertificate`](super::ClientCertificate), put there by permiso's
 /// TLS helper, tonic's TLS or your acceptor) is always used; no configuration is needed for
 /// that. Behind a TLS-terminating proxy, name the header the proxy writes the certificate
 /// into, its format, and the proxies' addresses: the header is read only from a connection
@@ -41,7 +41,15 @@ pub struct CertificateBinding {
     required: bool,
     /// Refused headers are logged at most once a second.
     warned: Arc<crate::log::Every>,
+    /// Header values already read, and the thumbprint each gave: the same client's
+    /// certificate comes on every request the proxy forwards for it, and decoding a PEM
+    /// costs microseconds. Keyed by the whole value (no hash stands in for it); bounded in
+    /// bytes.
+    parsed: moka::sync::Cache<Box<[u8]>, Option<[u8; 32]>, foldhash::fast::RandomState>,
 }
+
+/// The bytes of header values the parsed-header cache keeps.
+const PARSED_CACHE_BYTES: u64 = 4 << 20;
 
 impl std::fmt::Debug for CertificateBinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,10 +118,17 @@ impl CertificateBinding {
         if values.next().is_some() {
             return refuse("the client certificate header is repeated");
         }
+        // A proxy's header describes the client's connection; a certificate of our own TLS
+        // would be the proxy's.
+        if let Some(sha256) = this.parsed.get(value.as_bytes()) {
+            proof.sha256 = sha256;
+            return Ok(proof);
+        }
         match format.parse(value.as_bytes()) {
-            // A proxy's header describes the client's connection; a certificate of our own
-            // TLS would be the proxy's.
-            Ok(cert) => proof.sha256 = cert.map(|c| *c.sha256()),
+            Ok(sha256) => {
+                this.parsed.insert(value.as_bytes().into(), sha256);
+                proof.sha256 = sha256;
+            }
             Err(why) => return refuse(why),
         }
         Ok(proof)
@@ -187,6 +202,14 @@ impl CertificateBindingBuilder {
             proxies: proxies.into(),
             required: self.required,
             warned: Arc::new(crate::log::Every::second()),
+            parsed: moka::sync::Cache::builder()
+                .weigher(|value: &Box<[u8]>, _: &Option<[u8; 32]>| {
+                    u32::try_from(value.len()).unwrap_or(u32::MAX)
+                })
+                .max_capacity(PARSED_CACHE_BYTES)
+                // A kilobyte of key per lookup: foldhash, not SipHash. (The key is compared
+                // whole on a hit, so a collision is only a slower lookup.)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         })
     }
 }

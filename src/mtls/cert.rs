@@ -13,7 +13,7 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// The certificate a client presented in its TLS handshake, as the certificate binding of
 /// RFC 8705 §3 needs it: the SHA-256 thumbprint of its DER encoding (the token's
-/// `cnf.x5t#S256`), and the DER itself when it is known.
+/// `cnf.x5t#S256`), and the DER itself.
 ///
 /// [`AuthLayer`](crate::AuthLayer) looks for one in the request's extensions: put there by
 /// [`permiso::mtls::tls`](crate::mtls) when permiso serves TLS itself, by your own TLS
@@ -32,7 +32,7 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
     sha256: [u8; 32],
-    der: Option<Arc<[u8]>>,
+    der: Arc<[u8]>,
 }
 
 impl ClientCertificate {
@@ -40,12 +40,7 @@ impl ClientCertificate {
     pub fn from_der(der: impl Into<Arc<[u8]>>) -> Self {
         let der = der.into();
         let sha256 = sha256(&der);
-        Self { sha256, der: Some(der) }
-    }
-
-    /// A certificate known only by its SHA-256 thumbprint (Envoy's `Hash=`).
-    pub(crate) fn from_sha256(sha256: [u8; 32]) -> Self {
-        Self { sha256, der: None }
+        Self { sha256, der }
     }
 
     /// The SHA-256 thumbprint, base64url without padding: what a bound token's
@@ -54,9 +49,9 @@ impl ClientCertificate {
         URL_SAFE_NO_PAD.encode(self.sha256)
     }
 
-    /// The DER encoding, when the certificate itself was presented (not only its hash).
-    pub fn der(&self) -> Option<&[u8]> {
-        self.der.as_deref()
+    /// The DER encoding.
+    pub fn der(&self) -> &[u8] {
+        &self.der
     }
 
     pub(crate) fn sha256(&self) -> &[u8; 32] {
@@ -113,10 +108,10 @@ impl std::str::FromStr for CertHeaderFormat {
 }
 
 impl CertHeaderFormat {
-    /// The certificate `value` carries in this format; `Ok(None)` when it says there is
-    /// none (empty, or an XFCC element with neither `Hash` nor `Cert`). The error says what
-    /// is wrong, never quoting the value.
-    pub(crate) fn parse(self, value: &[u8]) -> Result<Option<ClientCertificate>, &'static str> {
+    /// The SHA-256 thumbprint of the certificate `value` carries in this format;
+    /// `Ok(None)` when it says there is none (empty, or an XFCC element with neither `Hash`
+    /// nor `Cert`). The error says what is wrong, never quoting the value.
+    pub(crate) fn parse(self, value: &[u8]) -> Result<Option<[u8; 32]>, &'static str> {
         let value = value.trim_ascii();
         if value.is_empty() {
             return Ok(None);
@@ -132,55 +127,77 @@ impl CertHeaderFormat {
     }
 }
 
-fn rfc9440(value: &[u8]) -> Result<ClientCertificate, &'static str> {
+fn rfc9440(value: &[u8]) -> Result<[u8; 32], &'static str> {
     const BAD: &str = "the Client-Cert header is not an RFC 9440 byte sequence";
     let inner = value.strip_prefix(b":").and_then(|v| v.strip_suffix(b":")).ok_or(BAD)?;
     // RFC 8941 §3.3.5: padded base64; parsers may accept it without padding.
     let der = STANDARD.decode(inner).or_else(|_| STANDARD_NO_PAD.decode(inner)).map_err(|_| BAD)?;
-    certificate(der)
+    certificate(&der)
 }
 
-fn pem_urlencoded(value: &[u8]) -> Result<ClientCertificate, &'static str> {
-    let pem = percent_decode(value).ok_or("the client certificate header is not URL-encoded")?;
-    certificate(pem_der(&pem)?)
+/// A URL-encoded PEM certificate: decoded once into one buffer, its body's whitespace
+/// squeezed out in place, the base64 decoded and hashed.
+fn pem_urlencoded(value: &[u8]) -> Result<[u8; 32], &'static str> {
+    let mut pem = percent_decode(value).ok_or("the client certificate header is not URL-encoded")?;
+    let body = pem_body(&mut pem)?;
+    certificate(&STANDARD.decode(body).map_err(|_| PEM_BAD)?)
+}
+
+const PEM_BAD: &str = "the client certificate is not a PEM certificate";
+
+/// The base64 body of the first `CERTIFICATE` block of `pem`, whitespace removed (in place).
+fn pem_body(pem: &mut [u8]) -> Result<&[u8], &'static str> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let start = find(pem, BEGIN).ok_or(PEM_BAD)? + BEGIN.len();
+    let end = start + find(&pem[start..], END).ok_or(PEM_BAD)?;
+    let mut kept = start;
+    for i in start..end {
+        let b = pem[i];
+        if !b.is_ascii_whitespace() {
+            pem[kept] = b;
+            kept += 1;
+        }
+    }
+    Ok(&pem[start..kept])
 }
 
 /// The DER of the first `CERTIFICATE` block of `pem` (the leaf of a chain).
+#[cfg(feature = "client")]
 pub(crate) fn pem_der(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
-    const BAD: &str = "the client certificate is not a PEM certificate";
-    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
-    const END: &[u8] = b"-----END CERTIFICATE-----";
-    let start = find(pem, BEGIN).ok_or(BAD)? + BEGIN.len();
-    let len = find(&pem[start..], END).ok_or(BAD)?;
-    let body: Vec<u8> =
-        pem[start..start + len].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    STANDARD.decode(body).map_err(|_| BAD)
+    let mut pem = pem.to_vec();
+    STANDARD.decode(pem_body(&mut pem)?).map_err(|_| PEM_BAD)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    let first = needle[0];
+    haystack.windows(needle.len()).position(|w| w[0] == first && w == needle)
 }
 
-/// A DER certificate: an ASN.1 SEQUENCE at least. (The TLS stack that terminated the
-/// connection verified the certificate and the client's possession of its key; the binding
-/// only compares thumbprints.)
-fn certificate(der: Vec<u8>) -> Result<ClientCertificate, &'static str> {
+/// The thumbprint of a DER certificate: an ASN.1 SEQUENCE at least. (The TLS stack that
+/// terminated the connection verified the certificate and the client's possession of its
+/// key; the binding only compares thumbprints.)
+fn certificate(der: &[u8]) -> Result<[u8; 32], &'static str> {
     if der.len() < 16 || der[0] != 0x30 {
         return Err("the client certificate is not a DER certificate");
     }
-    Ok(ClientCertificate::from_der(der))
+    Ok(sha256(der))
 }
 
 /// Strict percent-decoding (`+` stays `+`): `None` on a bad escape.
 fn percent_decode(value: &[u8]) -> Option<Vec<u8>> {
+    let hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0;
     while i < value.len() {
         if value[i] == b'%' {
-            let hex = value.get(i + 1..i + 3)?;
-            let hi = (hex[0] as char).to_digit(16)?;
-            let lo = (hex[1] as char).to_digit(16)?;
-            out.push((hi * 16 + lo) as u8);
+            let (hi, lo) = (hex(*value.get(i + 1)?)?, hex(*value.get(i + 2)?)?);
+            out.push(hi << 4 | lo);
             i += 3;
         } else {
             out.push(value[i]);
@@ -192,7 +209,7 @@ fn percent_decode(value: &[u8]) -> Option<Vec<u8>> {
 
 /// Envoy's XFCC: elements separated by `,`, pairs by `;`, values optionally quoted (`\"`
 /// escapes a quote). The last element is the one the nearest proxy added.
-fn xfcc(value: &[u8]) -> Result<Option<ClientCertificate>, &'static str> {
+fn xfcc(value: &[u8]) -> Result<Option<[u8; 32]>, &'static str> {
     const BAD: &str = "the X-Forwarded-Client-Cert header is malformed";
     let text = std::str::from_utf8(value).map_err(|_| BAD)?;
     let last = split_unquoted(text, ',').ok_or(BAD)?.pop().ok_or(BAD)?;
@@ -221,10 +238,9 @@ fn xfcc(value: &[u8]) -> Result<Option<ClientCertificate>, &'static str> {
         }
     }
     match (hash, cert) {
-        (Some(h), Some(c)) if &h != c.sha256() => Err("the XFCC element's Hash and Cert disagree"),
+        (Some(h), Some(c)) if h != c => Err("the XFCC element's Hash and Cert disagree"),
         (_, Some(c)) => Ok(Some(c)),
-        (Some(h), None) => Ok(Some(ClientCertificate::from_sha256(h))),
-        (None, None) => Ok(None),
+        (hash, None) => Ok(hash),
     }
 }
 
@@ -312,7 +328,7 @@ mod tests {
         ];
         for (format, value) in cases {
             let got = format.parse(value.as_bytes()).unwrap().unwrap();
-            assert_eq!(got.thumbprint(), want, "{format:?} {value}");
+            assert_eq!(URL_SAFE_NO_PAD.encode(got), want, "{format:?} {value}");
         }
     }
 

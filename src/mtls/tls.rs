@@ -39,6 +39,8 @@ use crate::error::{ConfigError, ConfigErrorKind};
 
 /// How long a client has to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client has to send a request's head once the connection is idle or new.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which client certificates the TLS handshake accepts. Either way a client may connect
 /// without one (its bearer tokens are then judged as usual; a certificate-bound token is
@@ -56,7 +58,8 @@ pub enum ClientCerts {
 }
 
 /// A TLS acceptor for permiso's services: a certificate and key for the server, and client
-/// certificates asked for as [`ClientCerts`] says. HTTP/1.1 over TLS.
+/// certificates asked for as [`ClientCerts`] says. HTTP/1.1 over TLS (for gRPC's HTTP/2,
+/// serve with tonic's own TLS and feature `tonic-tls`).
 #[derive(Clone)]
 pub struct TlsServer {
     acceptor: TlsAcceptor,
@@ -179,7 +182,12 @@ impl TlsServer {
             }
         });
         let io = hyper_util::rt::TokioIo::new(stream);
-        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, per_request).await;
+        // A client that never finishes its request head is dropped, as the handshake is.
+        let _ = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(io, per_request)
+            .await;
     }
 }
 

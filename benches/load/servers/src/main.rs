@@ -144,7 +144,7 @@ async fn main() {
             route.layer(permiso::AuthLayer::new(verifier))
         }
         "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-dpop"
-        | "permiso-everything" => {
+        | "permiso-everything" | "permiso-mtls" => {
             let everything = variant == "permiso-everything";
             // DPoP proofs and signatures are checked against this server's public origin:
             // bind first (the port is chosen here), then build.
@@ -166,7 +166,17 @@ async fn main() {
             }
             let verifier = builder.build().expect("config");
             verifier.warm_up().await.expect("keys");
-            let auth = permiso::AuthLayer::builder(verifier);
+            let mut auth = permiso::AuthLayer::builder(verifier);
+            if variant == "permiso-mtls" {
+                // The certificate as nginx forwards it ($ssl_client_escaped_cert), trusted from
+                // loopback, where the load generator plays the proxy.
+                let binding = permiso::mtls::CertificateBinding::builder()
+                    .header("x-client-cert", permiso::mtls::CertHeaderFormat::PemUrlEncoded)
+                    .trusted_proxies(["127.0.0.1"])
+                    .build()
+                    .expect("binding");
+                auth = auth.client_certificates(binding);
+            }
             if variant == "permiso-observed" || everything {
                 // Buckets, as a Prometheus user would set them (summaries cost more per sample).
                 let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -210,7 +220,14 @@ async fn main() {
                 route.layer(auth.build())
             };
             println!("listening on http://{}", listener.local_addr().expect("addr"));
-            axum::serve(listener, app).await.expect("serve");
+            if variant == "permiso-mtls" {
+                // The peer address goes with each request (the binding's trusted proxies need
+                // it): part of what this variant costs, as it is in a deployment.
+                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                axum::serve(listener, app).await.expect("serve");
+            } else {
+                axum::serve(listener, app).await.expect("serve");
+            }
             return;
         }
         "tower-oauth2" if !hs => {

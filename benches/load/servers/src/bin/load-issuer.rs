@@ -4,7 +4,10 @@
 //! `rs256_dpop=<token bound to it>`, `hs256_dpop=<token bound to it>`, and for the
 //! introspection variant `introspect=<RFC 7662 endpoint>` and `opaque=<an opaque token>`
 //! (the resource server is the client `payments-api` with secret
-//! `load-bench-introspection-secret`); then serves until killed.
+//! `load-bench-introspection-secret`), and for the certificate-binding variant
+//! `mtls_cert=<a client certificate, URL-encoded PEM as nginx forwards it>`,
+//! `rs256_mtls=<token bound to it>`, `hs256_mtls=<token bound to it>`; then `ready`, and
+//! serves until killed.
 
 use permiso::testing::{SigningKey, TestIssuer};
 use permiso::Algorithm;
@@ -37,5 +40,23 @@ async fn main() {
     println!("hs256_dpop={hs256_dpop}");
     println!("introspect={}", idp.introspection_url());
     println!("opaque={}", idp.opaque_token("payment-service", &["read:transactions", "write:transactions"]));
+    // A client certificate as nginx's $ssl_client_escaped_cert gives it, and tokens bound to it.
+    let cert = rcgen::generate_simple_self_signed(Vec::<String>::new()).expect("certificate");
+    let escaped: String = cert
+        .cert
+        .pem()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let x5t = permiso::mtls::ClientCertificate::from_der(cert.cert.der().to_vec()).thumbprint();
+    println!("mtls_cert={escaped}");
+    println!("rs256_mtls={}", idp.certificate_bound_token("payment-service", &["read:transactions", "write:transactions"], &x5t));
+    let mut bound = idp.claims_for("payment-service", &["read:transactions", "write:transactions"]);
+    bound["cnf"] = serde_json::json!({ "x5t#S256": x5t });
+    println!("hs256_mtls={}", SigningKey::hmac(Algorithm::HS256, secret).sign(&bound));
+    println!("ready");
     let _ = tokio::signal::ctrl_c().await;
 }
