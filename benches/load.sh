@@ -19,7 +19,9 @@
 #       round only, since the token is opaque),
 #   (m) behind permiso with a certificate-bound token (RFC 8705) whose certificate comes in
 #       the X-Client-Cert header as nginx forwards it (URL-encoded PEM), from a trusted
-#       proxy address (permiso-mtls),
+#       proxy address (permiso-mtls); and plain permiso sent the same header and served the
+#       same way, with an unbound token and no binding (permiso-proxied: what the bigger
+#       request costs a deployment behind the proxy without binding),
 # each with the same token (RS256 from a JWKS on loopback, then HS256 where the peer can),
 # loaded with wrk in interleaved rounds (a b c d e a b c d e ...).
 #
@@ -32,7 +34,7 @@
 #        BIN=/tmp/before-bin VARIANTS="bare permiso" benches/load.sh 3 10   (binaries built elsewhere)
 #        VARIANTS="grpc-bare grpc-permiso" benches/load.sh 5 10
 #        VARIANTS="bare permiso permiso-introspection" benches/load.sh 5 10
-#        VARIANTS="bare permiso permiso-mtls" benches/load.sh 5 10
+#        VARIANTS="bare permiso permiso-proxied permiso-mtls" benches/load.sh 5 10
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
 # the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than
@@ -131,6 +133,7 @@ for alg in rs256 hs256; do
       [ "$variant" = permiso-introspection ] && TOKEN=$(val opaque)
       extra=()
       if [ "$variant" = permiso-mtls ]; then TOKEN=$(val "${alg}_mtls"); extra=(-H "X-Client-Cert: $(val mtls_cert)"); fi
+      if [ "$variant" = permiso-proxied ]; then extra=(-H "X-Client-Cert: $(val mtls_cert)"); fi
       if ! started=$(start_server "$variant" "$alg"); then
         [ "$round" = 1 ] && echo "  $variant: does not support $alg, skipped"
         continue

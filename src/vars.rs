@@ -175,6 +175,16 @@ pub(crate) enum OneOrMany {
     Many(Vec<String>),
 }
 
+impl OneOrMany {
+    /// The values, as a list.
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(many) => many,
+        }
+    }
+}
+
 /// The names permiso has always read (first) whose TOML key gives another name by the rule
 /// `PERMISO_<TABLE>_<KEY>` (second; top-level and issuer keys: `PERMISO_<KEY>`). Both are
 /// read; every other variable already is its key's rule name. (`PERMISO_PUBLIC_BASE_URL` is

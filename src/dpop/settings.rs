@@ -100,12 +100,7 @@ impl DpopSettings {
             }
             dpop = dpop.max_age(Duration::from_secs(secs));
         }
-        let urls = match self.public_base_url {
-            None => Vec::new(),
-            Some(OneOrMany::One(url)) => vec![url],
-            Some(OneOrMany::Many(urls)) => urls,
-        };
-        for url in urls {
+        for url in self.public_base_url.map(OneOrMany::into_vec).unwrap_or_default() {
             dpop = dpop.public_base_url(url);
         }
         let secret = match (self.nonce_secret, self.nonce_secret_file) {

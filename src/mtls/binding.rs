@@ -51,6 +51,28 @@ pub struct CertificateBinding {
 /// The bytes of header values the parsed-header cache keeps.
 const PARSED_CACHE_BYTES: u64 = 4 << 20;
 
+/// Logs a certificate header refused for its peer (at most once a second: the caller's gate).
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables, clippy::single_match))]
+fn warn_untrusted(peer: Option<std::net::IpAddr>, header: &HeaderName) {
+    match peer {
+        Some(ip) => crate::log::warn!(
+            peer = %ip,
+            header = %header,
+            "permiso: a client certificate header came from an address that is not a trusted proxy; refused (400)"
+        ),
+        None => crate::log::warn!(
+            header = %header,
+            "permiso: a client certificate header came on a connection whose peer address is unknown; refused (400). Serve with axum's into_make_service_with_connect_info::<SocketAddr>() or put a permiso::mtls::PeerAddr in the request's extensions"
+        ),
+    }
+}
+
+/// A parsed header's weight in that cache: its length. (`&Box`: moka's weigher takes `&K`.)
+#[allow(clippy::borrowed_box)]
+fn weight(value: &Box<[u8]>, _: &Option<[u8; 32]>) -> u32 {
+    u32::try_from(value.len()).unwrap_or(u32::MAX)
+}
+
 impl std::fmt::Debug for CertificateBinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let proxies: Vec<String> = self.proxies.iter().map(ToString::to_string).collect();
@@ -101,17 +123,7 @@ impl CertificateBinding {
         let peer = peer(extensions);
         if !peer.is_some_and(|ip| this.proxies.iter().any(|c| c.contains(ip))) {
             if this.warned.due() {
-                match peer {
-                    Some(_ip) => crate::log::warn!(
-                        peer = %_ip,
-                        header = %name,
-                        "permiso: a client certificate header came from an address that is not a trusted proxy; refused (400)"
-                    ),
-                    None => crate::log::warn!(
-                        header = %name,
-                        "permiso: a client certificate header came on a connection whose peer address is unknown; refused (400). Serve with axum's into_make_service_with_connect_info::<SocketAddr>() or put a permiso::mtls::PeerAddr in the request's extensions"
-                    ),
-                }
+                warn_untrusted(peer, name);
             }
             return refuse("the client certificate header is accepted only from a trusted proxy");
         }
@@ -203,9 +215,7 @@ impl CertificateBindingBuilder {
             required: self.required,
             warned: Arc::new(crate::log::Every::second()),
             parsed: moka::sync::Cache::builder()
-                .weigher(|value: &Box<[u8]>, _: &Option<[u8; 32]>| {
-                    u32::try_from(value.len()).unwrap_or(u32::MAX)
-                })
+                .weigher(weight)
                 .max_capacity(PARSED_CACHE_BYTES)
                 // A kilobyte of key per lookup: foldhash, not SipHash. (The key is compared
                 // whole on a hit, so a collision is only a slower lookup.)

@@ -6,7 +6,7 @@
 //! The layer checks every bound token; what this module configures is where the request's
 //! certificate comes from:
 //!
-//! - **permiso serving TLS itself**: [`tls::serve`] (feature `tls`) accepts TLS connections
+//! - **permiso serving TLS itself**: [`tls::TlsServer`] (feature `tls`) accepts TLS connections
 //!   with rustls, asks for client certificates and puts the peer's into each request's
 //!   extensions as a [`ClientCertificate`];
 //! - **your own acceptor**: insert a [`ClientCertificate`] (and a [`PeerAddr`]) yourself;

@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::cert::ClientCertificate;
+
 /// The address of the connection a request came on, for
 /// [`CertificateBinding`](super::CertificateBinding)'s trusted proxies. Put it in the
 /// request's extensions when your server is not axum's `serve` with
@@ -42,17 +44,17 @@ pub(crate) fn peer(extensions: &http::Extensions) -> Option<IpAddr> {
 }
 
 /// The SHA-256 thumbprint of the certificate the connection's own TLS received: permiso's
-/// [`ClientCertificate`](super::ClientCertificate) in the extensions, else (feature
+/// [`ClientCertificate`] in the extensions, else (feature
 /// `tonic-tls`) the leaf of the peer certificates tonic's TLS server recorded.
 pub(crate) fn own_certificate(extensions: &http::Extensions) -> Option<[u8; 32]> {
-    if let Some(cert) = extensions.get::<super::ClientCertificate>() {
+    if let Some(cert) = extensions.get::<ClientCertificate>() {
         return Some(*cert.sha256());
     }
     #[cfg(feature = "tonic-tls")]
     {
         use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
         let certs = extensions.get::<TlsConnectInfo<TcpConnectInfo>>()?.peer_certs()?;
-        return certs.first().map(|leaf| *super::ClientCertificate::from_der(leaf.as_ref()).sha256());
+        certs.first().map(|leaf| *ClientCertificate::from_der(leaf.as_ref()).sha256())
     }
     #[cfg(not(feature = "tonic-tls"))]
     None

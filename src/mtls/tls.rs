@@ -34,7 +34,8 @@ use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifie
 use tokio_rustls::rustls::{self, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use tower_service::Service;
 
-use super::{ClientCertificate, PeerAddr};
+use super::cert::ClientCertificate;
+use super::proxy::PeerAddr;
 use crate::error::{ConfigError, ConfigErrorKind};
 
 /// How long a client has to finish its TLS handshake.

@@ -471,10 +471,7 @@ pub(crate) fn config_from_toml(
         // Secrets are read as `Secret`, whose errors never quote the value.
         invalid(format!("config file {origin}:{at} {}", e.message()))
     })?;
-    let audiences = match file.audience {
-        OneOrMany::One(a) => vec![a],
-        OneOrMany::Many(l) => l,
-    };
+    let audiences = file.audience.into_vec();
     if file.issuers.is_empty() {
         return Err(missing(format!("config file {origin}: at least one [[issuer]] is required")));
     }
@@ -604,10 +601,7 @@ pub(crate) fn config_from_toml(
         builder = builder.revocation(revocation);
     }
     let builder = builder.dpop(file.dpop.unwrap_or_default().into_dpop(&DPOP_TOML_NAMES)?);
-    let token_locations = file.token_locations.map(|l| match l {
-        OneOrMany::One(one) => vec![one],
-        OneOrMany::Many(many) => many,
-    });
+    let token_locations = file.token_locations.map(OneOrMany::into_vec);
     let resource_metadata =
         (file.resource_metadata.unwrap_or(false), file.public_base_url, file.resource_metadata_scopes);
     let tables = StageTables {

@@ -144,7 +144,7 @@ async fn main() {
             route.layer(permiso::AuthLayer::new(verifier))
         }
         "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-dpop"
-        | "permiso-everything" | "permiso-mtls" => {
+        | "permiso-everything" | "permiso-mtls" | "permiso-proxied" => {
             let everything = variant == "permiso-everything";
             // DPoP proofs and signatures are checked against this server's public origin:
             // bind first (the port is chosen here), then build.
@@ -220,7 +220,7 @@ async fn main() {
                 route.layer(auth.build())
             };
             println!("listening on http://{}", listener.local_addr().expect("addr"));
-            if variant == "permiso-mtls" {
+            if variant == "permiso-mtls" || variant == "permiso-proxied" {
                 // The peer address goes with each request (the binding's trusted proxies need
                 // it): part of what this variant costs, as it is in a deployment.
                 let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
