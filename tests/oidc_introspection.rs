@@ -49,6 +49,9 @@ async fn serve(issuer: &str, cache_max_secs: &str) -> (Verifier, String) {
         ("PERMISO_INTROSPECTION_CLIENT_SECRET", provider::PAYMENTS_API_SECRET),
         ("PERMISO_INTROSPECTION_CACHE_MAX_SECS", cache_max_secs),
         ("PERMISO_INTROSPECTION_TIMEOUT_MS", "1000"),
+        // Inactive answers kept the longest: the 10,000-request flood below can outlast the
+        // default 10 s on a loaded machine.
+        ("PERMISO_INTROSPECTION_NEGATIVE_CACHE_SECS", "300"),
     ])
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -122,3 +122,41 @@ async fn a_certificate_bound_token_from_oidc_provider_works_only_with_its_certif
     assert_eq!(res.status(), 401);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_client_certificate_comes_from_the_environment() {
+    let alice = certs::client("mtls-service");
+    let dir = std::env::temp_dir().join(format!("permiso-mtls-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (crt, key) = alice.write(&dir, "client");
+    let vars = |extra: &[(&str, &str)]| {
+        let mut v: Vec<(String, String)> = [
+            ("MTLS_TOKEN_URL", "https://auth.example.com/token"),
+            ("MTLS_CLIENT_ID", "mtls-service"),
+            ("MTLS_CLIENT_CERT_FILE", crt.as_str()),
+            ("MTLS_CLIENT_KEY_FILE", key.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        v.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        v.extend(
+            extra.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        v
+    };
+    // No secret: the certificate authenticates the client.
+    let source = TokenSource::from_env_vars("mtls", vars(&[])).unwrap();
+    assert_eq!(source.client_certificate().unwrap().thumbprint(), alice.thumbprint());
+    // A missing half, or a file that is not there, is named; the key never shows.
+    for (extra, named) in [
+        (&[("MTLS_CLIENT_KEY_FILE", "")][..], "MTLS_CLIENT_KEY_FILE"),
+        (&[("MTLS_CLIENT_CERT_FILE", "/nonexistent/client.crt")][..], "MTLS_CLIENT_CERT_FILE"),
+        (&[("MTLS_CLIENT_KEY_FILE", crt.as_str())][..], "MTLS_CLIENT_KEY_FILE"),
+    ] {
+        let err = TokenSource::from_env_vars("mtls", vars(extra)).unwrap_err().to_string();
+        assert!(err.contains(named), "{extra:?}: {err}");
+        assert!(!err.contains("PRIVATE KEY"), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

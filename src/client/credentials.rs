@@ -193,6 +193,10 @@ fn secret_from(prefix: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Str
         .collect();
     let err = |kind, msg: String| ConfigError::new(kind, msg);
     match set.as_slice() {
+        // RFC 8705 §2: the client's certificate authenticates it (see `TokenSource::from_env`).
+        [] if get(&format!("{prefix}_CLIENT_CERT_FILE")).is_some_and(|v| !v.trim().is_empty()) => {
+            Ok(String::new())
+        }
         [] => Err(err(
             ConfigErrorKind::Missing,
             format!("{plain} (or {file}, or {encrypted} with ENCRYPTION_KEY) is required"),

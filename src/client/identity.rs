@@ -65,6 +65,45 @@ impl ClientIdentity {
     }
 }
 
+impl ClientIdentity {
+    /// The identity `{PREFIX}_CLIENT_CERT_FILE` and `{PREFIX}_CLIENT_KEY_FILE` name, or
+    /// `None` when neither is set.
+    pub(super) fn from_lookup(
+        prefix: &str,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let (cert_var, key_var) = (format!("{prefix}_CLIENT_CERT_FILE"), format!("{prefix}_CLIENT_KEY_FILE"));
+        let var = |n: &str| get(n).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let (cert, key) = match (var(&cert_var), var(&key_var)) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (cert, key),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::Missing,
+                    format!("{key_var} is required with {cert_var}"),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    ConfigErrorKind::Missing,
+                    format!("{cert_var} is required with {key_var}"),
+                ));
+            }
+        };
+        let read = |var: &str, path: &str| {
+            std::fs::read(path).map_err(|e| {
+                ConfigError::new(
+                    ConfigErrorKind::Invalid,
+                    format!("{var}: the file cannot be read ({})", e.kind()),
+                )
+            })
+        };
+        let identity = Self::from_pem(&read(&cert_var, &cert)?, &read(&key_var, &key)?)
+            .map_err(|e| ConfigError::new(e.kind(), format!("{cert_var}, {key_var}: {e}")))?;
+        Ok(Some(identity))
+    }
+}
+
 impl fmt::Debug for ClientIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientIdentity").field("thumbprint", &self.thumbprint()).finish_non_exhaustive()

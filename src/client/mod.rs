@@ -19,6 +19,7 @@ pub(crate) mod layer;
 mod middleware;
 mod service;
 mod source;
+mod source_env;
 mod store;
 pub(crate) mod token_error;
 mod token_request;
