@@ -85,17 +85,19 @@ pub(crate) enum VarKind {
     List,
 }
 
-/// The table `[table]` as the variables `PERMISO_<TABLE>_<KEY>` give it, one per key of
-/// `keys`: the environment is read into the same table as the file's, so that a key and its
-/// variable are one setting, deserialized and checked once. Empty when none is set.
-pub(crate) fn env_table(
+/// The settings of table `[table]` as the variables `PERMISO_<TABLE>_<KEY>` give them, one
+/// per key of `keys`: the environment is read into the same table as the file's and
+/// deserialized by the same type, so that a key and its variable are one setting, checked
+/// once. `None` when no variable is set; an error names the variable it is about.
+pub(crate) fn env_settings<T: serde::de::DeserializeOwned>(
     table: &str,
     keys: &[(&str, VarKind)],
     get: &dyn Fn(&str) -> Option<String>,
-) -> Result<toml::Table, crate::error::ConfigError> {
+) -> Result<Option<T>, crate::error::ConfigError> {
+    let var = |key: &str| format!("PERMISO_{}_{}", table.to_ascii_uppercase(), key.to_ascii_uppercase());
     let mut out = toml::Table::new();
     for &(key, kind) in keys {
-        let name = format!("PERMISO_{}_{}", table.to_ascii_uppercase(), key.to_ascii_uppercase());
+        let name = var(key);
         let Some(value) = get(&name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
             continue;
         };
@@ -119,7 +121,20 @@ pub(crate) fn env_table(
         };
         out.insert(key.to_owned(), value);
     }
-    Ok(out)
+    if out.is_empty() {
+        return Ok(None);
+    }
+    T::deserialize(toml::Value::Table(out.clone())).map(Some).map_err(|e| {
+        // The first variable its type refuses on its own.
+        let alone = |key: &String, v: &toml::Value| {
+            T::deserialize(toml::Value::Table(toml::Table::from_iter([(key.clone(), v.clone())]))).is_err()
+        };
+        let name = out.iter().find(|(k, v)| alone(k, v)).map_or_else(|| var("*"), |(k, _)| var(k));
+        crate::error::ConfigError::new(
+            crate::error::ConfigErrorKind::Invalid,
+            format!("{name}: {}", e.message()),
+        )
+    })
 }
 
 /// A secret read from the configuration. Its errors never show the value it was given, and

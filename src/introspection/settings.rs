@@ -55,13 +55,10 @@ pub(crate) struct IntrospectionSettings {
 pub(crate) fn from_lookup(
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<Introspection>, ConfigError> {
-    let table = crate::vars::env_table("introspection", KEYS, get)?;
-    if table.is_empty() {
+    let Some(settings) = crate::vars::env_settings::<IntrospectionSettings>("introspection", KEYS, get)?
+    else {
         return Ok(None);
-    }
-    let settings = IntrospectionSettings::deserialize(toml::Value::Table(table)).map_err(|e| {
-        ConfigError::new(ConfigErrorKind::Invalid, format!("PERMISO_INTROSPECTION_*: {}", e.message()))
-    })?;
+    };
     settings.into_introspection().map(Some).map_err(ConfigError::in_env)
 }
 

@@ -30,13 +30,9 @@ struct ClientCertSettings {
 pub(crate) fn from_lookup(
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<CertificateBinding>, ConfigError> {
-    let table = crate::vars::env_table("client_cert", KEYS, get)?;
-    if table.is_empty() {
+    let Some(settings) = crate::vars::env_settings::<ClientCertSettings>("client_cert", KEYS, get)? else {
         return Ok(None);
-    }
-    let settings = ClientCertSettings::deserialize(toml::Value::Table(table)).map_err(|e| {
-        ConfigError::new(ConfigErrorKind::Invalid, format!("PERMISO_CLIENT_CERT_*: {}", e.message()))
-    })?;
+    };
     settings.into_binding().map(Some).map_err(ConfigError::in_env)
 }
 
