@@ -17,6 +17,8 @@
 #   (l) behind permiso judging an opaque token by RFC 7662 introspection at the key server,
 #       answered from the answer cache after the first call (permiso-introspection; rs256
 #       round only, since the token is opaque),
+#   (n) behind oauth-resource-server 0.4 (its axum AuthLayer as its README wires it; rs256
+#       only: it refuses shared secrets),
 #   (m) behind permiso with a certificate-bound token (RFC 8705) whose certificate comes in
 #       the X-Client-Cert header as nginx forwards it (URL-encoded PEM), from a trusted
 #       proxy address (permiso-mtls); and plain permiso sent the same header and served the
@@ -35,6 +37,7 @@
 #        VARIANTS="grpc-bare grpc-permiso" benches/load.sh 5 10
 #        VARIANTS="bare permiso permiso-introspection" benches/load.sh 5 10
 #        VARIANTS="bare permiso permiso-proxied permiso-mtls" benches/load.sh 5 10
+#        VARIANTS="bare permiso tower-oauth2 oauth-resource-server handwritten" benches/load.sh 3 8
 #
 # The server is pinned to core 0 and wrk to core 1. Besides requests/s and latency, it reports
 # the server's CPU time per request from /proc/PID/task/*/schedstat, which is far steadier than

@@ -18,7 +18,13 @@
 //! - `grpc-bare` / `grpc-permiso`: the payments gRPC service of `examples/grpc_service`
 //!   (`ListTransactions`) bare, and behind `AuthLayer` with its `GrpcMethods` requirement;
 //!   loaded by `load-client` with `PERMISO_LOAD_GRPC=1`;
+//! - `permiso-mtls`: plain permiso with a certificate-bound token whose certificate comes in
+//!   `X-Client-Cert` (URL-encoded PEM, as nginx forwards it) from loopback, a trusted proxy;
+//!   `permiso-proxied`: plain permiso sent the same header and served the same way;
 //! - `tower-oauth2`: tower-oauth2-resource-server (JWKS; rs256 only);
+//! - `oauth-resource-server`: oauth-resource-server 0.4's axum `AuthLayer`, wired as its
+//!   README's quickstart (config resolved, one validator refreshing in the background, the
+//!   layer from `static_token_policy`), JWKS from `jwks_uri`, scopes from `scopes`; rs256 only;
 //! - `handwritten`: a middleware calling `jsonwebtoken::decode` with the key fetched once.
 //!
 //! Prints `listening on http://ADDR` when ready.
@@ -228,6 +234,32 @@ async fn main() {
             } else {
                 axum::serve(listener, app).await.expect("serve");
             }
+            return;
+        }
+        "oauth-resource-server" if !hs => {
+            use oauth_resource_server::axum::AuthLayer;
+            use oauth_resource_server::{KeyNaming, OAuthConfig, OAuthValidator, static_token_policy};
+            let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
+            let config = OAuthConfig {
+                enabled: true,
+                issuer: iss.clone(),
+                jwks_uri: Some(jwks_url.clone()),
+                audience: aud.clone(),
+                resource: format!("http://{}", listener.local_addr().expect("addr")),
+                scope_claims: vec!["scopes".into()],
+                // As its README: a required scope tells access tokens from ID tokens.
+                required_scope: Some("read:transactions".into()),
+                algorithms: vec!["RS256".into()],
+                ..OAuthConfig::default()
+            };
+            let resolved = config.resolve(KeyNaming::Dotted("oauth")).expect("config").expect("enabled");
+            let oauth = Arc::new(OAuthValidator::new(&resolved).expect("validator"));
+            oauth.refresh_now().await.expect("keys");
+            oauth.spawn_background_refresh();
+            let decision = static_token_policy(None, Some(&resolved), false).expect("policy");
+            let auth = AuthLayer::from_decision(decision, Some(oauth)).expect("layer");
+            println!("listening on http://{}", listener.local_addr().expect("addr"));
+            axum::serve(listener, route.layer(auth)).await.expect("serve");
             return;
         }
         "tower-oauth2" if !hs => {
