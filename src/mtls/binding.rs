@@ -104,9 +104,10 @@ impl CertificateBinding {
         self.required
     }
 
-    /// The certificate `req` presents: from its extensions, or from the proxy header when it
-    /// came from a trusted proxy. A header from anywhere else, or one that does not parse, is
-    /// a 400.
+    /// The certificate `req` presents: on a trusted proxy's connection, the one its header
+    /// names (none without the header: the certificate of that connection's own TLS would be
+    /// the proxy's); on any other, the one in its extensions. The header from anywhere else,
+    /// or one that does not parse, is a 400.
     pub(crate) fn presented(
         this: Option<&Self>,
         extensions: &http::Extensions,
@@ -117,21 +118,26 @@ impl CertificateBinding {
         let mut proof = CertProof { sha256: own, required: this.required };
         let Some((name, format)) = &this.header else { return Ok(proof) };
         let mut values = headers.get_all(name).iter();
-        let Some(value) = values.next() else { return Ok(proof) };
+        let first = values.next();
         let refuse =
             |why: &'static str| Err(AuthError::new(AuthErrorKind::InvalidRequest).with_description(why));
         let peer = peer(extensions);
-        if !peer.is_some_and(|ip| this.proxies.iter().any(|c| c.contains(ip))) {
-            if this.warned.due() {
-                warn_untrusted(peer, name);
+        let trusted = peer.is_some_and(|ip| this.proxies.iter().any(|c| c.contains(ip)));
+        let value = match first {
+            // The proxy says its client presented no certificate.
+            None if trusted => return Ok(CertProof { sha256: None, ..proof }),
+            None => return Ok(proof),
+            Some(_) if !trusted => {
+                if this.warned.due() {
+                    warn_untrusted(peer, name);
+                }
+                return refuse("the client certificate header is accepted only from a trusted proxy");
             }
-            return refuse("the client certificate header is accepted only from a trusted proxy");
-        }
+            Some(value) => value,
+        };
         if values.next().is_some() {
             return refuse("the client certificate header is repeated");
         }
-        // A proxy's header describes the client's connection; a certificate of our own TLS
-        // would be the proxy's.
         if let Some(sha256) = this.parsed.get(value.as_bytes()) {
             proof.sha256 = sha256;
             return Ok(proof);
@@ -255,5 +261,56 @@ impl CertProof {
             (None, _) if self.required => Err(AuthError::new(AuthErrorKind::CertificateRequired)),
             (None, _) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mtls::{ClientCertificate, PeerAddr};
+
+    fn binding() -> CertificateBinding {
+        CertificateBinding::builder()
+            .header("x-client-cert", CertHeaderFormat::Xfcc)
+            .trusted_proxies(["10.0.0.0/8"])
+            .build()
+            .unwrap()
+    }
+
+    fn extensions(peer: &str, own: bool) -> http::Extensions {
+        let mut ext = http::Extensions::new();
+        ext.insert(PeerAddr(peer.parse().unwrap()));
+        if own {
+            ext.insert(ClientCertificate::from_der(vec![0x30; 32]));
+        }
+        ext
+    }
+
+    #[test]
+    fn a_trusted_proxy_speaks_for_its_client_and_no_one_else_does() {
+        let b = binding();
+        let hash = "ab".repeat(32);
+        let mut with_header = http::HeaderMap::new();
+        with_header.insert("x-client-cert", format!("Hash={hash}").parse().unwrap());
+        let none = http::HeaderMap::new();
+        let own = *ClientCertificate::from_der(vec![0x30; 32]).sha256();
+        let presented = |peer, own_cert, headers| {
+            CertificateBinding::presented(Some(&b), &extensions(peer, own_cert), headers).map(|p| p.sha256)
+        };
+        // The proxy's header names the certificate; without it, the proxy's own TLS
+        // certificate is not taken for its client's.
+        assert_eq!(presented("10.1.2.3:1", true, &with_header).unwrap(), Some([0xab; 32]));
+        assert_eq!(presented("10.1.2.3:1", true, &none).unwrap(), None);
+        // A direct connection: its own TLS certificate; the header refused.
+        assert_eq!(presented("192.0.2.7:1", true, &none).unwrap(), Some(own));
+        let err = presented("192.0.2.7:1", true, &with_header).unwrap_err();
+        assert_eq!(err.kind(), AuthErrorKind::InvalidRequest);
+        // Repeated or malformed from the proxy: refused too.
+        let mut twice = with_header.clone();
+        twice.append("x-client-cert", format!("Hash={hash}").parse().unwrap());
+        assert!(presented("10.1.2.3:1", false, &twice).is_err());
+        let mut bad = http::HeaderMap::new();
+        bad.insert("x-client-cert", "Hash=zz".parse().unwrap());
+        assert!(presented("10.1.2.3:1", false, &bad).is_err());
     }
 }
