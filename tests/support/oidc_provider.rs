@@ -54,14 +54,27 @@ pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// [`start_provider`] with more variables for `provider.mjs` (its mTLS listener's).
+/// [`start_provider`] with more variables for `provider.mjs` (its mTLS listener's). A provider
+/// that has not said `ready` within a minute is killed and started once more on another
+/// port (a node stuck loading its modules on a loaded machine was seen once), so that a test
+/// fails with a message instead of hanging.
 pub(crate) fn start_provider_with(env: &[(&str, String)]) -> (Node, u16) {
     let dir = npm_packages("oidc-provider", "oidc-provider");
+    for attempt in 1..=2 {
+        if let Some(started) = try_start(&dir, env) {
+            return started;
+        }
+        eprintln!("oidc-provider did not say ready within a minute (attempt {attempt})");
+    }
+    panic!("oidc-provider did not start (node provider.mjs in examples/oidc-provider)");
+}
+
+fn try_start(dir: &std::path::Path, env: &[(&str, String)]) -> Option<(Node, u16)> {
     let port = free_port();
     let mut child = Command::new("node")
         .arg("provider.mjs")
         .arg(port.to_string())
-        .current_dir(&dir)
+        .current_dir(dir)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("PAYMENT_CLIENT_SECRET", "payment-secret-for-the-oidc-provider-test")
         .stdout(Stdio::piped())
@@ -70,10 +83,15 @@ pub(crate) fn start_provider_with(env: &[(&str, String)]) -> (Node, u16) {
         .expect("node provider.mjs");
     let stdout = child.stdout.take().unwrap();
     let node = Node(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = lines.by_ref().map_while(Result::ok).any(|line| line == "ready");
-    assert!(ready, "oidc-provider did not start");
-    // Keep reading: the provider logs notices to stdout, and a closed pipe would kill it.
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-    (node, port)
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    // Keeps reading after `ready`: the provider logs notices to stdout, and a closed pipe
+    // would kill it.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line == "ready" {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    ready_rx.recv_timeout(std::time::Duration::from_secs(60)).ok().map(|()| (node, port))
 }
