@@ -198,6 +198,11 @@ impl Claims {
         self.other.get("cnf")?.get("x5t#S256")?.as_str()
     }
 
+    /// The token carries a confirmation (`cnf`, RFC 7800): it is bound to something.
+    pub(crate) fn has_confirmation(&self) -> bool {
+        self.other.contains_key("cnf")
+    }
+
     /// `cnf` names a confirmation method permiso cannot check (only `jkt` and `x5t#S256`
     /// can be), or is not an object.
     pub(crate) fn has_unknown_confirmation(&self) -> bool {

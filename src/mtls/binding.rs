@@ -258,9 +258,13 @@ impl CertProof {
             (Some(_), None) => {
                 mismatch("the token is bound to a client certificate and the request presented none")
             }
-            (None, _) if self.required => Err(AuthError::new(AuthErrorKind::CertificateRequired)),
-            (None, _) => Ok(()),
+            (None, _) => self.check_unbound(),
         }
+    }
+
+    /// A token bound to no certificate: refused only where binding is required.
+    pub(crate) fn check_unbound(self) -> Result<(), AuthError> {
+        if self.required { Err(AuthError::new(AuthErrorKind::CertificateRequired)) } else { Ok(()) }
     }
 }
 

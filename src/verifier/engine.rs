@@ -133,6 +133,11 @@ fn check_admitted(claims: &Claims, admit: Admit) -> Result<(), AuthError> {
 /// Whether `claims` fit the way the token came. Runs on every request, cache hits included:
 /// the binding is the token's, the proof is the request's.
 fn check_binding(claims: &Claims, presented: Presented) -> Result<(), AuthError> {
+    // The common case, an unbound token: one lookup.
+    if !claims.has_confirmation() {
+        presented.cert.check_unbound()?;
+        return if presented.dpop { Err(AuthError::new(AuthErrorKind::DpopUnbound)) } else { Ok(()) };
+    }
     // Each confirmation method the token names must be proven: a certificate by the
     // request's TLS (RFC 8705), a key by the DPoP proof the layer checks after this.
     presented.cert.check(claims)?;
