@@ -113,10 +113,12 @@ impl CertificateBinding {
         extensions: &http::Extensions,
         headers: &http::HeaderMap,
     ) -> Result<CertProof, AuthError> {
-        let own = own_certificate(extensions);
-        let Some(this) = this else { return Ok(CertProof { sha256: own, required: false }) };
-        let mut proof = CertProof { sha256: own, required: this.required };
-        let Some((name, format)) = &this.header else { return Ok(proof) };
+        let Some(this) = this else {
+            return Ok(CertProof { sha256: own_certificate(extensions), required: false });
+        };
+        // The connection's own certificate is hashed only when it is the one that counts.
+        let proof = |sha256| CertProof { sha256, required: this.required };
+        let Some((name, format)) = &this.header else { return Ok(proof(own_certificate(extensions))) };
         let mut values = headers.get_all(name).iter();
         let first = values.next();
         let refuse =
@@ -125,8 +127,8 @@ impl CertificateBinding {
         let trusted = peer.is_some_and(|ip| this.proxies.iter().any(|c| c.contains(ip)));
         let value = match first {
             // The proxy says its client presented no certificate.
-            None if trusted => return Ok(CertProof { sha256: None, ..proof }),
-            None => return Ok(proof),
+            None if trusted => return Ok(proof(None)),
+            None => return Ok(proof(own_certificate(extensions))),
             Some(_) if !trusted => {
                 if this.warned.due() {
                     warn_untrusted(peer, name);
@@ -139,17 +141,15 @@ impl CertificateBinding {
             return refuse("the client certificate header is repeated");
         }
         if let Some(sha256) = this.parsed.get(value.as_bytes()) {
-            proof.sha256 = sha256;
-            return Ok(proof);
+            return Ok(proof(sha256));
         }
         match format.parse(value.as_bytes()) {
             Ok(sha256) => {
                 this.parsed.insert(value.as_bytes().into(), sha256);
-                proof.sha256 = sha256;
+                Ok(proof(sha256))
             }
-            Err(why) => return refuse(why),
+            Err(why) => refuse(why),
         }
-        Ok(proof)
     }
 }
 
