@@ -6,8 +6,9 @@
 mod certs;
 #[path = "../examples/payment_service/routes.rs"]
 mod routes;
+#[path = "support/served.rs"]
+mod served;
 
-use permiso::AuthLayer;
 use permiso::mtls::tls::{ClientCerts, TlsServer};
 use permiso::testing::TestIssuer;
 use serde_json::Value;
@@ -18,15 +19,7 @@ use certs::{Pem, https_client};
 async fn serve_tls(idp: &TestIssuer, server: &Pem, clients: ClientCerts, extra: &[(&str, &str)]) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let (iss, jwks) = (idp.issuer(), idp.jwks_url());
-    let mut vars = vec![
-        ("PERMISO_ISSUER", iss.as_str()),
-        ("PERMISO_AUDIENCE", "keystone-auth"),
-        ("PERMISO_JWKS_URL", jwks.as_str()),
-        ("PERMISO_SERVICE_TOKEN", "permiso"),
-    ];
-    vars.extend_from_slice(extra);
-    let auth = AuthLayer::from_env_vars(vars).unwrap();
+    let auth = served::layer_for(idp, extra);
     let tls = TlsServer::from_pem(server.cert.as_bytes(), server.key.as_bytes(), clients).unwrap();
     tokio::spawn(tls.serve(listener, routes::router_with(auth, None)));
     base
@@ -74,14 +67,7 @@ async fn a_bound_token_is_refused_as_a_plain_bearer_token_without_tls() {
     let alice = certs::client("alice");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/api/v1/transactions", listener.local_addr().unwrap());
-    let (iss, jwks) = (idp.issuer(), idp.jwks_url());
-    let auth = AuthLayer::from_env_vars([
-        ("PERMISO_ISSUER", iss.as_str()),
-        ("PERMISO_AUDIENCE", "keystone-auth"),
-        ("PERMISO_JWKS_URL", jwks.as_str()),
-        ("PERMISO_SERVICE_TOKEN", "permiso"),
-    ])
-    .unwrap();
+    let auth = served::layer_for(&idp, &[]);
     tokio::spawn(async move { axum::serve(listener, routes::router_with(auth, None)).await.unwrap() });
     let bound = idp.certificate_bound_token("payment-service", &["read:transactions"], &alice.thumbprint());
     let (status, www, body) = get(&reqwest::Client::new(), &url, &bound).await;

@@ -9,10 +9,11 @@ mod certs;
 mod nginx;
 #[path = "../examples/payment_service/routes.rs"]
 mod routes;
+#[path = "support/served.rs"]
+mod served;
 
 use std::net::SocketAddr;
 
-use permiso::AuthLayer;
 use permiso::testing::TestIssuer;
 use serde_json::Value;
 
@@ -20,19 +21,16 @@ use serde_json::Value;
 async fn serve(idp: &TestIssuer) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (iss, jwks) = (idp.issuer(), idp.jwks_url());
-    let auth = AuthLayer::from_env_vars([
-        ("PERMISO_ISSUER", iss.as_str()),
-        ("PERMISO_AUDIENCE", "keystone-auth"),
-        ("PERMISO_JWKS_URL", jwks.as_str()),
-        ("PERMISO_SERVICE_TOKEN", "permiso"),
-        ("PERMISO_CLIENT_CERT_HEADER", "X-Client-Cert"),
-        ("PERMISO_CLIENT_CERT_FORMAT", "pem-urlencoded"),
-        ("PERMISO_CLIENT_CERT_TRUSTED_PROXIES", nginx::PROXY_ADDR),
-        ("PERMISO_RESOURCE_METADATA", "true"),
-        ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com"),
-    ])
-    .unwrap();
+    let auth = served::layer_for(
+        idp,
+        &[
+            ("PERMISO_CLIENT_CERT_HEADER", "X-Client-Cert"),
+            ("PERMISO_CLIENT_CERT_FORMAT", "pem-urlencoded"),
+            ("PERMISO_CLIENT_CERT_TRUSTED_PROXIES", nginx::PROXY_ADDR),
+            ("PERMISO_RESOURCE_METADATA", "true"),
+            ("PERMISO_PUBLIC_BASE_URL", "https://payments.example.com"),
+        ],
+    );
     let app = routes::router_with(auth, None).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
