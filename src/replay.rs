@@ -25,6 +25,7 @@ use crate::on_error::OnStoreError;
 const MAX_ENTRIES: usize = 1_000_000;
 /// At most this many remembered values for one client (a quarter of the memory).
 const MAX_PER_CLIENT: usize = MAX_ENTRIES / 4;
+/// Locks the memory is split under (by each entry's digest).
 const SHARDS: usize = 16;
 
 /// What a value's first-use check says.
@@ -48,7 +49,7 @@ struct Shard {
     seen: HashMap<u128, (u64, u64), foldhash::fast::FixedState>,
     /// The digests that expire in each second.
     expiring: BTreeMap<u64, Vec<u128>>,
-    /// Live entries per partition.
+    /// Live entries per partition, in this shard.
     per_partition: HashMap<u64, usize, foldhash::fast::FixedState>,
 }
 
@@ -74,43 +75,55 @@ impl Shard {
     }
 }
 
-/// The memory part: sharded by partition, so two cores rarely wait on one lock.
+/// The memory part, sharded by each entry's digest: one busy client's values spread over
+/// every shard, so two cores checking two of its requests rarely meet on one lock.
+///
+/// A partition's share is kept per shard (`max_per_partition / shards` in each): digests are
+/// uniform, so a client reaches its share at about `max_per_partition` entries in all (for
+/// the default quarter of a million, within a fraction of a percent), without a count that
+/// every request of the client would have to lock.
 struct Memory {
     shards: Box<[Mutex<Shard>]>,
     total: AtomicUsize,
     max_entries: usize,
-    max_per_partition: usize,
+    max_per_partition_per_shard: usize,
     hasher: foldhash::fast::RandomState,
 }
 
 impl Memory {
-    fn new(max_entries: usize, max_per_partition: usize) -> Self {
+    fn new(max_entries: usize, max_per_partition: usize, shards: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
             total: AtomicUsize::new(0),
             max_entries,
-            max_per_partition,
+            max_per_partition_per_shard: max_per_partition.div_ceil(shards),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
 
-    fn first_use(&self, partition: &str, value: &str, now: u64, until: u64) -> FirstUse {
+    /// `partition` is the caller's parts of it (issuer and client id; a proof key), kept
+    /// apart from each other and from the value by their lengths.
+    fn first_use(&self, partition: &[&str], value: &str, now: u64, until: u64) -> FirstUse {
         let part = self.hasher.hash_one(partition);
         let digest = {
             let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-            ctx.update(&(partition.len() as u64).to_le_bytes());
-            ctx.update(partition.as_bytes());
+            for p in partition {
+                ctx.update(&(p.len() as u64).to_le_bytes());
+                ctx.update(p.as_bytes());
+            }
             ctx.update(value.as_bytes());
             let d = ctx.finish();
             u128::from_le_bytes(d.as_ref()[..16].try_into().unwrap_or_default())
         };
-        let mut shard = self.shards[(part >> 32) as usize % SHARDS].lock().unwrap_or_else(|e| e.into_inner());
+        let shard = &self.shards[(digest >> 64) as usize % self.shards.len()];
+        let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         shard.evict(now, &self.total);
         if shard.seen.contains_key(&digest) {
             return FirstUse::Replayed;
         }
         let held = shard.per_partition.get(&part).copied().unwrap_or(0);
-        if held >= self.max_per_partition || self.total.load(Ordering::Relaxed) >= self.max_entries {
+        if held >= self.max_per_partition_per_shard || self.total.load(Ordering::Relaxed) >= self.max_entries
+        {
             return FirstUse::Full;
         }
         self.total.fetch_add(1, Ordering::Relaxed);
@@ -162,12 +175,12 @@ impl FirstUse {
 impl ReplayGuard {
     /// In this process only.
     pub(crate) fn memory() -> Self {
-        Self::with_limits(MAX_ENTRIES, MAX_PER_CLIENT)
+        Self::with_limits(MAX_ENTRIES, MAX_PER_CLIENT, SHARDS)
     }
 
-    fn with_limits(max_entries: usize, max_per_partition: usize) -> Self {
+    fn with_limits(max_entries: usize, max_per_partition: usize, shards: usize) -> Self {
         Self {
-            memory: Memory::new(max_entries, max_per_partition),
+            memory: Memory::new(max_entries, max_per_partition, shards),
             #[cfg(feature = "redis")]
             redis: None,
         }
@@ -200,7 +213,7 @@ impl ReplayGuard {
     /// `until` (unix seconds; `now` is the caller's clock). This replica's memory is asked
     /// and written first; then the shared store, when there is one.
     #[cfg_attr(not(feature = "redis"), allow(clippy::unused_async))]
-    pub(crate) async fn first_use(&self, partition: &str, value: &str, now: u64, until: u64) -> FirstUse {
+    pub(crate) async fn first_use(&self, partition: &[&str], value: &str, now: u64, until: u64) -> FirstUse {
         let local = self.memory.first_use(partition, value, now, until);
         if local != FirstUse::New {
             return local;
@@ -210,6 +223,22 @@ impl ReplayGuard {
             return shared.first_use(value, now, until, &self.memory).await;
         }
         FirstUse::New
+    }
+
+    /// Whether a shared store is asked after this replica's memory (then only
+    /// [`first_use`](Self::first_use) answers; without one, [`first_use_here`](Self::first_use_here)
+    /// gives the same answer without a future).
+    pub(crate) fn is_shared(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.redis.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
+    /// [`first_use`](Self::first_use) in this replica's memory alone: the whole answer when
+    /// [`is_shared`](Self::is_shared) is false.
+    pub(crate) fn first_use_here(&self, partition: &[&str], value: &str, now: u64, until: u64) -> FirstUse {
+        self.memory.first_use(partition, value, now, until)
     }
 }
 
@@ -257,36 +286,62 @@ mod tests {
     fn a_value_is_new_once_until_it_expires() {
         let guard = ReplayGuard::memory();
         block_on(async {
-            assert_eq!(guard.first_use("c", "a", 100, 160).await, FirstUse::New);
-            assert_eq!(guard.first_use("c", "a", 150, 210).await, FirstUse::Replayed);
-            assert_eq!(guard.first_use("c", "b", 150, 210).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["c"], "a", 100, 160).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["c"], "a", 150, 210).await, FirstUse::Replayed);
+            assert_eq!(guard.first_use(&["c"], "b", 150, 210).await, FirstUse::New);
             // Another partition's value of the same bytes is another value.
-            assert_eq!(guard.first_use("d", "a", 150, 210).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["d"], "a", 150, 210).await, FirstUse::New);
             // Past its time it may be used again (the window refuses it by then anyway).
-            assert_eq!(guard.first_use("c", "a", 161, 221).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["c"], "a", 161, 221).await, FirstUse::New);
         });
     }
 
     #[test]
     fn a_full_memory_refuses_instead_of_forgetting_a_live_entry() {
-        let guard = ReplayGuard::with_limits(100, 60);
+        let guard = ReplayGuard::with_limits(100, 60, 1);
         block_on(async {
-            assert_eq!(guard.first_use("victim", "used-signature", 1000, 1300).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["victim"], "used-signature", 1000, 1300).await, FirstUse::New);
             // Another client fills its share, then the rest of the memory is left alone.
             for i in 0..59 {
-                assert_eq!(guard.first_use("noisy", &format!("v{i}"), 1000, 1300).await, FirstUse::New);
+                assert_eq!(guard.first_use(&["noisy"], &format!("v{i}"), 1000, 1300).await, FirstUse::New);
             }
-            assert_eq!(guard.first_use("noisy", "v59", 1000, 1300).await, FirstUse::New);
-            assert_eq!(guard.first_use("noisy", "v60", 1000, 1300).await, FirstUse::Full);
+            assert_eq!(guard.first_use(&["noisy"], "v59", 1000, 1300).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["noisy"], "v60", 1000, 1300).await, FirstUse::Full);
             for i in 0..39 {
-                assert_eq!(guard.first_use(&format!("c{i}"), "x", 1000, 1300).await, FirstUse::New);
+                assert_eq!(guard.first_use(&[&format!("c{i}")], "x", 1000, 1300).await, FirstUse::New);
             }
-            assert_eq!(guard.first_use("another", "x", 1000, 1300).await, FirstUse::Full);
+            assert_eq!(guard.first_use(&["another"], "x", 1000, 1300).await, FirstUse::Full);
             // The victim's signature is still remembered after all that.
-            assert_eq!(guard.first_use("victim", "used-signature", 1200, 1500).await, FirstUse::Replayed);
+            assert_eq!(guard.first_use(&["victim"], "used-signature", 1200, 1500).await, FirstUse::Replayed);
             // Once the entries' time is over they go, and there is room again.
-            assert_eq!(guard.first_use("noisy", "v60", 1301, 1600).await, FirstUse::New);
-            assert_eq!(guard.first_use("victim", "used-signature", 1301, 1600).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["noisy"], "v60", 1301, 1600).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["victim"], "used-signature", 1301, 1600).await, FirstUse::New);
         });
+    }
+
+    #[test]
+    fn a_partition_of_several_parts_is_not_another_spelling_of_one() {
+        let guard = ReplayGuard::memory();
+        assert_eq!(guard.first_use_here(&["ab", "c"], "v", 100, 160), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["a", "bc"], "v", 100, 160), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["ab", "c"], "v", 100, 160), FirstUse::Replayed);
+    }
+
+    #[test]
+    fn one_clients_share_holds_across_shards() {
+        // 16 shards, a share of 1,600: 100 in each shard.
+        let guard = ReplayGuard::with_limits(100_000, 1_600, 16);
+        assert_eq!(guard.first_use_here(&["victim"], "used", 1000, 1300), FirstUse::New);
+        let mut admitted = 0;
+        for i in 0..5_000 {
+            if guard.first_use_here(&["noisy"], &format!("v{i}"), 1000, 1300) == FirstUse::New {
+                admitted += 1;
+            }
+        }
+        // Never more than its share; refused only once some shard holds its part of it.
+        assert!(admitted <= 1_600, "{admitted}");
+        assert!(admitted > 1_400, "{admitted}");
+        assert_eq!(guard.first_use_here(&["victim"], "used", 1000, 1300), FirstUse::Replayed);
+        assert_eq!(guard.first_use_here(&["quiet"], "x", 1000, 1300), FirstUse::New);
     }
 }

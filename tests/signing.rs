@@ -168,6 +168,13 @@ async fn a_replay_is_refused() {
         signed(&s, "payment-service", PAYMENT_SECRET, "POST", "/echo", "pay 10", t + 1).await.status,
         200
     );
+    // A request without a body is decided without reading one: the same memory refuses it.
+    assert_eq!(signed(&s, "payment-service", PAYMENT_SECRET, "GET", "/items", "", t).await.status, 200);
+    refused(&signed(&s, "payment-service", PAYMENT_SECRET, "GET", "/items", "", t).await, "already used");
+    // The same signature in capitals is the same signature.
+    let (ts, url) = (t.to_string(), format!("{}/items", s.base));
+    let upper = signature(PAYMENT_SECRET.as_bytes(), "GET", &url, b"", &ts).to_uppercase();
+    refused(&send(&s, "payment-service", "GET", "/items", "", Some(&ts), Some(&upper)).await, "already used");
 }
 
 #[tokio::test]

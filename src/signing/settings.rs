@@ -200,8 +200,8 @@ impl RequestSigning {
         let replay = ReplayGuard::memory();
         // Kept exactly as given but for a trailing slash: the caller's URL is base + path.
         let base = self.base_url.trim_end_matches('/').to_owned();
-        let keys = |table: HashMap<String, Vec<u8>>| -> HashMap<String, hmac::Key> {
-            table.into_iter().map(|(id, s)| (id, hmac::Key::new(hmac::HMAC_SHA256, &s))).collect()
+        let keys = |table: HashMap<String, Vec<u8>>| -> HashMap<String, Arc<hmac::Key>> {
+            table.into_iter().map(|(id, s)| (id, Arc::new(hmac::Key::new(hmac::HMAC_SHA256, &s)))).collect()
         };
         let issuer_secrets = self.issuer_secrets.into_iter().map(|(iss, t)| (iss, keys(t))).collect();
         Ok(Settings {
@@ -435,9 +435,9 @@ pub(super) struct Settings {
     pub(super) mode: SignatureMode,
     pub(super) base: String,
     /// The first issuer's clients.
-    pub(super) secrets: HashMap<String, hmac::Key>,
+    pub(super) secrets: HashMap<String, Arc<hmac::Key>>,
     /// Other issuers' clients, by `iss`.
-    pub(super) issuer_secrets: HashMap<String, HashMap<String, hmac::Key>>,
+    pub(super) issuer_secrets: HashMap<String, HashMap<String, Arc<hmac::Key>>>,
     pub(super) min_version: SignatureVersion,
     pub(super) window: u64,
     pub(super) max_body: usize,

@@ -6,12 +6,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use aws_lc_rs::hmac;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, header};
 use http_body::Body;
 use http_body_util::BodyExt;
 
-use super::message::{SIGNATURE_HEADER, TIMESTAMP_HEADER, VERSION_HEADER, verify};
+use super::message::{Parts, SIGNATURE_HEADER, TIMESTAMP_HEADER, VERSION_HEADER, verify};
 use super::settings::{Settings, SignatureMode};
 use super::version::SignatureVersion;
 use crate::context::{AuthContext, Authenticated, RequestLine, missing_layer_response};
@@ -126,7 +127,7 @@ where
         return refuse(AuthErrorKind::SignatureMissing);
     };
     let (timestamp, signature) = match (timestamp, signature) {
-        (Some(t), Some(s)) => (t.to_owned(), s.to_owned()),
+        (Some(t), Some(s)) => (t, s),
         (None, None) if settings.mode == SignatureMode::Optional => return BodyStep::Ready(req),
         _ => return refuse(AuthErrorKind::SignatureMissing),
     };
@@ -155,14 +156,13 @@ where
     };
     let iss = claims.issuer();
     let key = match settings.issuer_secrets.get(iss).and_then(|table| table.get(client)) {
-        Some(key) => key.clone(),
+        Some(key) => key,
         None if context.primary_issuer() == Some(iss) => match settings.secrets.get(client) {
-            Some(key) => key.clone(),
+            Some(key) => key,
             None => return refuse(AuthErrorKind::SignatureUnknownClient),
         },
         None => return refuse(AuthErrorKind::SignatureUnknownClient),
     };
-    let partition = format!("{iss}\n{client}");
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     if version == SignatureVersion::V1 && (path.contains('|') || req.method().as_str().contains('|')) {
         // Version 1's message cannot say where the URL ends: a raw `|` could move bytes
@@ -173,7 +173,7 @@ where
         );
     }
     let now = settings.clock.now_unix();
-    let Some(signed_at) = Some(&timestamp)
+    let Some(signed_at) = Some(timestamp)
         .filter(|t| !t.is_empty() && t.len() <= 19 && t.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|t| t.parse::<u64>().ok())
     else {
@@ -187,6 +187,20 @@ where
     if declared.is_some_and(|len| len > settings.max_body as u64) {
         return refuse(AuthErrorKind::PayloadTooLarge);
     }
+    let until = signed_at.saturating_add(settings.window);
+    if req.body().is_end_stream() && !settings.replay.is_shared() {
+        // No body to read and no shared store to ask (a GET, most often): decided here,
+        // without a future.
+        let parts = (req.method().as_str(), settings.base.as_str(), path, &b""[..], timestamp);
+        if let Err(err) =
+            mac_and_first_use(settings, key, version, parts, signature, (iss, client), (now, until))
+        {
+            return BodyStep::Refused(context.render(&about(err), line));
+        }
+        return BodyStep::Ready(req);
+    }
+    let (key, timestamp, signature) = (Arc::clone(key), timestamp.to_owned(), signature.to_owned());
+    let claims = Arc::clone(claims);
     let settings = Arc::clone(settings);
     BodyStep::Reading(Box::pin(async move {
         let error = |kind: AuthErrorKind| about(AuthError::new(kind));
@@ -200,32 +214,77 @@ where
         };
         let bytes = collected.to_bytes();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let url = format!("{}{}", settings.base, path);
-        if !verify(&key, version, (parts.method.as_str(), &url, &bytes, &timestamp), &signature) {
-            // Server side only: the URL the signature was checked over, so a caller that
-            // signed another spelling of it (localhost for 127.0.0.1, http for https) can be
-            // told why. Never the signature or the secret.
-            #[cfg(feature = "tracing")]
-            tracing::info!(
-                checked_url = %url,
-                method = %parts.method,
-                version = version.as_str(),
-                "permiso: a request signature did not match; the caller must sign this exact URL \
-                 (the public base URL plus the path and query)"
-            );
-            return answer(error(AuthErrorKind::SignatureMismatch));
-        }
-        // Only a signature that verified is remembered: nobody can fill the store.
-        let seen = signature.to_ascii_lowercase();
-        let until = signed_at.saturating_add(settings.window);
-        if let Err(err) = settings
-            .replay
-            .first_use(&partition, &seen, now, until)
-            .await
-            .check(AuthErrorKind::SignatureReplayed)
+        let request = (parts.method.as_str(), settings.base.as_str(), path, &bytes[..], timestamp.as_str());
+        let partition = (claims.issuer(), claims.client_id().unwrap_or_default());
+        if let Err(err) =
+            first_use_async(&settings, &key, version, request, &signature, partition, (now, until)).await
         {
             return answer(about(err));
         }
         Ok(Request::from_parts(parts, B::from(bytes)))
     }))
+}
+
+/// The HMAC over the request, then the signature's first use in this replica's memory: the
+/// whole check when the replay memory is not shared.
+fn mac_and_first_use(
+    settings: &Settings,
+    key: &hmac::Key,
+    version: SignatureVersion,
+    request: Parts<'_>,
+    signature: &str,
+    (iss, client): (&str, &str),
+    (now, until): (u64, u64),
+) -> Result<(), AuthError> {
+    let seen = mac_matches(settings, key, version, request, signature)?;
+    let seen = std::str::from_utf8(&seen).unwrap_or_default();
+    settings.replay.first_use_here(&[iss, client], seen, now, until).check(AuthErrorKind::SignatureReplayed)
+}
+
+/// The same with the shared replay store asked too (a body was read, or Redis shares the
+/// memory).
+async fn first_use_async(
+    settings: &Settings,
+    key: &hmac::Key,
+    version: SignatureVersion,
+    request: Parts<'_>,
+    signature: &str,
+    (iss, client): (&str, &str),
+    (now, until): (u64, u64),
+) -> Result<(), AuthError> {
+    let seen = mac_matches(settings, key, version, request, signature)?;
+    let seen = std::str::from_utf8(&seen).unwrap_or_default();
+    settings.replay.first_use(&[iss, client], seen, now, until).await.check(AuthErrorKind::SignatureReplayed)
+}
+
+/// Whether `signature` is the request's HMAC: if so, the signature in lowercase (what the
+/// replay memory remembers: only a signature that verified, so nobody can fill it).
+fn mac_matches(
+    settings: &Settings,
+    key: &hmac::Key,
+    version: SignatureVersion,
+    request: Parts<'_>,
+    signature: &str,
+) -> Result<[u8; 64], AuthError> {
+    if !verify(key, version, request, signature) {
+        // Server side only: the URL the signature was checked over, so a caller that
+        // signed another spelling of it (localhost for 127.0.0.1, http for https) can be
+        // told why. Never the signature or the secret.
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            checked_url = %format_args!("{}{}", settings.base, request.2),
+            method = request.0,
+            version = version.as_str(),
+            "permiso: a request signature did not match; the caller must sign this exact URL \
+             (the public base URL plus the path and query)"
+        );
+        #[cfg(not(feature = "tracing"))]
+        let _ = settings;
+        return Err(AuthError::new(AuthErrorKind::SignatureMismatch));
+    }
+    // `verify` took 64 hex digits.
+    let mut seen = [0u8; 64];
+    seen.copy_from_slice(signature.as_bytes());
+    seen.make_ascii_lowercase();
+    Ok(seen)
 }
