@@ -6,7 +6,10 @@
 //! configured as token locations and RFC 9728 metadata served.
 //!
 //! `layer_dpop` puts a DPoP request (the bound token cached, a fresh ES256 proof made outside
-//! the timing for each iteration) next to the same token's bearer twin, same run.
+//! the timing for each iteration) next to the same token's bearer twin, same run, and the
+//! floor of any DPoP check: aws-lc-rs verifying one such proof's ES256 signature with the
+//! public key from its `jwk` (`es256_floor`). The DPoP stage's cost is
+//! `dpop_cached_token_fresh_proof` minus `bearer_cache_hit`; its target is 1.15 × the floor.
 //!
 //! `layer_introspection` (feature `introspection`) puts an opaque token judged by RFC 7662
 //! introspection, answered from the answer cache, next to a locally verified JWT's cache hit
@@ -130,6 +133,34 @@ fn layer(c: &mut Criterion) {
         b.iter_batched(
             || dpop_request(proof()),
             |req| immediately(warm.clone().oneshot(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    // The floor: the proof's signature, the key parsed from its x and y (as every proof
+    // brings its key), nothing else.
+    let jwk = key.public_jwk();
+    let coordinate = |name: &str| {
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, jwk[name].as_str().unwrap())
+            .unwrap()
+    };
+    let point = [vec![4u8], coordinate("x"), coordinate("y")].concat();
+    let split = |proof: String| {
+        let (input, signature) = proof.rsplit_once('.').unwrap();
+        let signature =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature).unwrap();
+        (input.to_owned(), signature)
+    };
+    group.bench_function("es256_floor", |b| {
+        b.iter_batched(
+            || split(proof()),
+            |(input, signature)| {
+                aws_lc_rs::signature::UnparsedPublicKey::new(
+                    &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+                    &point,
+                )
+                .verify(input.as_bytes(), &signature)
+                .unwrap()
+            },
             BatchSize::SmallInput,
         )
     });

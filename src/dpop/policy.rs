@@ -252,6 +252,10 @@ impl Dpop {
                 .nonce_secret
                 .map(|s| Nonces::new(&s, self.nonce_window.as_secs(), Arc::clone(&clock))),
             clock,
+            headers: moka::sync::Cache::builder()
+                .max_capacity(HEADER_CACHE_BYTES)
+                .weigher(header_weight)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }))
     }
 }
@@ -283,6 +287,8 @@ pub(crate) struct DpopPolicy {
     /// This server's nonces, when it issues them.
     nonces: Option<Nonces>,
     clock: Arc<dyn Clock>,
+    /// Proof headers that passed, by their exact base64url text.
+    headers: moka::sync::Cache<Box<str>, Arc<ProofHeader>, foldhash::fast::RandomState>,
 }
 
 impl fmt::Debug for DpopPolicy {
@@ -416,44 +422,19 @@ impl DpopPolicy {
         bound: Option<(&str, &str)>,
     ) -> Result<ProofInfo, AuthError> {
         let proof = parse_proof(&req.proof)?;
-        let alg: Algorithm = proof
-            .header
-            .get("alg")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid_proof("the DPoP proof has no alg"))?
-            .parse()
-            .map_err(|_| invalid_proof("the DPoP proof's alg is not allowed"))?;
-        if !self.algorithms.contains(&alg) {
-            return Err(invalid_proof("the DPoP proof's alg is not allowed"));
-        }
-        if !proof
-            .header
-            .get("typ")
-            .and_then(Value::as_str)
-            .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
-        {
-            return Err(invalid_proof("the DPoP proof's typ is not dpop+jwt"));
-        }
-        if proof.header.contains_key("crit") {
-            return Err(invalid_proof("the DPoP proof's crit names extensions that are not supported"));
-        }
-        let jwk = proof.header.get("jwk").ok_or_else(|| invalid_proof("the DPoP proof has no jwk"))?;
-        if jwk.as_object().is_some_and(|o| PRIVATE_MEMBERS.iter().any(|m| o.contains_key(*m))) {
-            return Err(invalid_proof("the DPoP proof's jwk holds a private key"));
-        }
-        // The thumbprint (one SHA-256) before any key is parsed or signature checked: only the
-        // key the token is bound to ever costs a signature verification.
-        let jkt = thumbprint(jwk)
-            .ok_or_else(|| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
-        if bound.is_some_and(|(_, bound_to)| bound_to != jkt) {
+        let header = match self.headers.get(proof.header) {
+            Some(header) => header,
+            None => {
+                let header = Arc::new(self.check_header(proof.header)?);
+                self.headers.insert(proof.header.into(), Arc::clone(&header));
+                header
+            }
+        };
+        let ProofHeader { alg, jkt, key } = &*header;
+        if bound.is_some_and(|(_, bound_to)| bound_to != jkt.as_str()) {
             return Err(invalid_proof("the DPoP proof's key is not the one the token is bound to"));
         }
-        let key = crate::keys::parse_jwk(jwk)
-            .map_err(|_| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
-        if !key.supports(alg) {
-            return Err(invalid_proof("the DPoP proof's alg does not fit its jwk"));
-        }
-        if !key.verify(alg, proof.signing_input.as_bytes(), &proof.signature) {
+        if !key.verify(*alg, proof.signing_input.as_bytes(), &proof.signature) {
             return Err(invalid_proof("the DPoP proof's signature is invalid"));
         }
         let claims = &proof.claims;
@@ -492,10 +473,66 @@ impl DpopPolicy {
         let remembered = format!("{jkt}:{jti}");
         let until = iat.max(now).saturating_add(self.window);
         // Partitioned by the proof's key: one key's proofs hold at most a share of the memory.
-        self.replay.first_use(&jkt, &remembered, now, until).await.check(AuthErrorKind::DpopProofReplayed)?;
-        Ok(ProofInfo { jkt, nonce })
+        self.replay
+            .first_use(&[jkt], &remembered, now, until)
+            .await
+            .check(AuthErrorKind::DpopProofReplayed)?;
+        Ok(ProofInfo { jkt: jkt.clone(), nonce })
+    }
+
+    /// The checks of a proof's protected header (base64url as sent): its `alg` allowed, `typ`
+    /// `dpop+jwt`, no `crit`, a public `jwk` that fits the `alg`. The header alone decides
+    /// them, so a header that passed is kept (by its exact text) for the caller's next proofs.
+    fn check_header(&self, encoded: &str) -> Result<ProofHeader, AuthError> {
+        let header = decode_object(encoded)?;
+        let alg: Algorithm = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid_proof("the DPoP proof has no alg"))?
+            .parse()
+            .map_err(|_| invalid_proof("the DPoP proof's alg is not allowed"))?;
+        if !self.algorithms.contains(&alg) {
+            return Err(invalid_proof("the DPoP proof's alg is not allowed"));
+        }
+        if !header.get("typ").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) {
+            return Err(invalid_proof("the DPoP proof's typ is not dpop+jwt"));
+        }
+        if header.contains_key("crit") {
+            return Err(invalid_proof("the DPoP proof's crit names extensions that are not supported"));
+        }
+        let jwk = header.get("jwk").ok_or_else(|| invalid_proof("the DPoP proof has no jwk"))?;
+        if jwk.as_object().is_some_and(|o| PRIVATE_MEMBERS.iter().any(|m| o.contains_key(*m))) {
+            return Err(invalid_proof("the DPoP proof's jwk holds a private key"));
+        }
+        let jkt = thumbprint(jwk)
+            .ok_or_else(|| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
+        let key = crate::keys::parse_jwk(jwk)
+            .map_err(|_| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
+        if !key.supports(alg) {
+            return Err(invalid_proof("the DPoP proof's alg does not fit its jwk"));
+        }
+        Ok(ProofHeader { alg, jkt, key })
     }
 }
+
+/// A proof header that passed [`DpopPolicy::check_header`]: what the proof's signature is
+/// checked with, and the key's RFC 7638 thumbprint (what a token's `cnf.jkt` names).
+struct ProofHeader {
+    alg: Algorithm,
+    jkt: String,
+    key: crate::keys::Key,
+}
+
+/// A kept proof header's weight: its length and about what its parsed key holds. (`&Box`:
+/// moka's weigher takes `&K`.)
+#[allow(clippy::borrowed_box)]
+fn header_weight(header: &Box<str>, _: &Arc<ProofHeader>) -> u32 {
+    u32::try_from(header.len()).unwrap_or(u32::MAX).saturating_add(256)
+}
+
+/// At most this many bytes of proof headers kept (a header is about 200 bytes; a caller
+/// keeps one key, so one header, for many proofs).
+const HEADER_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// What a proof that passed says: its key's thumbprint, and the server nonce it carries.
 #[derive(Debug)]
@@ -508,15 +545,28 @@ pub(crate) struct ProofInfo {
 /// Members only private (or symmetric) keys have.
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-struct Proof {
-    signing_input: String,
-    header: Map<String, Value>,
+/// A proof split: the protected header as sent (checked by [`DpopPolicy::check_header`]), the
+/// signed bytes, the claims and the signature.
+struct Proof<'a> {
+    header: &'a str,
+    signing_input: &'a str,
     claims: Map<String, Value>,
     signature: Vec<u8>,
 }
 
-fn parse_proof(proof: &str) -> Result<Proof, AuthError> {
-    let malformed = || invalid_proof("the DPoP proof is not a compact JWS");
+fn malformed() -> AuthError {
+    invalid_proof("the DPoP proof is not a compact JWS")
+}
+
+/// A base64url JSON object without duplicate members.
+fn decode_object(part: &str) -> Result<Map<String, Value>, AuthError> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed())?;
+    crate::token::parse_strict_object(&bytes).map_err(|()| {
+        invalid_proof("the DPoP proof's header or claims are not a JSON object without duplicates")
+    })
+}
+
+fn parse_proof(proof: &str) -> Result<Proof<'_>, AuthError> {
     let mut parts = proof.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(malformed());
@@ -524,15 +574,9 @@ fn parse_proof(proof: &str) -> Result<Proof, AuthError> {
     if h.is_empty() || p.is_empty() || s.is_empty() {
         return Err(malformed());
     }
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed());
-    let object = |bytes: Vec<u8>| {
-        crate::token::parse_strict_object(&bytes).map_err(|()| {
-            invalid_proof("the DPoP proof's header or claims are not a JSON object without duplicates")
-        })
-    };
-    let header = object(decode(h)?)?;
-    let claims = object(decode(p)?)?;
-    Ok(Proof { signing_input: format!("{h}.{p}"), header, claims, signature: decode(s)? })
+    let claims = decode_object(p)?;
+    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| malformed())?;
+    Ok(Proof { header: h, signing_input: &proof[..h.len() + 1 + p.len()], claims, signature })
 }
 
 /// The RFC 7638 SHA-256 thumbprint of a public JWK, base64url; `None` when a required member
@@ -755,8 +799,9 @@ mod tests {
         assert_eq!(parsed.claims["htu"], "https://a.example/x");
         assert_eq!(parsed.claims["ath"], token_hash("tok"));
         assert_eq!(parsed.claims["nonce"], "n-1");
-        assert_eq!(thumbprint(&parsed.header["jwk"]).unwrap(), key.thumbprint());
-        let jwk = crate::keys::parse_jwk(&parsed.header["jwk"]).unwrap();
+        let header = decode_object(parsed.header).unwrap();
+        assert_eq!(thumbprint(&header["jwk"]).unwrap(), key.thumbprint());
+        let jwk = crate::keys::parse_jwk(&header["jwk"]).unwrap();
         assert!(jwk.verify(Algorithm::ES256, parsed.signing_input.as_bytes(), &parsed.signature));
     }
 }
