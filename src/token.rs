@@ -50,15 +50,15 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, AuthError>
         return Err(AuthError::new(AuthErrorKind::TokenTooLarge));
     }
     let bytes = token.as_bytes();
-    let mut dots = dot_positions(bytes);
-    let (first, second) = match (dots.next(), dots.next(), dots.next()) {
-        (Some(a), Some(b), None) => (a, b),
-        (None, ..) | (Some(_), None, _) => {
-            return Err(malformed("the token must have three dot-separated parts"));
-        }
-        (Some(_), Some(_), Some(_)) => {
-            return Err(malformed("the token must have three dot-separated parts (JWE is not accepted)"));
-        }
+    // The first dot, the last, and whether one lies between (`str::find` scans a word at a time).
+    let (first, second) = match (token.find('.'), token.rfind('.')) {
+        (Some(a), Some(b)) if a < b => match token[a + 1..b].find('.') {
+            None => (a, b),
+            Some(_) => {
+                return Err(malformed("the token must have three dot-separated parts (JWE is not accepted)"));
+            }
+        },
+        _ => return Err(malformed("the token must have three dot-separated parts")),
     };
     let (h64, p64, s64) = (&bytes[..first], &bytes[first + 1..second], &bytes[second + 1..]);
     if h64.is_empty() || p64.is_empty() || s64.is_empty() {
@@ -69,10 +69,6 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, AuthError>
     let payload = b64url(p64).ok_or_else(|| malformed("the payload is not base64url"))?;
     let signature = b64url(s64).ok_or_else(|| malformed("the signature is not base64url"))?;
     Ok(Parts { signing_input: &bytes[..second], header, payload, signature })
-}
-
-fn dot_positions(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes.iter().enumerate().filter_map(|(i, &b)| (b == b'.').then_some(i))
 }
 
 /// Parses the JOSE header. Errors name the problem without echoing the input.

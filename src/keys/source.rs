@@ -26,10 +26,11 @@ impl KeySource {
     }
 
     /// Whether `key` is still one of this source's usable keys (without fetching).
-    pub(crate) fn holds(&self, key: &Key) -> bool {
+    /// `now` is the verifier's clock (which a remote source shares), already read by the caller.
+    pub(crate) fn holds(&self, key: &Key, now: u64) -> bool {
         match self {
             Self::Static(set) => set.holds(key),
-            Self::Remote(remote) => remote.holds(key),
+            Self::Remote(remote) => remote.holds(key, now),
         }
     }
 

@@ -160,6 +160,13 @@ pub(crate) enum Verdict {
     Pending(VerifyFuture),
 }
 
+/// What [`Verifier::try_now`] found.
+enum Now {
+    Decided(Verdict),
+    /// Not cached: every check must run (timed from here).
+    Cold(Timer),
+}
+
 impl Verifier {
     /// The DPoP checker, or `None` when DPoP is off.
     pub(crate) fn dpop(&self) -> Option<&Arc<crate::dpop::DpopPolicy>> {
@@ -232,7 +239,14 @@ impl Verifier {
     ///
     /// An [`AuthError`] saying why; see [`AuthErrorKind`].
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        match self.verify_now(token, Presented::BEARER, Admit::AccessTokens) {
+        let (presented, admit) = (Presented::BEARER, Admit::AccessTokens);
+        let verdict = match self.try_now(token, presented, admit) {
+            Now::Decided(verdict) => verdict,
+            // Borrowing the token (no copy of it); boxed, so that a cache hit's future stays
+            // small.
+            Now::Cold(timer) => return Box::pin(self.cold(token, presented, admit, timer)).await,
+        };
+        match verdict {
             Verdict::Verified(claims) => Ok(claims),
             Verdict::Rejected(err) => Err(err),
             Verdict::Pending(rest) => rest.await,
@@ -242,27 +256,48 @@ impl Verifier {
     /// As much of [`verify`](Self::verify) as can be done without waiting: a token cache hit
     /// and a local revocation answer need no future at all (the layer's hot path).
     pub(crate) fn verify_now(&self, token: &str, presented: Presented, admit: Admit) -> Verdict {
+        match self.try_now(token, presented, admit) {
+            Now::Decided(verdict) => verdict,
+            Now::Cold(timer) => {
+                let this = self.clone();
+                let token = token.to_owned();
+                Verdict::Pending(Box::pin(async move { this.cold(&token, presented, admit, timer).await }))
+            }
+        }
+    }
+
+    /// The cache's (or the introspection cache's) answer, or that the token must be verified.
+    fn try_now(&self, token: &str, presented: Presented, admit: Admit) -> Now {
         let timer = Timer::start();
         let Some(claims) = self.verify_cached(token) else {
             if self.inner.introspecting
                 && let Some(verdict) = self.introspect_now(token, presented, admit, timer)
             {
-                return verdict;
+                return Now::Decided(verdict);
             }
-            let this = self.clone();
-            let token = token.to_owned();
-            let cold = async move {
-                let verified = this.verify_and_cache(&token).await;
-                timer.cold(this.inner.cache.is_some());
-                this.admit(verified?, presented, admit).await
-            };
-            #[cfg(feature = "tracing")]
-            let cold =
-                tracing::Instrument::instrument(cold, tracing::debug_span!("permiso.verify", path = "cold"));
-            return Verdict::Pending(Box::pin(cold));
+            return Now::Cold(timer);
         };
         timer.cached();
-        self.admit_now(claims, presented, admit)
+        Now::Decided(self.admit_now(claims, presented, admit))
+    }
+
+    /// Every check of a token the cache does not hold, then the request's.
+    async fn cold(
+        &self,
+        token: &str,
+        presented: Presented,
+        admit: Admit,
+        timer: Timer,
+    ) -> Result<Arc<Claims>, AuthError> {
+        let cold = async {
+            let verified = self.verify_and_cache(token).await;
+            timer.cold(self.inner.cache.is_some());
+            self.admit(verified?, presented, admit).await
+        };
+        #[cfg(feature = "tracing")]
+        let cold =
+            tracing::Instrument::instrument(cold, tracing::debug_span!("permiso.verify", path = "cold"));
+        cold.await
     }
 
     /// The checks of verified (or introspected) claims that the request or shared state
@@ -336,10 +371,11 @@ impl Verifier {
     fn verify_cached(&self, token: &str) -> Option<Arc<Claims>> {
         let inner = &*self.inner;
         let cache = inner.cache.as_ref()?;
-        let now = inner.now();
+        let unix = inner.clock.now_unix();
+        let now = i64::try_from(unix).unwrap_or(i64::MAX);
         cache.get_valid(token, |entry| {
             checks::check_times(&entry.claims, now, inner.leeway).is_ok()
-                && inner.issuers[entry.issuer].keys.holds(&entry.key)
+                && inner.issuers[entry.issuer].keys.holds(&entry.key, unix)
         })
     }
 

@@ -180,8 +180,8 @@ impl Remote {
     /// Whether `key` is in the usable (fresh or stale) key set, without waiting for a fetch.
     /// Past the set's lifetime this counts a stale use and starts a background refresh, as a
     /// full verification would.
-    pub(crate) fn holds(self: &Arc<Self>, key: &Key) -> bool {
-        let now = self.clock.now_unix();
+    /// `now` is this source's clock, already read by the caller.
+    pub(crate) fn holds(self: &Arc<Self>, key: &Key, now: u64) -> bool {
         let seen = self.flight.generation();
         let (held, stale, backoff_over) = {
             let s = self.read();
