@@ -280,10 +280,9 @@ impl RateLimitLayer {
             crate::metrics::rate_limit("exempt", shared.store.name(), Some(client));
             return LimitStep::Pass(None);
         };
-        let key = counting_key(iss, client);
         match &shared.store {
             Store::Memory(memory) => {
-                let decision = memory.check(own.then_some(client), &key, *policy);
+                let decision = memory.check(own.then_some(client), || counting_key(iss, client), *policy);
                 let who = Counted { issuer: iss, client };
                 match verdict(shared, context, who, RequestLine::of(req), policy_header, Ok(decision)) {
                     Verdict::Pass(headers) => LimitStep::Pass(headers),
@@ -292,6 +291,7 @@ impl RateLimitLayer {
             }
             #[cfg(feature = "redis")]
             Store::Redis(_) => {
+                let key = counting_key(iss, client);
                 let (shared, context) = (Arc::clone(shared), context.clone());
                 let (iss, client) = (iss.to_owned(), client.to_owned());
                 let (policy, policy_header) = (*policy, policy_header.clone());

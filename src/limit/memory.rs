@@ -75,7 +75,14 @@ impl Memory {
 
     /// One request under `policy`: of the first issuer's `named` client (its own limiter when
     /// it has one), or counted under `key` (issuer and client) by the default.
-    pub(super) fn check(&self, named: Option<&str>, key: &str, policy: Policy) -> Decision {
+    /// `key` names the client in the default policy's keyed limiter (made only when asked: a
+    /// named client has a limiter of its own).
+    pub(super) fn check(
+        &self,
+        named: Option<&str>,
+        key: impl FnOnce() -> String,
+        policy: Policy,
+    ) -> Decision {
         let outcome = match named.and_then(|client| self.clients.get(client)) {
             Some(limiter) => limiter.check(),
             None => match &self.default {
@@ -87,7 +94,7 @@ impl Memory {
                     {
                         limiter.retain_recent();
                     }
-                    limiter.check_key(&key.to_owned())
+                    limiter.check_key(&key())
                 }
                 None => return Decision::Unlimited,
             },
