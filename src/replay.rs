@@ -43,19 +43,23 @@ pub(crate) enum FirstUse {
     Unavailable,
 }
 
+/// Sixteen bytes an entry (and its place in its second's list): a 64-bit keyed digest of
+/// (partition, value), the unix second it is remembered until, and its partition's 32-bit hash. Two live
+/// values share a digest with odds of about one in 10¹³ at a million entries, and then the
+/// later one is refused as a replay: never a replay let in.
 #[derive(Default)]
 struct Shard {
-    /// A 128-bit digest of (partition, value) → (unix second it is remembered until, partition).
-    seen: HashMap<u128, (u64, u64), foldhash::fast::FixedState>,
+    /// Digest → (unix second it is remembered until, partition).
+    seen: HashMap<u64, (u32, u32), foldhash::fast::FixedState>,
     /// The digests that expire in each second.
-    expiring: BTreeMap<u64, Vec<u128>>,
+    expiring: BTreeMap<u32, Vec<u64>>,
     /// Live entries per partition, in this shard.
-    per_partition: HashMap<u64, usize, foldhash::fast::FixedState>,
+    per_partition: HashMap<u32, usize, foldhash::fast::FixedState>,
 }
 
 impl Shard {
     /// Forgets every entry whose time is over (`until < now`).
-    fn evict(&mut self, now: u64, total: &AtomicUsize) {
+    fn evict(&mut self, now: u32, total: &AtomicUsize) {
         while let Some(entry) = self.expiring.first_entry() {
             if *entry.key() >= now {
                 break;
@@ -88,6 +92,7 @@ struct Memory {
     max_entries: usize,
     max_per_partition_per_shard: usize,
     hasher: foldhash::fast::RandomState,
+    digests: foldhash::quality::RandomState,
 }
 
 impl Memory {
@@ -98,24 +103,21 @@ impl Memory {
             max_entries,
             max_per_partition_per_shard: max_per_partition.div_ceil(shards),
             hasher: foldhash::fast::RandomState::default(),
+            digests: foldhash::quality::RandomState::default(),
         }
     }
 
     /// `partition` is the caller's parts of it (issuer and client id; a proof key), kept
-    /// apart from each other and from the value by their lengths.
+    /// apart from each other and from the value (each hashed with its length).
     fn first_use(&self, partition: &[&str], value: &str, now: u64, until: u64) -> FirstUse {
-        let part = self.hasher.hash_one(partition);
-        let digest = {
-            let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-            for p in partition {
-                ctx.update(&(p.len() as u64).to_le_bytes());
-                ctx.update(p.as_bytes());
-            }
-            ctx.update(value.as_bytes());
-            let d = ctx.finish();
-            u128::from_le_bytes(d.as_ref()[..16].try_into().unwrap_or_default())
-        };
-        let shard = &self.shards[(digest >> 64) as usize % self.shards.len()];
+        // Unix seconds fit 32 bits until 2106.
+        let (now, until) = (u32::try_from(now).unwrap_or(u32::MAX), u32::try_from(until).unwrap_or(u32::MAX));
+        #[allow(clippy::cast_possible_truncation)] // A share's key: 32 bits tell a process's clients apart.
+        let part = self.hasher.hash_one(partition) as u32;
+        // Keyed with this process's random seed: nobody outside can aim two values at one
+        // digest (and a collision would refuse the later value, never let a replay in).
+        let digest = self.digests.hash_one((partition, value));
+        let shard = &self.shards[(digest >> 40) as usize % self.shards.len()];
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         shard.evict(now, &self.total);
         if shard.seen.contains_key(&digest) {

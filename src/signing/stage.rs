@@ -89,8 +89,13 @@ impl<B> sealed::Check<B> for NoSignatures {
 
 impl sealed::Signatures for NoSignatures {}
 
+/// The headers, named once (a `&str` name is parsed on every lookup).
+static TIMESTAMP: http::HeaderName = http::HeaderName::from_static(TIMESTAMP_HEADER);
+static SIGNATURE: http::HeaderName = http::HeaderName::from_static(SIGNATURE_HEADER);
+static VERSION: http::HeaderName = http::HeaderName::from_static(VERSION_HEADER);
+
 /// The one value of a header, if it is there exactly once and is text.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()> {
+fn single<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Result<Option<&'a str>, ()> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (None, _) => Ok(None),
@@ -121,9 +126,7 @@ where
         BodyStep::Refused(context.render(&error(kind).with_description(why), line))
     };
     let headers = req.headers();
-    let (Ok(timestamp), Ok(signature)) =
-        (single(headers, TIMESTAMP_HEADER), single(headers, SIGNATURE_HEADER))
-    else {
+    let (Ok(timestamp), Ok(signature)) = (single(headers, &TIMESTAMP), single(headers, &SIGNATURE)) else {
         return refuse(AuthErrorKind::SignatureMissing);
     };
     let (timestamp, signature) = match (timestamp, signature) {
@@ -131,7 +134,7 @@ where
         (None, None) if settings.mode == SignatureMode::Optional => return BodyStep::Ready(req),
         _ => return refuse(AuthErrorKind::SignatureMissing),
     };
-    let version = match single(headers, VERSION_HEADER) {
+    let version = match single(headers, &VERSION) {
         Ok(None) => SignatureVersion::V1,
         Ok(Some(v)) => match v.parse::<SignatureVersion>() {
             Ok(version) => version,
