@@ -8,7 +8,7 @@
 #   (i) behind permiso with a DPoP-bound token and a fresh proof per request (permiso-dpop,
 #       loaded by load-client; compare with LOADGEN=rust),
 #   (h) behind permiso with a Prometheus recorder and a rate limit that never triggers
-#       (permiso-observed),
+#       (permiso-observed), and with the recorder alone (permiso-metrics),
 #   (g) behind permiso requiring permiso's request signatures (loaded by load-client, since
 #       wrk cannot sign; LOADGEN=rust loads every variant with it, for a like-for-like run),
 #   (k) behind one permiso AuthLayer with every stage on: revocation in Redis, required
@@ -19,6 +19,9 @@
 #       round only, since the token is opaque),
 #   (n) behind oauth-resource-server 0.4 (its axum AuthLayer as its README wires it; rs256
 #       only: it refuses shared secrets),
+#   (o) behind huskarl-resource-server 0.11 (its RFC 9068 validator as its README builds it,
+#       called from a middleware as its example calls it: it ships no axum layer; the same
+#       claims as an at+jwt token; rs256 only),
 #   (m) behind permiso with a certificate-bound token (RFC 8705) whose certificate comes in
 #       the X-Client-Cert header as nginx forwards it (URL-encoded PEM), from a trusted
 #       proxy address (permiso-mtls); and plain permiso sent the same header and served the
@@ -30,6 +33,9 @@
 # Usage: benches/load.sh [ROUNDS] [SECONDS]      (defaults: 3 rounds of 10 s per variant)
 #        VARIANTS="bare permiso permiso-revocation" benches/load.sh 3 10   (a subset)
 #        LOADGEN=rust VARIANTS="bare permiso permiso-signed" benches/load.sh 3 10
+#        RATE=12000 VARIANTS="bare permiso permiso-signed permiso-observed" benches/load.sh 3 8
+#            (every variant offered the same 12,000 requests/s by load-client: CPU per request
+#            compared at equal batching; a variant that cannot keep up runs flat out)
 #        VARIANTS="bare permiso permiso-observed" benches/load.sh 5 10
 #        LOADGEN=rust VARIANTS="bare permiso permiso-dpop" benches/load.sh 5 10
 #        LOADGEN=rust VARIANTS="bare permiso permiso-everything" benches/load.sh 5 10
@@ -47,6 +53,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${1:-3}
+if [ -n "${RATE:-}" ]; then export PERMISO_LOAD_RATE=$RATE LOADGEN=rust; fi
 SECONDS_PER_RUN=${2:-10}
 CONNECTIONS=64
 export CARGO_TARGET_DIR="$PWD/target/load"
@@ -134,6 +141,7 @@ for alg in rs256 hs256; do
     for variant in "${variants[@]}"; do
       TOKEN=$(val "$alg")
       [ "$variant" = permiso-introspection ] && TOKEN=$(val opaque)
+      [ "$variant" = huskarl-resource-server ] && TOKEN=$(val "${alg}_at")
       extra=()
       if [ "$variant" = permiso-mtls ]; then TOKEN=$(val "${alg}_mtls"); extra=(-H "X-Client-Cert: $(val mtls_cert)"); fi
       if [ "$variant" = permiso-proxied ]; then extra=(-H "X-Client-Cert: $(val mtls_cert)"); fi
@@ -202,17 +210,17 @@ for alg in rs256 hs256; do
       p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
       cpu_us=$(awk -v a="$after" -v b="$before" -v n="$requests" 'BEGIN { printf "%.2f", (a - b) / n / 1000 }')
       echo "$alg $variant $round $rps $p50 $p99 $cpu_us $rss_kb" >>"$results"
-      printf '  %-6s round %d %-21s %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  %6.2f us CPU/req  RSS %6d kB\n' \
+      printf '  %-6s round %d %-23s %9.0f req/s  p50 %6.3f ms  p99 %6.3f ms  %6.2f us CPU/req  RSS %6d kB\n' \
         "$alg" "$round" "$variant" "$rps" "$p50" "$p99" "$cpu_us" "$rss_kb"
     done
   done
 done
 
 echo
-echo "Medians over $ROUNDS rounds of ${SECONDS_PER_RUN}s, $CONNECTIONS connections; ratios against bare (else grpc-bare) from the same run."
+echo "Medians over $ROUNDS rounds of ${SECONDS_PER_RUN}s, $CONNECTIONS connections${RATE:+, offered $RATE requests/s by load-client}; ratios against bare (else grpc-bare, else the first variant) and against plain permiso (cpu÷plain), from the same run."
 for alg in rs256 hs256; do
   echo
-  printf '%-6s %-21s %10s %9s %9s %12s %9s %10s %10s\n' alg variant req/s p50_ms p99_ms cpu_us/req rss_kB 'req/s÷a' 'cpu÷a'
+  printf '%-6s %-23s %10s %9s %9s %12s %9s %10s %10s %10s\n' alg variant req/s p50_ms p99_ms cpu_us/req rss_kB 'req/s÷a' 'cpu÷a' 'cpu÷plain'
   awk -v alg="$alg" '
     function median(list,   n, a, i, j, t) {
       n = split(list, a, " ")
@@ -225,14 +233,16 @@ for alg in rs256 hs256; do
       cpu[$2] = cpu[$2] " " $7; rss[$2] = rss[$2] " " $8
     }
     END {
-      base = ("bare" in seen) ? "bare" : "grpc-bare"
+      base = ("bare" in seen) ? "bare" : ("grpc-bare" in seen) ? "grpc-bare" : order[1]
       if (!(base in seen)) exit
       base_rps = median(rps[base]); base_cpu = median(cpu[base])
+      plain = ("permiso" in seen) ? median(cpu["permiso"]) : 0
       for (i = 1; i <= count; i++) {
         v = order[i]
-        printf "%-6s %-21s %10.0f %9.3f %9.3f %12.2f %9d %10.2f %10.2f\n", alg, v, median(rps[v]),
+        printf "%-6s %-23s %10.0f %9.3f %9.3f %12.2f %9d %10.2f %10.2f %10s\n", alg, v, median(rps[v]),
           median(p50[v]), median(p99[v]), median(cpu[v]), median(rss[v]),
-          median(rps[v]) / base_rps, median(cpu[v]) / base_cpu
+          median(rps[v]) / base_rps, median(cpu[v]) / base_cpu,
+          plain ? sprintf("%.2f", median(cpu[v]) / plain) : "-"
       }
     }' "$results"
 done

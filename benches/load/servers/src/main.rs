@@ -10,6 +10,7 @@
 //!   client signs with `PERMISO_LOAD_SIGNING_SECRET`; send with `load-client`);
 //! - `permiso-observed`: permiso's `AuthLayer` with a Prometheus recorder installed (every
 //!   permiso metric recorded) and an in-process rate limit that never triggers;
+//! - `permiso-metrics`: permiso's `AuthLayer` with the Prometheus recorder alone;
 //! - `permiso-everything`: every stage at once, in the one `AuthLayer`: revocation in Redis
 //!   (as `permiso-revocation`), required signatures (as `permiso-signed`), an in-process rate
 //!   limit that never triggers and a Prometheus recorder (as `permiso-observed`);
@@ -25,6 +26,10 @@
 //! - `oauth-resource-server`: oauth-resource-server 0.4's axum `AuthLayer`, wired as its
 //!   README's quickstart (config resolved, one validator refreshing in the background, the
 //!   layer from `static_token_policy`), JWKS from `jwks_uri`, scopes from `scopes`; rs256 only;
+//! - `huskarl-resource-server`: huskarl-resource-server 0.11's `Rfc9068Validator` as its
+//!   README builds it (issuer, audience, `jwks_uri`, its reqwest client), called from a
+//!   middleware the way its example calls it (no axum layer is released); an RFC 9068
+//!   `at+jwt` token; rs256 only;
 //! - `handwritten`: a middleware calling `jsonwebtoken::decode` with the key fetched once.
 //!
 //! Prints `listening on http://ADDR` when ready.
@@ -106,6 +111,27 @@ async fn handwritten(State(auth): State<Arc<Handwritten>>, req: Request, next: N
     }
 }
 
+struct Huskarl {
+    validator: huskarl_resource_server::validator::rfc9068::Rfc9068Validator,
+    metadata: huskarl_resource_server::validator::metadata::ValidatorMetadata,
+    origin: String,
+}
+
+async fn huskarl(State(auth): State<Arc<Huskarl>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let Ok(url) = format!("{}{path}", auth.origin).parse::<axum::http::Uri>() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let result = auth.validator.validate_request(req.headers(), req.method(), &url, None).await;
+    if let Some(rejection) = result.rejection(&auth.metadata, None) {
+        return rejection.apply(Response::builder()).body(axum::body::Body::empty()).expect("rejection");
+    }
+    match result.outcome {
+        Ok(Some(_validated)) => next.run(req).await,
+        _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -149,8 +175,8 @@ async fn main() {
                 .expect("config");
             route.layer(permiso::AuthLayer::new(verifier))
         }
-        "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-dpop"
-        | "permiso-everything" | "permiso-mtls" | "permiso-proxied" => {
+        "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-metrics"
+        | "permiso-dpop" | "permiso-everything" | "permiso-mtls" | "permiso-proxied" => {
             let everything = variant == "permiso-everything";
             // DPoP proofs and signatures are checked against this server's public origin:
             // bind first (the port is chosen here), then build.
@@ -183,7 +209,7 @@ async fn main() {
                     .expect("binding");
                 auth = auth.client_certificates(binding);
             }
-            if variant == "permiso-observed" || everything {
+            if variant == "permiso-observed" || variant == "permiso-metrics" || everything {
                 // Buckets, as a Prometheus user would set them (summaries cost more per sample).
                 let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
                     .set_buckets(&[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
@@ -260,6 +286,30 @@ async fn main() {
             let auth = AuthLayer::from_decision(decision, Some(oauth)).expect("layer");
             println!("listening on http://{}", listener.local_addr().expect("addr"));
             axum::serve(listener, route.layer(auth)).await.expect("serve");
+            return;
+        }
+        "huskarl-resource-server" if !hs => {
+            // As its README: an RFC 9068 validator on the issuer's JWKS, fetched with its
+            // reqwest client. It ships no axum layer (huskarl-axum is unreleased), so a
+            // middleware calls it the way its example does, with the request's absolute URL,
+            // and answers its rejection. Loaded with an RFC 9068 (`at+jwt`) token.
+            use huskarl_resource_server::validator::rfc9068::Rfc9068Validator;
+            let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
+            let http = huskarl_reqwest::ReqwestClient::builder().build().await.expect("http client");
+            let validator = Rfc9068Validator::builder()
+                .issuer(iss.clone())
+                .audience(aud.clone())
+                .jwks_uri(jwks_url.parse().expect("jwks uri"))
+                .jwks_source(http)
+                .build()
+                .await
+                .expect("validator");
+            let metadata = validator.validator_metadata(None);
+            let origin = format!("http://{}", listener.local_addr().expect("addr"));
+            let state = Arc::new(Huskarl { validator, metadata, origin });
+            let app = route.layer(middleware::from_fn_with_state(state, huskarl));
+            println!("listening on http://{}", listener.local_addr().expect("addr"));
+            axum::serve(listener, app).await.expect("serve");
             return;
         }
         "tower-oauth2" if !hs => {

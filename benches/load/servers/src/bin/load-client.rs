@@ -9,6 +9,11 @@
 //! With `PERMISO_LOAD_DPOP_KEY` (base64 PKCS#8 of the key TOKEN is bound to), each request is
 //! `Authorization: DPoP TOKEN` with a fresh proof (RFC 9449) instead of `Bearer`.
 //!
+//! With `PERMISO_LOAD_RATE=N`, the connections together send N requests a second (each on its
+//! own schedule, a request due every CONNECTIONS/N s; one that is late is sent at once), so
+//! every variant of a run is offered the same load: CPU per request is then compared at equal
+//! batching, not at each variant's own throughput.
+//!
 //! Prints its results in wrk's words (`N requests in …`, `Requests/sec:`, the 50% and 99%
 //! latencies, `Non-2xx or 3xx responses:`), so benches/load.sh reads both alike. Runs on one
 //! thread (pin it with taskset); every run is bounded by SECONDS.
@@ -41,12 +46,24 @@ async fn main() {
     let http = reqwest::Client::builder().pool_max_idle_per_host(connections).build().expect("client");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
+    // Each connection's interval between requests at a fixed rate.
+    let every = std::env::var("PERMISO_LOAD_RATE")
+        .ok()
+        .map(|r| Duration::from_secs_f64(connections as f64 / r.parse::<f64>().expect("PERMISO_LOAD_RATE")));
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..connections {
         let (http, url, token, secret, dpop) = (http.clone(), url.clone(), token.clone(), secret.clone(), dpop.clone());
         tasks.spawn(async move {
             let (mut latencies, mut failures, mut n) = (Vec::new(), 0u64, 0u64);
+            // Spread the connections' schedules over one interval.
+            let first = started + every.map_or(Duration::ZERO, |e| e.mul_f64(worker as f64 / connections as f64));
             while Instant::now() < deadline {
+                if let Some(every) = every {
+                    tokio::time::sleep_until((first + every * n as u32).into()).await;
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                }
                 n += 1;
                 let target = format!("{url}?w={worker}&n={n}");
                 let mut req = match &dpop {

@@ -1,5 +1,6 @@
 //! The key server for the load bench: a permiso `TestIssuer` on 127.0.0.1 serving a JWKS.
-//! Prints, one per line: `url=…`, `iss=…`, `jwks=…`, `rs256=<token>`, `secret=<hs256 secret>`,
+//! Prints, one per line: `url=…`, `iss=…`, `jwks=…`, `rs256=<token>`, `rs256_at=<the same claims
+//! as an RFC 9068 at+jwt>`, `secret=<hs256 secret>`,
 //! `hs256=<token>`, and for the DPoP variant `dpop_key=<base64 PKCS#8 of the caller's key>`,
 //! `rs256_dpop=<token bound to it>`, `hs256_dpop=<token bound to it>`, and for the
 //! introspection variant `introspect=<RFC 7662 endpoint>` and `opaque=<an opaque token>`
@@ -27,6 +28,9 @@ async fn main() {
     println!("iss={}", idp.issuer());
     println!("jwks={}", idp.jwks_url());
     println!("rs256={rs256}");
+    // The same claims as an RFC 9068 access token (`typ: at+jwt`), for peers that insist.
+    let at_jwt = idp.active_key().sign_at_jwt(&idp.claims_for("payment-service", &["read:transactions", "write:transactions"]));
+    println!("rs256_at={at_jwt}");
     println!("secret={secret}");
     println!("hs256={hs256}");
     let key = permiso::dpop::DpopKey::generate().expect("dpop key");
