@@ -189,7 +189,9 @@ for alg in rs256 hs256; do
         elif [ "${LOADGEN:-wrk}" = rust ] || [ -n "$signs" ]; then
           local sign=()
           [ -n "$signs" ] && sign=("$SIGNING_SECRET")
-          taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" "$1" "$CONNECTIONS" "${sign[@]}"
+          local header=
+          [ ${#extra[@]} -gt 0 ] && header=${extra[1]}
+          PERMISO_LOAD_HEADER=$header taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" "$1" "$CONNECTIONS" "${sign[@]}"
         else
           taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$1s" --latency -H "Authorization: Bearer $TOKEN" "${extra[@]}" "$target"
         fi

@@ -9,6 +9,9 @@
 //! With `PERMISO_LOAD_DPOP_KEY` (base64 PKCS#8 of the key TOKEN is bound to), each request is
 //! `Authorization: DPoP TOKEN` with a fresh proof (RFC 9449) instead of `Bearer`.
 //!
+//! With `PERMISO_LOAD_HEADER="Name: value"`, every request also carries that header (the
+//! certificate-binding variants' `X-Client-Cert`).
+//!
 //! With `PERMISO_LOAD_RATE=N`, the connections together send N requests a second (each on its
 //! own schedule, a request due every CONNECTIONS/N s; one that is late is sent at once), so
 //! every variant of a run is offered the same load: CPU per request is then compared at equal
@@ -50,9 +53,14 @@ async fn main() {
     let every = std::env::var("PERMISO_LOAD_RATE")
         .ok()
         .map(|r| Duration::from_secs_f64(connections as f64 / r.parse::<f64>().expect("PERMISO_LOAD_RATE")));
+    let extra = std::env::var("PERMISO_LOAD_HEADER").ok().filter(|h| !h.is_empty()).map(|h| {
+        let (name, value) = h.split_once(':').expect("PERMISO_LOAD_HEADER is Name: value");
+        (name.trim().to_owned(), value.trim().to_owned())
+    });
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..connections {
         let (http, url, token, secret, dpop) = (http.clone(), url.clone(), token.clone(), secret.clone(), dpop.clone());
+        let extra = extra.clone();
         tasks.spawn(async move {
             let (mut latencies, mut failures, mut n) = (Vec::new(), 0u64, 0u64);
             // Spread the connections' schedules over one interval.
@@ -73,6 +81,9 @@ async fn main() {
                         .header("dpop", key.proof("GET", &url, Some(&token), None)),
                     None => http.get(&target).bearer_auth(&token),
                 };
+                if let Some((name, value)) = &extra {
+                    req = req.header(name.as_str(), value.as_str());
+                }
                 if let Some(secret) = &secret {
                     let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
                     let sig = permiso::signing::signature(secret.as_bytes(), "GET", &target, b"", &ts);
