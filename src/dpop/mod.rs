@@ -44,8 +44,10 @@
 //! assert_eq!(key.thumbprint().len(), 43); // base64url SHA-256: the token's cnf.jkt
 //! ```
 
+mod key;
 mod nonce;
 mod policy;
 pub(crate) mod settings;
 
+pub use key::DpopKey;
 pub use policy::*;
