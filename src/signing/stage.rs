@@ -195,9 +195,14 @@ where
         // No body to read and no shared store to ask (a GET, most often): decided here,
         // without a future.
         let parts = (req.method().as_str(), settings.base.as_str(), path, &b""[..], timestamp);
-        if let Err(err) =
-            mac_and_first_use(settings, key, version, parts, signature, (iss, client), (now, until))
-        {
+        let checked = mac_matches(settings, key, version, parts, signature).and_then(|seen| {
+            let seen = std::str::from_utf8(&seen).unwrap_or_default();
+            settings
+                .replay
+                .first_use_here(&[iss, client], seen, now, until)
+                .check(AuthErrorKind::SignatureReplayed)
+        });
+        if let Err(err) = checked {
             return BodyStep::Refused(context.render(&about(err), line));
         }
         return BodyStep::Ready(req);
@@ -218,46 +223,18 @@ where
         let bytes = collected.to_bytes();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let request = (parts.method.as_str(), settings.base.as_str(), path, &bytes[..], timestamp.as_str());
-        let partition = (claims.issuer(), claims.client_id().unwrap_or_default());
-        if let Err(err) =
-            first_use_async(&settings, &key, version, request, &signature, partition, (now, until)).await
-        {
+        let seen = match mac_matches(&settings, &key, version, request, &signature) {
+            Ok(seen) => seen,
+            Err(err) => return answer(about(err)),
+        };
+        let seen = std::str::from_utf8(&seen).unwrap_or_default();
+        let partition = [claims.issuer(), claims.client_id().unwrap_or_default()];
+        let first = settings.replay.first_use(&partition, seen, now, until).await;
+        if let Err(err) = first.check(AuthErrorKind::SignatureReplayed) {
             return answer(about(err));
         }
         Ok(Request::from_parts(parts, B::from(bytes)))
     }))
-}
-
-/// The HMAC over the request, then the signature's first use in this replica's memory: the
-/// whole check when the replay memory is not shared.
-fn mac_and_first_use(
-    settings: &Settings,
-    key: &hmac::Key,
-    version: SignatureVersion,
-    request: Parts<'_>,
-    signature: &str,
-    (iss, client): (&str, &str),
-    (now, until): (u64, u64),
-) -> Result<(), AuthError> {
-    let seen = mac_matches(settings, key, version, request, signature)?;
-    let seen = std::str::from_utf8(&seen).unwrap_or_default();
-    settings.replay.first_use_here(&[iss, client], seen, now, until).check(AuthErrorKind::SignatureReplayed)
-}
-
-/// The same with the shared replay store asked too (a body was read, or Redis shares the
-/// memory).
-async fn first_use_async(
-    settings: &Settings,
-    key: &hmac::Key,
-    version: SignatureVersion,
-    request: Parts<'_>,
-    signature: &str,
-    (iss, client): (&str, &str),
-    (now, until): (u64, u64),
-) -> Result<(), AuthError> {
-    let seen = mac_matches(settings, key, version, request, signature)?;
-    let seen = std::str::from_utf8(&seen).unwrap_or_default();
-    settings.replay.first_use(&[iss, client], seen, now, until).await.check(AuthErrorKind::SignatureReplayed)
 }
 
 /// Whether `signature` is the request's HMAC: if so, the signature in lowercase (what the
