@@ -179,6 +179,11 @@ async fn a_bound_token_with_its_proof_is_accepted_and_every_broken_proof_refused
     cases.push(("no jti", vec![sign(&header(&key), &no_jti)]));
     let other = DpopKey::generate().unwrap();
     cases.push(("another key", vec![other.proof("GET", &url, Some(&token), None)]));
+    // The same after that key's proofs passed for its own token (its header now known).
+    let others = idp.dpop_token("payment-service", &["read:transactions"], other.thumbprint());
+    let own = svc.get(&format!("DPoP {others}"), &[&other.proof("GET", &url, Some(&others), None)]).await;
+    assert_eq!(own.status, 200, "{own:?}");
+    cases.push(("another key, seen before", vec![other.proof("GET", &url, Some(&token), None)]));
     // Another key's jwk in the header of a proof signed by the bound key: the signature fails.
     cases.push(("jwk of another key", vec![sign(&header(&other), &claims("GET", &url, &token))]));
     let mut typ = header(&key);

@@ -423,14 +423,14 @@ impl DpopPolicy {
         let header = match self.headers.get(proof.header) {
             Some(header) => header,
             None => {
-                let header = Arc::new(self.check_header(proof.header)?);
+                let header = Arc::new(self.check_header(proof.header, bound.map(|(_, jkt)| jkt))?);
                 self.headers.insert(proof.header.into(), Arc::clone(&header));
                 header
             }
         };
         let ProofHeader { alg, jkt, key } = &*header;
         if bound.is_some_and(|(_, bound_to)| bound_to != jkt.as_str()) {
-            return Err(invalid_proof("the DPoP proof's key is not the one the token is bound to"));
+            return Err(wrong_key());
         }
         if !key.verify(*alg, proof.signing_input.as_bytes(), &proof.signature) {
             return Err(invalid_proof("the DPoP proof's signature is invalid"));
@@ -481,7 +481,10 @@ impl DpopPolicy {
     /// The checks of a proof's protected header (base64url as sent): its `alg` allowed, `typ`
     /// `dpop+jwt`, no `crit`, a public `jwk` that fits the `alg`. The header alone decides
     /// them, so a header that passed is kept (by its exact text) for the caller's next proofs.
-    fn check_header(&self, encoded: &str) -> Result<ProofHeader, AuthError> {
+    ///
+    /// A key other than `bound_to` (the token's `cnf.jkt`) is refused by its thumbprint
+    /// before it is parsed: only the key a token is bound to ever costs more than a SHA-256.
+    fn check_header(&self, encoded: &str, bound_to: Option<&str>) -> Result<ProofHeader, AuthError> {
         let header = decode_object(encoded)?;
         let alg: Algorithm = header
             .get("alg")
@@ -504,6 +507,9 @@ impl DpopPolicy {
         }
         let jkt = thumbprint(jwk)
             .ok_or_else(|| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
+        if bound_to.is_some_and(|bound_to| bound_to != jkt) {
+            return Err(wrong_key());
+        }
         let key = crate::keys::parse_jwk(jwk)
             .map_err(|_| invalid_proof("the DPoP proof's jwk is not a usable public key"))?;
         if !key.supports(alg) {
@@ -511,6 +517,10 @@ impl DpopPolicy {
         }
         Ok(ProofHeader { alg, jkt, key })
     }
+}
+
+fn wrong_key() -> AuthError {
+    invalid_proof("the DPoP proof's key is not the one the token is bound to")
 }
 
 /// A proof header that passed [`DpopPolicy::check_header`]: what the proof's signature is
