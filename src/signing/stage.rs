@@ -253,7 +253,7 @@ fn mac_matches(
         #[cfg(feature = "tracing")]
         tracing::info!(
             checked_url = %format_args!("{}{}", settings.base, request.2),
-            method = request.0,
+            method = %request.0,
             version = version.as_str(),
             "permiso: a request signature did not match; the caller must sign this exact URL \
              (the public base URL plus the path and query)"
