@@ -213,6 +213,7 @@ impl VerifierBuilder {
         if !(256..=1024 * 1024).contains(&self.max_token_bytes) {
             return Err(ConfigError::new(Invalid, "max_token_bytes must be between 256 and 1048576"));
         }
+        crate::metrics::Timer::calibrate();
         if !self.trusted_clients.is_empty() && self.issuers.len() > 1 {
             return Err(ConfigError::new(
                 Conflict,
