@@ -1,6 +1,7 @@
 //! The signed message, in both versions: what a signer signs and a verifier checks.
 
-use aws_lc_rs::hmac;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 use super::version::SignatureVersion;
 
@@ -61,17 +62,29 @@ fn feed(
 /// A request as the message sees it: method, public base URL, path and query, body, timestamp.
 pub(super) type Parts<'a> = (&'a str, &'a str, &'a str, &'a [u8], &'a str);
 
-fn mac(key: &hmac::Key, version: SignatureVersion, parts: Parts<'_>) -> hmac::Tag {
-    let mut ctx = hmac::Context::with_key(key);
+/// A client's signing secret, keyed once: each request's HMAC-SHA256 starts from a copy of the
+/// inner and outer hash states the key already went through (RFC 2104), not from the secret.
+#[derive(Clone)]
+pub(crate) struct MacKey(Hmac<Sha256>);
+
+impl MacKey {
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        // HMAC takes a key of any length (a long one is hashed first): this never fails.
+        Self(Hmac::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC keys have any length")))
+    }
+}
+
+fn mac(key: &MacKey, version: SignatureVersion, parts: Parts<'_>) -> Hmac<Sha256> {
+    let mut ctx = key.0.clone();
     feed(version, parts, |piece| ctx.update(piece));
-    ctx.sign()
+    ctx
 }
 
 /// permiso's `X-Signature` for one request: lowercase hex HMAC-SHA256 of
 /// `{METHOD}|{url}|{body}|{timestamp}` keyed with `secret`.
 pub fn signature(secret: &[u8], method: &str, url: &str, body: &[u8], timestamp: &str) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    hex(mac(&key, SignatureVersion::V1, (method, url, "", body, timestamp)).as_ref())
+    let key = MacKey::new(secret);
+    hex(&mac(&key, SignatureVersion::V1, (method, url, "", body, timestamp)).finalize().into_bytes())
 }
 
 /// The version 2 `X-Signature` (sent with `X-Signature-Version: 2`): lowercase hex
@@ -87,8 +100,8 @@ pub fn signature(secret: &[u8], method: &str, url: &str, body: &[u8], timestamp:
 /// assert_ne!(v1, v2);
 /// ```
 pub fn signature_v2(secret: &[u8], method: &str, url: &str, body: &[u8], timestamp: &str) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    hex(mac(&key, SignatureVersion::V2, (method, url, "", body, timestamp)).as_ref())
+    let key = MacKey::new(secret);
+    hex(&mac(&key, SignatureVersion::V2, (method, url, "", body, timestamp)).finalize().into_bytes())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -108,25 +121,41 @@ fn hex_into(bytes: &[u8], out: &mut [u8]) {
 
 /// Whether `given` (hex, either case) is the signature of the request in `version`'s
 /// message, compared in constant time.
-pub(super) fn verify(key: &hmac::Key, version: SignatureVersion, parts: Parts<'_>, given: &str) -> bool {
+pub(super) fn verify(key: &MacKey, version: SignatureVersion, parts: Parts<'_>, given: &str) -> bool {
     let Some(tag) = decode_hex(given) else { return false };
-    aws_lc_rs::constant_time::verify_slices_are_equal(mac(key, version, parts).as_ref(), &tag).is_ok()
+    // In constant time.
+    mac(key, version, parts).verify_slice(&tag).is_ok()
 }
 
-/// A signature's 32 bytes from its 64 hex digits (either case).
+/// Each byte's value as a hex digit (either case), or 0xff.
+static HEX_DIGITS: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// 64 hex digits (either case) as 32 bytes.
 fn decode_hex(hex: &str) -> Option<[u8; 32]> {
     let hex: &[u8; 64] = hex.as_bytes().try_into().ok()?;
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
     let mut out = [0u8; 32];
+    // A digit is below 16; the high bits of any other byte's entry are kept here.
+    let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+        let (high, low) = (HEX_DIGITS[usize::from(pair[0])], HEX_DIGITS[usize::from(pair[1])]);
+        bad |= high | low;
+        *o = high << 4 | low;
     }
-    Some(out)
+    (bad < 16).then_some(out)
 }
 
 #[cfg(test)]
@@ -146,7 +175,7 @@ mod tests {
         let b = ("POST", "https://p.example/t?note=rent", &b"june&dry_run=true|"[..], "1764352800");
         assert_eq!(message(SignatureVersion::V1, a), message(SignatureVersion::V1, b));
         assert_ne!(message(SignatureVersion::V2, a), message(SignatureVersion::V2, b));
-        let key = hmac::Key::new(hmac::HMAC_SHA256, b"secret");
+        let key = MacKey::new(b"secret");
         let sig = signature_v2(b"secret", a.0, a.1, a.2, a.3);
         assert!(verify(&key, SignatureVersion::V2, (a.0, a.1, "", a.2, a.3), &sig));
         assert!(!verify(&key, SignatureVersion::V2, (b.0, b.1, "", b.2, b.3), &sig));
@@ -176,7 +205,7 @@ mod tests {
                 s("timestamp"),
             );
             assert_eq!(sig, s("X-Signature"));
-            let key = hmac::Key::new(hmac::HMAC_SHA256, s("client_secret").as_bytes());
+            let key = MacKey::new(s("client_secret").as_bytes());
             let request = (s("method"), s("url"), "", s("body").as_bytes(), s("timestamp"));
             assert!(verify(&key, SignatureVersion::V1, request, s("X-Signature")));
             assert!(verify(&key, SignatureVersion::V1, request, &s("X-Signature").to_uppercase()));
@@ -184,9 +213,47 @@ mod tests {
             let other_body = (s("method"), s("url"), "", &b"x"[..], s("timestamp"));
             assert!(!verify(&key, SignatureVersion::V1, other_body, s("X-Signature")));
         }
-        let key = hmac::Key::new(hmac::HMAC_SHA256, b"k");
+        let key = MacKey::new(b"k");
         for bad in ["", "zz", &"g".repeat(64), &"0".repeat(63), &"0".repeat(66)] {
             assert!(!verify(&key, SignatureVersion::V1, ("GET", "u", "", b"", "1"), bad));
         }
+    }
+
+    #[test]
+    fn the_mac_is_hmac_sha256_as_aws_lc_computes_it_for_every_key_length() {
+        use aws_lc_rs::hmac as lc;
+        for len in [0, 1, 31, 32, 63, 64, 65, 200] {
+            let secret: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let body = vec![b'x'; len * 3];
+            let parts = ("POST", "https://p.example", "/t?a=b", &body[..], "1764352800");
+            for version in [SignatureVersion::V1, SignatureVersion::V2] {
+                let ours = mac(&MacKey::new(&secret), version, parts).finalize().into_bytes();
+                let theirs = lc::sign(&lc::Key::new(lc::HMAC_SHA256, &secret), &message_of(version, parts));
+                assert_eq!(&ours[..], theirs.as_ref(), "key of {len} bytes, {version:?}");
+            }
+        }
+    }
+
+    fn message_of(version: SignatureVersion, parts: Parts<'_>) -> Vec<u8> {
+        let mut m = Vec::new();
+        feed(version, parts, |piece| m.extend_from_slice(piece));
+        m
+    }
+
+    #[test]
+    fn hex_digits_are_read_in_either_case_and_nothing_else_is() {
+        let bytes: Vec<u8> = (0..32).map(|i| i * 8 + 1).collect();
+        let lower = hex(&bytes);
+        assert_eq!(decode_hex(&lower).unwrap().to_vec(), bytes);
+        assert_eq!(decode_hex(&lower.to_uppercase()).unwrap().to_vec(), bytes);
+        for c in (0u8..=255).filter(|c| !c.is_ascii_hexdigit()) {
+            let mut bad = lower.clone().into_bytes();
+            bad[17] = c;
+            if let Ok(bad) = String::from_utf8(bad) {
+                assert_eq!(decode_hex(&bad), None, "{c:#x}");
+            }
+        }
+        // Two bytes of UTF-8 in place of one digit keep the length.
+        assert_eq!(decode_hex(&format!("{}é", &lower[..62])), None);
     }
 }

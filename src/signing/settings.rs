@@ -6,9 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::hmac;
 use serde::Deserialize;
 
+use super::message::MacKey;
 use super::version::SignatureVersion;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, ConfigErrorKind};
@@ -200,8 +200,8 @@ impl RequestSigning {
         let replay = ReplayGuard::memory();
         // Kept exactly as given but for a trailing slash: the caller's URL is base + path.
         let base = self.base_url.trim_end_matches('/').to_owned();
-        let keys = |table: HashMap<String, Vec<u8>>| -> HashMap<String, Arc<hmac::Key>> {
-            table.into_iter().map(|(id, s)| (id, Arc::new(hmac::Key::new(hmac::HMAC_SHA256, &s)))).collect()
+        let keys = |table: HashMap<String, Vec<u8>>| -> ClientKeys {
+            table.into_iter().map(|(id, s)| (id, Arc::new(MacKey::new(&s)))).collect()
         };
         let issuer_secrets = self.issuer_secrets.into_iter().map(|(iss, t)| (iss, keys(t))).collect();
         Ok(Settings {
@@ -430,14 +430,18 @@ impl fmt::Debug for RequestSigning {
     }
 }
 
+/// An issuer's clients' keys by `client_id` (the table is fixed at build; looked up on every
+/// request).
+pub(super) type ClientKeys = HashMap<String, Arc<MacKey>, foldhash::fast::RandomState>;
+
 /// What [`RequestSigning::build`] checked, as the layer uses it.
 pub(super) struct Settings {
     pub(super) mode: SignatureMode,
     pub(super) base: String,
     /// The first issuer's clients.
-    pub(super) secrets: HashMap<String, Arc<hmac::Key>>,
+    pub(super) secrets: ClientKeys,
     /// Other issuers' clients, by `iss`.
-    pub(super) issuer_secrets: HashMap<String, HashMap<String, Arc<hmac::Key>>>,
+    pub(super) issuer_secrets: HashMap<String, ClientKeys>,
     pub(super) min_version: SignatureVersion,
     pub(super) window: u64,
     pub(super) max_body: usize,
