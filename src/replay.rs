@@ -120,18 +120,25 @@ impl Memory {
         let shard = &self.shards[(digest >> 40) as usize % self.shards.len()];
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         shard.evict(now, &self.total);
-        if shard.seen.contains_key(&digest) {
+        let Shard { seen, expiring, per_partition } = &mut *shard;
+        // One probe of each table: the digest's, then the partition's.
+        let std::collections::hash_map::Entry::Vacant(slot) = seen.entry(digest) else {
             return FirstUse::Replayed;
-        }
-        let held = shard.per_partition.get(&part).copied().unwrap_or(0);
-        if held >= self.max_per_partition_per_shard || self.total.load(Ordering::Relaxed) >= self.max_entries
-        {
+        };
+        if self.total.load(Ordering::Relaxed) >= self.max_entries {
             return FirstUse::Full;
         }
+        let held = per_partition.entry(part).or_insert(0);
+        if *held >= self.max_per_partition_per_shard {
+            if *held == 0 {
+                per_partition.remove(&part);
+            }
+            return FirstUse::Full;
+        }
+        *held += 1;
         self.total.fetch_add(1, Ordering::Relaxed);
-        shard.seen.insert(digest, (until, part));
-        shard.expiring.entry(until).or_default().push(digest);
-        *shard.per_partition.entry(part).or_insert(0) += 1;
+        slot.insert((until, part));
+        expiring.entry(until).or_default().push(digest);
         FirstUse::New
     }
 
