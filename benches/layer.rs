@@ -19,6 +19,13 @@
 //! proxy's header (nginx's URL-encoded PEM, or Envoy's XFCC `Hash=`) next to an unbound
 //! token's cache hit through the same layer, and no layer, same run.
 //!
+//! `layer_signed` puts a request carrying permiso's request signature (a GET, each iteration
+//! signed outside the timing with a fresh query, as permiso's Python `RequestSigner` signs it)
+//! next to the same token's bearer cache hit and no layer, same run; then every stage on one
+//! layer (revocation answered locally, signatures, a rate limit that never triggers) and the
+//! same with a Prometheus recorder installed. The signature memory holds about three seconds'
+//! worth of requests, as under load: the signatures' clock moves one second every 20,000.
+//!
 //! Run: `cargo bench --bench layer` (add `--features introspection` for
 //! `layer_introspection`)
 
@@ -280,8 +287,123 @@ fn mtls(c: &mut Criterion) {
     group.finish();
 }
 
+/// Request signatures, then every stage, through one layer (runs last: it installs a recorder).
+fn signed(c: &mut Criterion) {
+    use permiso::limit::RateLimits;
+    use permiso::signing::{RequestSigning, SignatureMode};
+    use permiso::{Clock as _, ManualClock, MemoryRevocations, Revocation};
+
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let signer = SigningKey::generate(Algorithm::RS256).with_kid("k1");
+    // Valid long enough for the signatures' clock, which runs ahead of the verifier's.
+    let token = signer.sign(&json!({
+        "iss": ISS, "aud": [ISS], "sub": "payment-service", "exp": unix + 1_000_000, "iat": unix,
+        "nbf": unix, "jti": "j", "type": "service", "client_id": "payment-service",
+        "scopes": ["read:transactions"], "is_trusted": false,
+    }));
+    let keys = KeySet::new([Key::from_pem(signer.public_pem().unwrap()).unwrap().with_kid("k1")]);
+    let builder = || {
+        Verifier::builder([ISS])
+            .issuer(Issuer::keys(ISS, keys.clone()).service_tokens(ServiceTokenRule::permiso()))
+    };
+    const SECRET: &str = "payment-service-signing-secret";
+    const BASE: &str = "http://payments.internal";
+    let clock = ManualClock::at_unix(unix);
+    let signing = || {
+        RequestSigning::new(SignatureMode::Required, BASE)
+            .client_secret("payment-service", SECRET)
+            .window(std::time::Duration::from_secs(2))
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+    let limits = || {
+        RateLimits::new()
+            .client("payment-service", 1_000_000_000)
+            .default_per_minute(1_000_000_000)
+            .build()
+            .unwrap()
+    };
+    let plain =
+        ServiceBuilder::new().layer(AuthLayer::new(builder().build().unwrap())).service(service_fn(handler));
+    let signed = ServiceBuilder::new()
+        .layer(AuthLayer::builder(builder().build().unwrap()).signatures(signing()).build())
+        .service(service_fn(handler));
+    let revocation =
+        Revocation::new(MemoryRevocations::new()).max_staleness(std::time::Duration::from_secs(3600));
+    let everything = ServiceBuilder::new()
+        .layer(
+            AuthLayer::builder(builder().revocation(revocation).build().unwrap())
+                .signatures(signing())
+                .rate_limits(limits())
+                .build(),
+        )
+        .service(service_fn(handler));
+    // A fresh query each time (a signature is refused the second time), the clock moved one
+    // second every 20,000 requests.
+    let mut n = 0u64;
+    let bearer = format!("Bearer {token}");
+    let mut signed_request = move || {
+        n += 1;
+        if n.is_multiple_of(20_000) {
+            clock.advance(std::time::Duration::from_secs(1));
+        }
+        let path = format!("/api/v1/transactions?n={n}");
+        let ts = clock.now_unix().to_string();
+        let sig = permiso::signing::signature(SECRET.as_bytes(), "GET", &format!("{BASE}{path}"), b"", &ts);
+        Request::get(path)
+            .header("authorization", bearer.as_str())
+            .header("x-timestamp", ts)
+            .header("x-signature", sig)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    for service in [&signed, &everything] {
+        assert_eq!(immediately(service.clone().oneshot(signed_request())).unwrap().status(), 200);
+        assert_eq!(immediately(service.clone().oneshot(request(&token))).unwrap().status(), 401);
+    }
+
+    let bare = ServiceBuilder::new().service(service_fn(handler));
+    let mut group = c.benchmark_group("layer_signed");
+    group.bench_function("no_layer", |b| b.iter(|| immediately(bare.oneshot(request(black_box(&token))))));
+    group.bench_function("bearer_cache_hit", |b| {
+        b.iter(|| immediately(plain.clone().oneshot(request(black_box(&token)))))
+    });
+    group.bench_function("signed_get", |b| {
+        b.iter_batched(
+            &mut signed_request,
+            |req| immediately(signed.clone().oneshot(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("everything", |b| {
+        b.iter_batched(
+            &mut signed_request,
+            |req| immediately(everything.clone().oneshot(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    // The recorder permiso's users would install; the recorder's upkeep is not run here.
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
+        .unwrap()
+        .install_recorder()
+        .unwrap();
+    group.bench_function("bearer_cache_hit_recorded", |b| {
+        b.iter(|| immediately(plain.clone().oneshot(request(black_box(&token)))))
+    });
+    group.bench_function("everything_recorded", |b| {
+        b.iter_batched(
+            &mut signed_request,
+            |req| immediately(everything.clone().oneshot(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 #[cfg(feature = "introspection")]
-criterion_group!(benches, layer, mtls, introspection);
+criterion_group!(benches, layer, mtls, introspection, signed);
 #[cfg(not(feature = "introspection"))]
-criterion_group!(benches, layer, mtls);
+criterion_group!(benches, layer, mtls, signed);
 criterion_main!(benches);
