@@ -54,19 +54,26 @@ fn request(token: &str) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
-fn layer(c: &mut Criterion) {
+/// The unix time now, an RS256 signing key, a permiso service token it signed valid for
+/// `valid_for` seconds, and a verifier builder trusting that key.
+fn rs256_service_token(valid_for: u64) -> (u64, SigningKey, String, impl Fn() -> permiso::VerifierBuilder) {
     let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let signer = SigningKey::generate(Algorithm::RS256).with_kid("k1");
     let token = signer.sign(&json!({
-        "iss": ISS, "aud": [ISS], "sub": "payment-service", "exp": unix + 3600, "iat": unix,
+        "iss": ISS, "aud": [ISS], "sub": "payment-service", "exp": unix + valid_for, "iat": unix,
         "nbf": unix, "jti": "j", "type": "service", "client_id": "payment-service",
         "scopes": ["read:transactions"], "is_trusted": false,
     }));
     let keys = KeySet::new([Key::from_pem(signer.public_pem().unwrap()).unwrap().with_kid("k1")]);
-    let builder = || {
+    let builder = move || {
         Verifier::builder([ISS])
             .issuer(Issuer::keys(ISS, keys.clone()).service_tokens(ServiceTokenRule::permiso()))
     };
+    (unix, signer, token, builder)
+}
+
+fn layer(c: &mut Criterion) {
+    let (unix, signer, token, builder) = rs256_service_token(3600);
 
     let bare = ServiceBuilder::new().service(service_fn(handler));
     let warm =
@@ -293,19 +300,8 @@ fn signed(c: &mut Criterion) {
     use permiso::signing::{RequestSigning, SignatureMode};
     use permiso::{Clock as _, ManualClock, MemoryRevocations, Revocation};
 
-    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let signer = SigningKey::generate(Algorithm::RS256).with_kid("k1");
     // Valid long enough for the signatures' clock, which runs ahead of the verifier's.
-    let token = signer.sign(&json!({
-        "iss": ISS, "aud": [ISS], "sub": "payment-service", "exp": unix + 1_000_000, "iat": unix,
-        "nbf": unix, "jti": "j", "type": "service", "client_id": "payment-service",
-        "scopes": ["read:transactions"], "is_trusted": false,
-    }));
-    let keys = KeySet::new([Key::from_pem(signer.public_pem().unwrap()).unwrap().with_kid("k1")]);
-    let builder = || {
-        Verifier::builder([ISS])
-            .issuer(Issuer::keys(ISS, keys.clone()).service_tokens(ServiceTokenRule::permiso()))
-    };
+    let (unix, _, token, builder) = rs256_service_token(1_000_000);
     const SECRET: &str = "payment-service-signing-secret";
     const BASE: &str = "http://payments.internal";
     let clock = ManualClock::at_unix(unix);
