@@ -3,8 +3,8 @@
 //! replica (`SET NX EX`, feature `redis`).
 //!
 //! What the memory relies on:
-//! - an entry is forgotten only once its time is over (entries are grouped by the second they
-//!   expire in, and whole seconds go at once); when the memory is full of live entries a new
+//! - an entry is forgotten only once its time is over (each shard is swept once a second, on
+//!   its first check in that second); when the memory is full of live entries a new
 //!   value is refused (`Full`, answered 503), never let in by forgetting an old one;
 //! - one client (the caller partitions by its own notion: issuer and client id for
 //!   signatures, the proof key for DPoP) holds at most a share of the memory, so one client's
@@ -13,7 +13,7 @@
 //!   replica saw is refused here even while Redis is down; what Redis cannot answer is
 //!   decided by [`OnStoreError`](crate::OnStoreError) (default: refuse with 503).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,7 +43,7 @@ pub(crate) enum FirstUse {
     Unavailable,
 }
 
-/// Sixteen bytes an entry (and its place in its second's list): a 64-bit keyed digest of
+/// Sixteen bytes an entry: a 64-bit keyed digest of
 /// (partition, value), the unix second it is remembered until, and its partition's 32-bit hash. Two live
 /// values share a digest with odds of about one in 10¹³ at a million entries, and then the
 /// later one is refused as a replay: never a replay let in.
@@ -51,30 +51,34 @@ pub(crate) enum FirstUse {
 struct Shard {
     /// Digest → (unix second it is remembered until, partition).
     seen: HashMap<u64, (u32, u32), foldhash::fast::FixedState>,
-    /// The digests that expire in each second.
-    expiring: BTreeMap<u32, Vec<u64>>,
+    /// The second this shard was last swept in: every entry here is remembered until it or
+    /// later.
+    swept: u32,
     /// Live entries per partition, in this shard.
     per_partition: HashMap<u32, usize, foldhash::fast::FixedState>,
 }
 
 impl Shard {
-    /// Forgets every entry whose time is over (`until < now`).
+    /// Forgets every entry whose time is over (`until < now`), once per second: one pass over
+    /// the table in place, instead of a lookup to remove each entry and a list of each
+    /// second's entries kept beside the table.
     fn evict(&mut self, now: u32, total: &AtomicUsize) {
-        while let Some(entry) = self.expiring.first_entry() {
-            if *entry.key() >= now {
-                break;
+        if now <= self.swept {
+            return;
+        }
+        self.swept = now;
+        let Self { seen, per_partition, .. } = self;
+        let before = seen.len();
+        seen.retain(|_, &mut (until, partition)| {
+            let live = until >= now;
+            if !live && let Some(n) = per_partition.get_mut(&partition) {
+                *n -= 1;
             }
-            for digest in entry.remove() {
-                if let Some((_, partition)) = self.seen.remove(&digest) {
-                    total.fetch_sub(1, Ordering::Relaxed);
-                    if let Some(n) = self.per_partition.get_mut(&partition) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.per_partition.remove(&partition);
-                        }
-                    }
-                }
-            }
+            live
+        });
+        if seen.len() < before {
+            total.fetch_sub(before - seen.len(), Ordering::Relaxed);
+            per_partition.retain(|_, n| *n > 0);
         }
     }
 }
@@ -120,7 +124,7 @@ impl Memory {
         let shard = &self.shards[(digest >> 40) as usize % self.shards.len()];
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         shard.evict(now, &self.total);
-        let Shard { seen, expiring, per_partition } = &mut *shard;
+        let Shard { seen, per_partition, .. } = &mut *shard;
         // One probe of each table: the digest's, then the partition's.
         let std::collections::hash_map::Entry::Vacant(slot) = seen.entry(digest) else {
             return FirstUse::Replayed;
@@ -138,7 +142,6 @@ impl Memory {
         *held += 1;
         self.total.fetch_add(1, Ordering::Relaxed);
         slot.insert((until, part));
-        expiring.entry(until).or_default().push(digest);
         FirstUse::New
     }
 
@@ -326,6 +329,20 @@ mod tests {
             assert_eq!(guard.first_use(&["noisy"], "v60", 1301, 1600).await, FirstUse::New);
             assert_eq!(guard.first_use(&["victim"], "used-signature", 1301, 1600).await, FirstUse::New);
         });
+    }
+
+    #[test]
+    fn a_sweep_forgets_only_what_is_over_and_frees_its_clients_share() {
+        let guard = ReplayGuard::with_limits(100, 2, 1);
+        assert_eq!(guard.first_use_here(&["c"], "short", 1000, 1001), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["c"], "long", 1000, 1300), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["c"], "third", 1000, 1300), FirstUse::Full);
+        // Swept at 1002: "short" is over, "long" is not.
+        assert_eq!(guard.first_use_here(&["c"], "third", 1002, 1300), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["c"], "long", 1002, 1300), FirstUse::Replayed);
+        // A clock that steps back sees every live entry still there.
+        assert_eq!(guard.first_use_here(&["c"], "long", 990, 1300), FirstUse::Replayed);
+        assert_eq!(guard.first_use_here(&["c"], "third", 990, 1300), FirstUse::Replayed);
     }
 
     #[test]
