@@ -237,6 +237,64 @@ async fn missing_headers_and_a_body_over_the_cap() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
 
+/// Header lines as sent: each name and the bytes of its value, repeats kept.
+type Lines<'a> = Vec<(&'a str, &'a [u8])>;
+
+/// Sends `GET /items` over a raw connection with `extra` header lines and answers the status
+/// line and the rest.
+async fn raw_get(s: &Service, extra: &[(&str, &[u8])]) -> String {
+    let token = s.idp.token("payment-service", &[]);
+    let mut head =
+        format!("GET /items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n").into_bytes();
+    for (name, value) in extra {
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"Connection: close\r\n\r\n");
+    let mut tcp = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://")).await.unwrap();
+    tcp.write_all(&head).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await.unwrap().unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_signature_header_sent_twice_or_not_as_text_is_refused() {
+    for mode in [SignatureMode::Required, SignatureMode::Optional] {
+        let s = service(mode, 1024).await;
+        let t = s.clock.now_unix().to_string();
+        let sig = signature(PAYMENT_SECRET.as_bytes(), "GET", &format!("{}/items", s.base), b"", &t);
+        let (t, sig) = (t.as_bytes(), sig.as_bytes());
+        let refusals: [(&str, Lines); 6] = [
+            ("signature twice", vec![("X-Timestamp", t), ("X-Signature", sig), ("X-Signature", sig)]),
+            ("timestamp twice", vec![("X-Timestamp", t), ("x-timestamp", t), ("X-Signature", sig)]),
+            (
+                "version twice",
+                vec![
+                    ("X-Timestamp", t),
+                    ("X-Signature", sig),
+                    ("X-Signature-Version", b"1"),
+                    ("X-Signature-Version", b"1"),
+                ],
+            ),
+            ("signature not text", vec![("X-Timestamp", t), ("X-Signature", b"\xe9\xe9")]),
+            ("timestamp not text", vec![("X-Timestamp", b"1\xe9"), ("X-Signature", sig)]),
+            ("a lone signature twice", vec![("X-Signature", sig), ("X-Signature", sig)]),
+        ];
+        for (what, headers) in refusals {
+            let answer = raw_get(&s, &headers).await;
+            assert!(answer.starts_with("HTTP/1.1 401"), "{mode:?}, {what}: {answer}");
+            assert!(answer.contains(r#"error="invalid_signature""#), "{mode:?}, {what}: {answer}");
+        }
+        // The same headers once each, in any case: accepted.
+        let answer =
+            raw_get(&s, &[("x-TIMESTAMP", t), ("X-Signature-Version", b"1"), ("x-signature", sig)]).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{mode:?}: {answer}");
+    }
+}
+
 #[tokio::test]
 async fn optional_mode_lets_unsigned_requests_through_but_checks_signed_ones() {
     let s = service(SignatureMode::Optional, 1024 * 1024).await;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use tower_service::Service;
 use super::stages::{Allowed, Behind, BoxFuture, Next, count_accepted, finish};
 use crate::body::AuthBody;
 use crate::context::{AuthContext, Authenticated, RequestLine};
-use crate::signing::{NoSignatures, SignatureStage};
+use crate::signing::{Known, NoSignatures, SignatureStage};
 use crate::verifier::{Verifier, VerifyFuture};
 
 pin_project! {
@@ -152,9 +153,9 @@ where
                     match verdict {
                         Ok(claims) => {
                             count_accepted(&verifier, &claims);
-                            req.extensions_mut().insert(Authenticated(claims));
-                            req.extensions_mut().insert(context);
-                            let next = behind.run(req);
+                            req.extensions_mut().insert(Authenticated(Arc::clone(&claims)));
+                            req.extensions_mut().insert(context.clone());
+                            let next = behind.run(req, Known { context: &context, claims: Some(&claims) });
                             state.set(resume(next, inner, behind));
                         }
                         Err(err) => {

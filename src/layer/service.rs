@@ -18,7 +18,7 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::locations::TokenLocations;
 use crate::metadata::ResourceMetadata;
 use crate::mtls::{CertProof, CertificateBinding};
-use crate::signing::{NoSignatures, SignatureStage};
+use crate::signing::{Known, NoSignatures, SignatureStage};
 use crate::verifier::{Admit, Presented, Verdict, Verifier, VerifyFuture};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +139,8 @@ where
         };
         // The `DPoP-Nonce` a success carries, when this server's nonce window turned.
         let mut nonce = None;
+        // The claims of a token answered at once (from the cache), for the stages after it.
+        let mut verified = None;
         let credentials = match found {
             Err(err) => return reject(err),
             Ok(None) if layer.mode == Mode::Required => {
@@ -167,7 +169,8 @@ where
                     // waiting or boxing.
                     Verdict::Verified(claims) => {
                         count_accepted(&layer.verifier, &claims);
-                        req.extensions_mut().insert(Authenticated(claims));
+                        req.extensions_mut().insert(Authenticated(Arc::clone(&claims)));
+                        verified = Some(claims);
                         None
                     }
                     Verdict::Rejected(err) => return reject(err),
@@ -193,12 +196,13 @@ where
             let pending = Verifying { verify, req, verifier, context, behind };
             return ResponseFuture::verifying(pending, inner).with_dpop_nonce(nonce);
         }
-        req.extensions_mut().insert(context);
         if layer.behind.is_empty::<ReqBody>() {
             // The common case: nothing after the token.
+            req.extensions_mut().insert(context);
             return ResponseFuture::calling(self.inner.call(req));
         }
-        let next = layer.behind.run(req);
+        req.extensions_mut().insert(context.clone());
+        let next = layer.behind.run(req, Known { context: &context, claims: verified.as_ref() });
         ResponseFuture::next(next, || self.layer.behind.clone(), &mut self.inner)
     }
 }

@@ -11,7 +11,7 @@ use http::{HeaderValue, Request, Response};
 use crate::claims::Claims;
 #[cfg(feature = "rate-limit")]
 use crate::limit::{LimitStep, RateLimitLayer};
-use crate::signing::{BodyStep, Check, NoSignatures, SignatureStage};
+use crate::signing::{BodyStep, Check, Known, NoSignatures, SignatureStage};
 use crate::verifier::Verifier;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -64,13 +64,14 @@ impl<Sig> Behind<Sig> {
         <Sig as Check<B>>::CHECKS_NOTHING
     }
 
-    /// Runs the stages on `req`, whose claims (if any) and context are in its extensions.
+    /// Runs the stages on `req`, whose claims (if any) and context are in its extensions
+    /// and in `known`.
     #[inline]
-    pub(crate) fn run<B>(&self, req: Request<B>) -> Next<B>
+    pub(crate) fn run<B>(&self, req: Request<B>, known: Known<'_>) -> Next<B>
     where
         Sig: SignatureStage<B>,
     {
-        match Check::check(&self.signatures, req) {
+        match Check::check(&self.signatures, req, Some(known)) {
             BodyStep::Ready(req) => self.limit(req),
             BodyStep::Refused(res) => Next::Refused(res),
             BodyStep::Reading(read) => Next::Reading(read),

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use super::settings::{RequestSigning, Settings};
 use super::stage::sealed::{Check, Signatures};
-use super::stage::{BodyStep, BoxFuture, check};
+use super::stage::{BodyStep, BoxFuture, Known, check};
 use crate::body::AuthBody;
 use crate::context::{AuthContext, RateLimitRan, RequestLine, missing_layer_response};
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
@@ -112,9 +112,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     #[inline]
-    fn check(&self, req: Request<B>) -> BodyStep<B> {
+    fn check(&self, req: Request<B>, known: Option<Known<'_>>) -> BodyStep<B> {
         match self {
-            Some(layer) => check(&layer.settings, req),
+            Some(layer) => check(&layer.settings, req, known),
             None => BodyStep::Ready(req),
         }
     }
@@ -126,8 +126,8 @@ where
     B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    fn check(&self, req: Request<B>) -> BodyStep<B> {
-        check(&self.settings, req)
+    fn check(&self, req: Request<B>, known: Option<Known<'_>>) -> BodyStep<B> {
+        check(&self.settings, req, known)
     }
 }
 
@@ -204,7 +204,7 @@ where
         }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        match Check::check(&self.layer, req) {
+        match Check::check(&self.layer, req, None) {
             BodyStep::Ready(req) => {
                 let fut = inner.call(req);
                 Box::pin(async move { fut.await.map(|res| res.map(AuthBody::inner)) })

@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use super::message::{MacKey, Parts, SIGNATURE_HEADER, TIMESTAMP_HEADER, VERSION_HEADER, verify};
 use super::settings::{Settings, SignatureMode};
 use super::version::SignatureVersion;
+use crate::claims::Claims;
 use crate::context::{AuthContext, Authenticated, RequestLine, missing_layer_response};
 use crate::error::{AuthError, AuthErrorKind};
 
@@ -34,7 +35,7 @@ pub(crate) enum BodyStep<B> {
 // `AuthContext` it takes).
 #[allow(private_interfaces)]
 pub(crate) mod sealed {
-    use super::{BodyStep, Request};
+    use super::{BodyStep, Known, Request};
 
     /// What `AuthLayerBuilder::signatures` takes: a `SignatureLayer`, or an `Option` of one.
     pub trait Signatures: Clone {}
@@ -44,9 +45,10 @@ pub(crate) mod sealed {
         /// Whether this stage never looks at a request (the layer then skips it).
         const CHECKS_NOTHING: bool = false;
 
-        /// Checks `req`, whose token the layer has verified (the claims and the layer's
-        /// context are in its extensions).
-        fn check(&self, req: Request<B>) -> BodyStep<B>;
+        /// Checks `req`, whose token the layer has verified. `known` is what the layer
+        /// knows of it (also in its extensions); `None` from a stage stacked on its own,
+        /// which reads them from the extensions.
+        fn check(&self, req: Request<B>, known: Option<Known<'_>>) -> BodyStep<B>;
     }
 }
 
@@ -81,40 +83,74 @@ impl<B> sealed::Check<B> for NoSignatures {
     const CHECKS_NOTHING: bool = true;
 
     #[inline]
-    fn check(&self, req: Request<B>) -> BodyStep<B> {
+    fn check(&self, req: Request<B>, _: Option<Known<'_>>) -> BodyStep<B> {
         BodyStep::Ready(req)
     }
 }
 
 impl sealed::Signatures for NoSignatures {}
 
-/// The headers, named once (a `&str` name is parsed on every lookup).
-static TIMESTAMP: http::HeaderName = http::HeaderName::from_static(TIMESTAMP_HEADER);
-static SIGNATURE: http::HeaderName = http::HeaderName::from_static(SIGNATURE_HEADER);
-static VERSION: http::HeaderName = http::HeaderName::from_static(VERSION_HEADER);
+/// The request's signature headers, each `Ok(Some(value))` when it came exactly once as text,
+/// `Ok(None)` when it did not come, `Err(())` when it came twice or is not text: read in one
+/// pass over the headers (a lookup by name would hash each name first).
+struct SignatureHeaders<'a> {
+    timestamp: Result<Option<&'a str>, ()>,
+    signature: Result<Option<&'a str>, ()>,
+    version: Result<Option<&'a str>, ()>,
+}
 
-/// The one value of a header, if it is there exactly once and is text.
-fn single<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Result<Option<&'a str>, ()> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(v), None) => v.to_str().map(Some).map_err(|_| ()),
-        _ => Err(()),
+impl<'a> SignatureHeaders<'a> {
+    fn of(headers: &'a HeaderMap) -> Self {
+        let mut found = [Ok(None); 3];
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                TIMESTAMP_HEADER => 0,
+                SIGNATURE_HEADER => 1,
+                VERSION_HEADER => 2,
+                _ => continue,
+            };
+            found[slot] = match found[slot] {
+                Ok(None) => value.to_str().map(Some).map_err(|_| ()),
+                _ => Err(()),
+            };
+        }
+        let [timestamp, signature, version] = found;
+        Self { timestamp, signature, version }
     }
+}
+
+/// What the layer knows of a request whose token passed, handed to the stages after it.
+#[derive(Clone, Copy)]
+pub(crate) struct Known<'a> {
+    pub(crate) context: &'a AuthContext,
+    pub(crate) claims: Option<&'a Arc<Claims>>,
 }
 
 /// The signature check: headers and window at once, then the body read (up to the cap),
 /// the HMAC compared in constant time, and the signature remembered against replay.
-pub(super) fn check<B>(settings: &Arc<Settings>, req: Request<B>) -> BodyStep<B>
+pub(super) fn check<B>(settings: &Arc<Settings>, req: Request<B>, known: Option<Known<'_>>) -> BodyStep<B>
 where
     B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let Some(context) = req.extensions().get::<AuthContext>().cloned() else {
-        return BodyStep::Refused(missing_layer_response(req.headers()));
+    // A stage stacked on its own finds them in the extensions (owned here: the request may
+    // move into the body's future).
+    let own: (Option<AuthContext>, Option<Arc<Claims>>);
+    let known = match known {
+        Some(known) => known,
+        None => {
+            own = (
+                req.extensions().get::<AuthContext>().cloned(),
+                req.extensions().get::<Authenticated>().map(|a| Arc::clone(a.claims())),
+            );
+            match &own {
+                (Some(context), claims) => Known { context, claims: claims.as_ref() },
+                (None, _) => return BodyStep::Refused(missing_layer_response(req.headers())),
+            }
+        }
     };
-    let verified = req.extensions().get::<Authenticated>().map(|a| Arc::clone(a.claims()));
-    let about = move |err: AuthError| match &verified {
+    let context = known.context;
+    let about = |err: AuthError| match known.claims {
         Some(claims) => err.about_verified(claims),
         None => err,
     };
@@ -125,7 +161,8 @@ where
         BodyStep::Refused(context.render(&error(kind).with_description(why), line))
     };
     let headers = req.headers();
-    let (Ok(timestamp), Ok(signature)) = (single(headers, &TIMESTAMP), single(headers, &SIGNATURE)) else {
+    let found = SignatureHeaders::of(headers);
+    let (Ok(timestamp), Ok(signature)) = (found.timestamp, found.signature) else {
         return refuse(AuthErrorKind::SignatureMissing);
     };
     let (timestamp, signature) = match (timestamp, signature) {
@@ -133,7 +170,7 @@ where
         (None, None) if settings.mode == SignatureMode::Optional => return BodyStep::Ready(req),
         _ => return refuse(AuthErrorKind::SignatureMissing),
     };
-    let version = match single(headers, &VERSION) {
+    let version = match found.version {
         Ok(None) => SignatureVersion::V1,
         Ok(Some(v)) => match v.parse::<SignatureVersion>() {
             Ok(version) => version,
@@ -150,7 +187,7 @@ where
         );
     }
     // The client the verified token names, under its issuer: its secret signs.
-    let Some(claims) = req.extensions().get::<Authenticated>().map(Authenticated::claims) else {
+    let Some(claims) = known.claims else {
         return refuse(AuthErrorKind::MissingToken);
     };
     let Some(client) = claims.client_id() else {
@@ -209,9 +246,10 @@ where
         return BodyStep::Ready(req);
     }
     let (key, timestamp, signature) = (Arc::clone(key), timestamp.to_owned(), signature.to_owned());
-    let claims = Arc::clone(claims);
+    let (claims, context) = (Arc::clone(claims), context.clone());
     let settings = Arc::clone(settings);
     BodyStep::Reading(Box::pin(async move {
+        let about = |err: AuthError| err.about_verified(&claims);
         let error = |kind: AuthErrorKind| about(AuthError::new(kind));
         let (parts, body) = req.into_parts();
         let line = RequestLine::new(&parts.method, &parts.uri);
