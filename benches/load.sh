@@ -11,6 +11,8 @@
 #       (permiso-observed), and with the recorder alone (permiso-metrics),
 #   (g) behind permiso requiring permiso's request signatures (loaded by load-client, since
 #       wrk cannot sign; LOADGEN=rust loads every variant with it, for a like-for-like run),
+#       and plain permiso sent the same signed requests, which it does not check
+#       (permiso-sent-signed: what the bigger requests and the signing client cost alone),
 #   (k) behind one permiso AuthLayer with every stage on: revocation in Redis, required
 #       signatures, a rate limit that never triggers and a Prometheus recorder
 #       (permiso-everything; loaded by load-client, since it signs),
@@ -156,7 +158,7 @@ for alg in rs256 hs256; do
       case "$variant" in grpc-*) grpc=1; target="$url" ;; esac
       # Sanity: the token is accepted, and (for protected variants) its absence is not.
       signs=
-      case "$variant" in permiso-signed | permiso-everything) signs=1 ;; esac
+      case "$variant" in permiso-signed | permiso-everything | permiso-sent-signed) signs=1 ;; esac
       if [ -n "$signs" ]; then
         ok=$(taskset -c 1 "$BIN/load-client" "$target" "$TOKEN" 1 1 "$SIGNING_SECRET" | grep -q Non-2xx && echo 401 || echo 200)
       elif [ -n "$grpc" ]; then
@@ -219,11 +221,11 @@ for alg in rs256 hs256; do
 done
 
 echo
-echo "Medians over $ROUNDS rounds of ${SECONDS_PER_RUN}s, $CONNECTIONS connections${RATE:+, offered $RATE requests/s by load-client}; ratios against bare (else grpc-bare, else the first variant) and against plain permiso (cpu÷plain), from the same run."
+echo "Medians over $ROUNDS rounds of ${SECONDS_PER_RUN}s, $CONNECTIONS connections${RATE:+, offered $RATE requests/s by load-client}; ratios against bare (else grpc-bare, else the first variant) and against plain permiso (cpu÷plain), from the same run; the last two columns are the median over rounds of each round's own ratio (a round's variants run back to back, so this cancels the drift between rounds)."
 for alg in rs256 hs256; do
   echo
-  printf '%-6s %-23s %10s %9s %9s %12s %9s %10s %10s %10s\n' alg variant req/s p50_ms p99_ms cpu_us/req rss_kB 'req/s÷a' 'cpu÷a' 'cpu÷plain'
-  awk -v alg="$alg" '
+  printf '%-6s %-23s %10s %9s %9s %12s %9s %10s %10s %10s %10s %10s\n' alg variant req/s p50_ms p99_ms cpu_us/req rss_kB 'req/s÷a' 'cpu÷a' 'cpu÷plain' 'round÷a' 'round÷plain'
+  awk -v alg="$alg" -v rounds="$ROUNDS" '
     function median(list,   n, a, i, j, t) {
       n = split(list, a, " ")
       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -233,6 +235,12 @@ for alg in rs256 hs256; do
       if (!($2 in seen)) { seen[$2] = 1; order[++count] = $2 }
       rps[$2] = rps[$2] " " $4; p50[$2] = p50[$2] " " $5; p99[$2] = p99[$2] " " $6
       cpu[$2] = cpu[$2] " " $7; rss[$2] = rss[$2] " " $8
+      at[$2, $3] = $7
+    }
+    function paired(v, w,   r, list) { # the median over rounds of CPU(v) ÷ CPU(w) in one round
+      list = ""
+      for (r = 1; r <= rounds; r++) if (((v, r) in at) && ((w, r) in at) && at[w, r] > 0) list = list " " at[v, r] / at[w, r]
+      return list == "" ? "-" : sprintf("%.2f", median(list))
     }
     END {
       base = ("bare" in seen) ? "bare" : ("grpc-bare" in seen) ? "grpc-bare" : order[1]
@@ -241,10 +249,11 @@ for alg in rs256 hs256; do
       plain = ("permiso" in seen) ? median(cpu["permiso"]) : 0
       for (i = 1; i <= count; i++) {
         v = order[i]
-        printf "%-6s %-23s %10.0f %9.3f %9.3f %12.2f %9d %10.2f %10.2f %10s\n", alg, v, median(rps[v]),
+        printf "%-6s %-23s %10.0f %9.3f %9.3f %12.2f %9d %10.2f %10.2f %10s %10s %10s\n", alg, v, median(rps[v]),
           median(p50[v]), median(p99[v]), median(cpu[v]), median(rss[v]),
           median(rps[v]) / base_rps, median(cpu[v]) / base_cpu,
-          plain ? sprintf("%.2f", median(cpu[v]) / plain) : "-"
+          plain ? sprintf("%.2f", median(cpu[v]) / plain) : "-",
+          paired(v, base), plain ? paired(v, "permiso") : "-"
       }
     }' "$results"
 done

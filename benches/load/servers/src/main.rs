@@ -8,6 +8,8 @@
 //!   `PERMISO_LOAD_REDIS_URL` with the default policy (1 s staleness);
 //! - `permiso-signed`: permiso's `AuthLayer` requiring request signatures (the token's
 //!   client signs with `PERMISO_LOAD_SIGNING_SECRET`; send with `load-client`);
+//!   `permiso-sent-signed`: plain permiso, sent the same signed requests, which it does not
+//!   check (what the bigger requests cost without the check);
 //! - `permiso-observed`: permiso's `AuthLayer` with a Prometheus recorder installed (every
 //!   permiso metric recorded) and an in-process rate limit that never triggers;
 //! - `permiso-metrics`: permiso's `AuthLayer` with the Prometheus recorder alone;
@@ -176,7 +178,7 @@ async fn main() {
             route.layer(permiso::AuthLayer::new(verifier))
         }
         "permiso" | "permiso-revocation" | "permiso-signed" | "permiso-observed" | "permiso-metrics"
-        | "permiso-dpop" | "permiso-everything" | "permiso-mtls" | "permiso-proxied" => {
+        | "permiso-dpop" | "permiso-everything" | "permiso-mtls" | "permiso-proxied" | "permiso-sent-signed" => {
             let everything = variant == "permiso-everything";
             // DPoP proofs and signatures are checked against this server's public origin:
             // bind first (the port is chosen here), then build.
