@@ -169,7 +169,6 @@ where
                     // waiting or boxing.
                     Verdict::Verified(claims) => {
                         count_accepted(&layer.verifier, &claims);
-                        req.extensions_mut().insert(Authenticated(Arc::clone(&claims)));
                         verified = Some(claims);
                         None
                     }
@@ -198,8 +197,14 @@ where
         }
         if layer.behind.is_empty::<ReqBody>() {
             // The common case: nothing after the token.
+            if let Some(claims) = verified {
+                req.extensions_mut().insert(Authenticated(claims));
+            }
             req.extensions_mut().insert(context);
             return ResponseFuture::calling(self.inner.call(req));
+        }
+        if let Some(claims) = &verified {
+            req.extensions_mut().insert(Authenticated(Arc::clone(claims)));
         }
         req.extensions_mut().insert(context.clone());
         let next = layer.behind.run(req, Known { context: &context, claims: verified.as_ref() });
