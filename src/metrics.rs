@@ -71,6 +71,9 @@ mod on {
         /// `permiso_rate_limit_decisions_total{result="allowed"}` for `memory` and `redis`.
         #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
         limit_allowed: [Counter; 2],
+        /// `permiso_revocation_checks_total{result="allowed"}`: every request, when revocation
+        /// is on.
+        revocation_allowed: Counter,
     }
 
     const MAX_HOT_ISSUERS: usize = 16;
@@ -99,6 +102,7 @@ mod on {
                         counter!("permiso_rate_limit_decisions_total", "result" => "allowed", "store" => "memory"),
                         counter!("permiso_rate_limit_decisions_total", "result" => "allowed", "store" => "redis"),
                     ],
+                    revocation_allowed: counter!("permiso_revocation_checks_total", "result" => "allowed"),
                 }),
             };
             f(hot)
@@ -211,6 +215,10 @@ mod on {
     }
 
     pub(crate) fn revocation(result: &'static str) {
+        if result == "allowed" {
+            with_hot(|hot| hot.revocation_allowed.increment(1));
+            return;
+        }
         counter!("permiso_revocation_checks_total", "result" => result).increment(1);
     }
 
