@@ -130,16 +130,14 @@ pub(crate) fn credentials_in_header(headers: &HeaderMap) -> Result<Option<Creden
 pub(crate) fn is_b64token(token: &[u8]) -> bool {
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
+    // `-` `.` `/` and the digits are one run of ASCII (0x2D..=0x39): letters, that run, and
+    // three single bytes.
     let allowed = |b: u8| {
-        let lower = b | 0x20;
-        (lower.wrapping_sub(b'a') < 26)
-            | (b.wrapping_sub(b'0') < 10)
-            | (b == b'-')
-            | (b == b'.')
+        ((b | 0x20).wrapping_sub(b'a') < 26)
+            | (b.wrapping_sub(b'-') <= b'9' - b'-')
             | (b == b'_')
             | (b == b'~')
             | (b == b'+')
-            | (b == b'/')
     };
     !body.is_empty() && body.iter().fold(true, |ok, &b| ok & allowed(b))
 }
@@ -159,6 +157,18 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn a_b64token_is_exactly_rfc_6750s_alphabet_then_padding() {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/";
+        for b in 0..=u8::MAX {
+            assert_eq!(is_b64token(&[b'a', b, b'a']), alphabet.contains(&b), "byte {b:#04x}");
+            assert_eq!(is_b64token(&[b]), alphabet.contains(&b), "byte {b:#04x} alone");
+        }
+        assert!(is_b64token(b"ab=="));
+        assert!(!is_b64token(b"=="));
+        assert!(!is_b64token(b"a=b"));
+    }
 
     fn run(values: &[&[u8]], uri: &str) -> Result<Option<String>, AuthErrorKind> {
         let mut headers = HeaderMap::new();
