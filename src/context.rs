@@ -53,6 +53,10 @@ pub(crate) struct AuthContext {
     /// This request is gRPC: rejections take the gRPC form (`grpc-status`), whatever
     /// `on_rejection` says.
     grpc: bool,
+    /// A rate limit counted the request before what runs behind (the `AuthLayer`'s own, or a
+    /// `RateLimitLayer` stacked by hand): a `SignatureLayer` there would let requests without
+    /// a valid signature spend the client's limit, so it refuses to run.
+    rate_limited: bool,
 }
 
 /// An [`OnRejection`] with its type erased: (error, realm) → response.
@@ -90,12 +94,23 @@ impl AuthContext {
             primary_issuer: verifier.primary_issuer().map(Arc::from),
             resource_metadata,
         });
-        Self { inner, grpc: false }
+        Self { inner, grpc: false, rate_limited: false }
     }
 
     /// This context for one request: gRPC or not, by its `content-type`.
     pub(crate) fn for_request(&self, headers: &http::HeaderMap) -> Self {
-        Self { inner: Arc::clone(&self.inner), grpc: is_grpc(headers) }
+        Self { inner: Arc::clone(&self.inner), grpc: is_grpc(headers), rate_limited: self.rate_limited }
+    }
+
+    /// Marks the request as counted by a rate limit before what runs behind it.
+    #[cfg(feature = "rate-limit")]
+    pub(crate) fn mark_rate_limited(&mut self) {
+        self.rate_limited = true;
+    }
+
+    /// Whether a rate limit counted the request before what runs behind it.
+    pub(crate) fn is_rate_limited(&self) -> bool {
+        self.rate_limited
     }
 
     /// The realm of `WWW-Authenticate`.
@@ -219,11 +234,6 @@ impl fmt::Debug for AuthContext {
             .finish_non_exhaustive()
     }
 }
-
-/// Left in a request's extensions by `RateLimitLayer`: a `SignatureLayer` after it would let
-/// requests without a valid signature spend the client's limit, so it refuses to run then.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RateLimitRan;
 
 /// The error for a request that reached an extractor or a guard without an `AuthLayer`. The
 /// server bug is logged once per process, not once per request.

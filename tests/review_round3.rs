@@ -372,6 +372,32 @@ async fn unsigned_requests_never_spend_a_clients_limit() {
     assert_eq!((a.status, a.body["error"].as_str()), (500, Some("server_error")), "{a:?}");
 }
 
+/// The same wrong order with the rate limit given to the `AuthLayer` and a `SignatureLayer`
+/// stacked inside it by hand: the limit has counted the request already, so the signature
+/// layer answers 500 rather than check too late.
+#[tokio::test]
+async fn a_signature_layer_inside_an_auth_layer_with_rate_limits_refuses_to_run() {
+    let idp = TestIssuer::start().await;
+    let verifier = Verifier::builder(["keystone-auth"]).issuer(idp.issuer_config()).build().unwrap();
+    let limits = RateLimits::new().client("payment-service", 100).build().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let signing = RequestSigning::new(SignatureMode::Required, &base)
+        .client_secret("payment-service", SECRET)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/t", axum::routing::post(|| async { "ok" }))
+        .layer(signing)
+        .layer(AuthLayer::builder(verifier).rate_limits(limits).build());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("{base}/t");
+    let ts = now().to_string();
+    let sig = signature(SECRET.as_bytes(), "POST", &url, b"", &ts);
+    let a = post_signed(&url, &idp.token("payment-service", &[]), "", &ts, &sig, None).await;
+    assert_eq!((a.status, a.body["error"].as_str()), (500, Some("server_error")), "{a:?}");
+}
+
 /// 4. The Redis replay store fails closed: a signature this replica saw is refused while
 /// Redis is down, a new one is answered 503 `Retry-After: 1` (the default `reject`), and with
 /// `allow` it passes on this replica's memory.

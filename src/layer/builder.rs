@@ -291,7 +291,14 @@ impl<R: OnRejection, Sig> AuthLayerBuilder<R, Sig> {
             })
         });
         let url = metadata.as_ref().map(ResourceMetadata::shared_url);
-        let context = AuthContext::new(Arc::clone(&realm), self.rejection.clone(), &self.verifier, url);
+        #[cfg_attr(not(feature = "rate-limit"), allow(unused_mut))]
+        let mut context = AuthContext::new(Arc::clone(&realm), self.rejection.clone(), &self.verifier, url);
+        // Its rate limit counts every request before the inner service: a `SignatureLayer`
+        // stacked there by hand would come too late, and refuses to run.
+        #[cfg(feature = "rate-limit")]
+        if self.behind.limits.is_some() {
+            context.mark_rate_limited();
+        }
         AuthLayer {
             verifier: self.verifier,
             mode: self.mode,

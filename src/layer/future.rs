@@ -175,7 +175,7 @@ where
                     };
                     match read {
                         Ok(req) => {
-                            let next = behind.limit(req);
+                            let next = behind.limit(req, None);
                             state.set(resume(next, inner, behind));
                         }
                         Err(response) => return Poll::Ready(Ok(response.map(AuthBody::rejection))),

@@ -72,19 +72,20 @@ impl<Sig> Behind<Sig> {
         Sig: SignatureStage<B>,
     {
         match Check::check(&self.signatures, req, Some(known)) {
-            BodyStep::Ready(req) => self.limit(req),
+            BodyStep::Ready(req) => self.limit(req, Some(known)),
             BodyStep::Refused(res) => Next::Refused(res),
             BodyStep::Reading(read) => Next::Reading(read),
         }
     }
 
-    /// The rate-limit stage alone: what follows a signature read.
+    /// The rate-limit stage alone: what follows the signature check (`known` from the
+    /// layer), or a signature read (`None`: the context and claims are in the extensions).
     #[inline]
-    #[cfg_attr(not(feature = "rate-limit"), allow(unused_mut))]
-    pub(crate) fn limit<B>(&self, mut req: Request<B>) -> Next<B> {
+    #[cfg_attr(not(feature = "rate-limit"), allow(unused_variables))]
+    pub(crate) fn limit<B>(&self, req: Request<B>, known: Option<Known<'_>>) -> Next<B> {
         #[cfg(feature = "rate-limit")]
         if let Some(limits) = &self.limits {
-            return match limits.check(&mut req) {
+            return match limits.check(&req, known) {
                 LimitStep::Pass(headers) => Next::Call(req, headers),
                 LimitStep::Refused(res) => Next::Refused(res),
                 LimitStep::Asking(ask) => Next::Asking(req, ask),

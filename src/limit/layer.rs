@@ -20,8 +20,9 @@ use super::policy::{Decision, OnLimitStoreError, Policy};
 #[cfg(feature = "redis")]
 use super::redis;
 use crate::body::AuthBody;
-use crate::context::{AuthContext, Authenticated, RateLimitRan, RequestLine, missing_layer_response};
+use crate::context::{AuthContext, Authenticated, RequestLine, missing_layer_response};
 use crate::error::{AuthError, AuthErrorKind};
+use crate::signing::Known;
 
 static POLICY_HEADER: HeaderName = HeaderName::from_static("ratelimit-policy");
 static STATE_HEADER: HeaderName = HeaderName::from_static("ratelimit");
@@ -264,15 +265,19 @@ pub(crate) enum LimitStep {
 
 impl RateLimitLayer {
     /// Counts `req` against its verified client: the rate-limit stage of an `AuthLayer`, run
-    /// after every check before it passed. Marks the request so that a `SignatureLayer`
-    /// stacked behind it by hand refuses to run.
-    pub(crate) fn check<B>(&self, req: &mut Request<B>) -> LimitStep {
-        req.extensions_mut().insert(RateLimitRan);
-        let Some(context) = req.extensions().get::<AuthContext>() else {
-            return LimitStep::Refused(missing_layer_response(req.headers()));
+    /// after every check before it passed, with what the layer `known`s of the request (`None`:
+    /// read from the extensions).
+    pub(crate) fn check<B>(&self, req: &Request<B>, known: Option<Known<'_>>) -> LimitStep {
+        let (context, verified) = match known {
+            Some(Known { context, claims }) => (context, claims),
+            None => match req.extensions().get::<AuthContext>() {
+                Some(context) => {
+                    (context, req.extensions().get::<Authenticated>().map(Authenticated::claims))
+                }
+                None => return LimitStep::Refused(missing_layer_response(req.headers())),
+            },
         };
         let shared = &self.shared;
-        let verified = req.extensions().get::<Authenticated>().map(Authenticated::claims);
         let Some((iss, client)) =
             verified.and_then(|c| Some((c.issuer(), c.client_id().or_else(|| c.subject())?)))
         else {
@@ -332,7 +337,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match self.layer.check(&mut req) {
+        // A `SignatureLayer` stacked behind this one refuses to run (see `AuthContext`).
+        if let Some(context) = req.extensions_mut().get_mut::<AuthContext>() {
+            context.mark_rate_limited();
+        }
+        match self.layer.check(&req, None) {
             LimitStep::Pass(headers) => LimitFuture::pass(self.inner.call(req), headers),
             LimitStep::Refused(res) => LimitFuture::refuse(res),
             LimitStep::Asking(ask) => {
@@ -356,8 +365,8 @@ pub(crate) fn with_headers<B>(mut res: Response<B>, headers: Option<[HeaderValue
     if let Some([policy, state]) = headers {
         let map = res.headers_mut();
         // The handler's own fields, if it set any, are left alone.
-        if !map.contains_key(&POLICY_HEADER) {
-            map.insert(POLICY_HEADER.clone(), policy);
+        if let header::Entry::Vacant(slot) = map.entry(&POLICY_HEADER) {
+            slot.insert(policy);
             map.insert(STATE_HEADER.clone(), state);
         }
     }

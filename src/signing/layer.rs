@@ -15,7 +15,7 @@ use super::settings::{RequestSigning, Settings};
 use super::stage::sealed::{Check, Signatures};
 use super::stage::{BodyStep, BoxFuture, Known, check};
 use crate::body::AuthBody;
-use crate::context::{AuthContext, RateLimitRan, RequestLine, missing_layer_response};
+use crate::context::{AuthContext, RequestLine, missing_layer_response};
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
 
 /// Checks request signatures as permiso's Python `RequestSigner` makes them; see the
@@ -189,7 +189,7 @@ where
         let Some(context) = req.extensions().get::<AuthContext>() else {
             return reject(missing_layer_response(req.headers()));
         };
-        if req.extensions().get::<RateLimitRan>().is_some() {
+        if context.is_rate_limited() {
             static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
             if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 crate::log::warn!(
