@@ -7,6 +7,8 @@
 #        VARIANTS="permiso permiso-sent-signed permiso-signed" benches/instructions.sh 3200
 #        ALG=hs256 benches/instructions.sh
 #        BIN=/tmp/before-bin benches/instructions.sh       (binaries built elsewhere)
+#        KEEP=/tmp/cg benches/instructions.sh              (keeps each variant's dump, as
+#                                   KEEP/VARIANT.cg, for `callgrind_annotate --inclusive=yes`)
 #
 # Each variant's server (benches/load/servers, the same binary as benches/load.sh) runs under
 # callgrind on 127.0.0.1; after a warm-up its counters are zeroed, load-client sends REQUESTS
@@ -104,6 +106,7 @@ for variant in "${variants[@]}"; do
   answered=$(awk '/requests in/ {print $1}' <<<"$report")
   # The dump after --zero holds the counted requests (callgrind names it FILE.N).
   dump=$(ls -t "$work/$variant.cg".* 2>/dev/null | head -1)
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$dump" "$KEEP/$variant.cg"; fi
   total=$(awk '/^summary:|^totals:/ {print $2; exit}' "$dump")
   per=$(awk -v t="$total" -v n="$answered" 'BEGIN { printf "%.0f", t / n }')
   [ -z "$first" ] && first=$per
