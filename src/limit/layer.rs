@@ -265,8 +265,8 @@ pub(crate) enum LimitStep {
 
 impl RateLimitLayer {
     /// Counts `req` against its verified client: the rate-limit stage of an `AuthLayer`, run
-    /// after every check before it passed, with what the layer `known`s of the request (`None`:
-    /// read from the extensions).
+    /// after every check before it passed. `known` is what the layer knows of the request
+    /// (`None`: the context and claims are read from the extensions).
     pub(crate) fn check<B>(&self, req: &Request<B>, known: Option<Known<'_>>) -> LimitStep {
         let (context, verified) = match known {
             Some(Known { context, claims }) => (context, claims),
