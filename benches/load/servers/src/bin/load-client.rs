@@ -95,7 +95,22 @@ async fn main() {
                         let _ = res.bytes().await;
                         latencies.push(sent.elapsed().as_micros() as u32);
                     }
-                    _ => failures += 1,
+                    Ok(res) => {
+                        failures += 1;
+                        // The first refusal's reason, once per run: what a skipped variant
+                        // was answered.
+                        if !FIRST_FAILURE_TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                            let status = res.status();
+                            let body = res.text().await.unwrap_or_default();
+                            eprintln!("first refusal: {status} {body}");
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        if !FIRST_FAILURE_TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                            eprintln!("first failure: {e}");
+                        }
+                    }
                 }
             }
             (latencies, failures)
@@ -105,6 +120,9 @@ async fn main() {
 }
 
 type Outcome = (Vec<u32>, u64);
+
+/// Whether a refusal was already told on stderr.
+static FIRST_FAILURE_TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Prints the results in wrk's words.
 async fn report(mut tasks: tokio::task::JoinSet<Outcome>, started: Instant) {
