@@ -18,7 +18,8 @@
 //! batching, not at each variant's own throughput.
 //!
 //! Prints its results in wrk's words (`N requests in …`, `Requests/sec:`, the 50% and 99%
-//! latencies, `Non-2xx or 3xx responses:`), so benches/load.sh reads both alike. Runs on one
+//! latencies, `Non-2xx or 3xx responses:`), so benches/load.sh reads both alike; the first
+//! refusal's status and body (or the first failed request's error) go to stderr. Runs on one
 //! thread (pin it with taskset); every run is bounded by SECONDS.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
