@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per request of the load bench's servers, counted by valgrind's callgrind:
-# the same binary and requests give the same count whatever else the machine is doing, where
+# the same binary and requests give the same count within about 1 % whatever else the machine is doing, where
 # CPU seconds (benches/load.sh) move by up to 30 % between rounds on a shared machine.
 #
 # Usage: benches/instructions.sh [REQUESTS]             (default 3200 requests per variant)
