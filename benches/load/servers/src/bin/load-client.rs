@@ -96,20 +96,18 @@ async fn main() {
                         let _ = res.bytes().await;
                         latencies.push(sent.elapsed().as_micros() as u32);
                     }
-                    Ok(res) => {
+                    other => {
                         failures += 1;
                         // The first refusal's reason, once per run: what a skipped variant
                         // was answered.
                         if !FIRST_FAILURE_TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                            let status = res.status();
-                            let body = res.text().await.unwrap_or_default();
-                            eprintln!("first refusal: {status} {body}");
-                        }
-                    }
-                    Err(e) => {
-                        failures += 1;
-                        if !FIRST_FAILURE_TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                            eprintln!("first failure: {e}");
+                            match other {
+                                Ok(res) => {
+                                    let status = res.status();
+                                    eprintln!("first refusal: {status} {}", res.text().await.unwrap_or_default());
+                                }
+                                Err(e) => eprintln!("first failure: {e}"),
+                            }
                         }
                     }
                 }
