@@ -28,6 +28,19 @@ const MAX_PER_CLIENT: usize = MAX_ENTRIES / 4;
 /// Locks the memory is split under (by each entry's digest).
 const SHARDS: usize = 16;
 
+/// A value to remember, as the memory tells one from another.
+#[derive(Clone, Copy)]
+pub(crate) enum Seen<'a> {
+    /// A request signature that verified: its HMAC tag, which nobody can choose without the
+    /// client's secret, so its own bits serve as the digest (mixed with the partition's); and
+    /// the signature as sent (hex, either case), which a shared store keys in lowercase.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // The hex is for Redis alone.
+    Mac { tag: &'a [u8; 32], hex: &'a str },
+    /// Any other value (a DPoP proof's `jti`, chosen by whoever made the proof): hashed with
+    /// this process's random key, and keyed as it is in a shared store.
+    Text(&'a str),
+}
+
 /// What a value's first-use check says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FirstUse {
@@ -113,14 +126,23 @@ impl Memory {
 
     /// `partition` is the caller's parts of it (issuer and client id; a proof key), kept
     /// apart from each other and from the value (each hashed with its length).
-    fn first_use(&self, partition: &[&str], value: &str, now: u64, until: u64) -> FirstUse {
+    fn first_use(&self, partition: &[&str], value: Seen<'_>, now: u64, until: u64) -> FirstUse {
         // Unix seconds fit 32 bits until 2106.
         let (now, until) = (u32::try_from(now).unwrap_or(u32::MAX), u32::try_from(until).unwrap_or(u32::MAX));
+        let partition_hash = self.hasher.hash_one(partition);
         #[allow(clippy::cast_possible_truncation)] // A share's key: 32 bits tell a process's clients apart.
-        let part = self.hasher.hash_one(partition) as u32;
-        // Keyed with this process's random seed: nobody outside can aim two values at one
-        // digest (and a collision would refuse the later value, never let a replay in).
-        let digest = self.digests.hash_one((partition, value));
+        let part = partition_hash as u32;
+        // Nobody outside can aim two values at one digest: a tag is the client's secret's
+        // HMAC, and the partition's hash and a text's digest are keyed with this process's
+        // random seed. (A collision would refuse the later value, never let a replay in.)
+        let digest = match value {
+            Seen::Mac { tag, .. } => {
+                let mut head = [0u8; 8];
+                head.copy_from_slice(&tag[..8]);
+                u64::from_le_bytes(head) ^ partition_hash
+            }
+            Seen::Text(text) => self.digests.hash_one((partition, text)),
+        };
         let shard = &self.shards[(digest >> 40) as usize % self.shards.len()];
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         shard.evict(now, &self.total);
@@ -225,7 +247,13 @@ impl ReplayGuard {
     /// `until` (unix seconds; `now` is the caller's clock). This replica's memory is asked
     /// and written first; then the shared store, when there is one.
     #[cfg_attr(not(feature = "redis"), allow(clippy::unused_async))]
-    pub(crate) async fn first_use(&self, partition: &[&str], value: &str, now: u64, until: u64) -> FirstUse {
+    pub(crate) async fn first_use(
+        &self,
+        partition: &[&str],
+        value: Seen<'_>,
+        now: u64,
+        until: u64,
+    ) -> FirstUse {
         let local = self.memory.first_use(partition, value, now, until);
         if local != FirstUse::New {
             return local;
@@ -249,22 +277,27 @@ impl ReplayGuard {
 
     /// [`first_use`](Self::first_use) in this replica's memory alone: the whole answer when
     /// [`is_shared`](Self::is_shared) is false.
-    pub(crate) fn first_use_here(&self, partition: &[&str], value: &str, now: u64, until: u64) -> FirstUse {
+    pub(crate) fn first_use_here(
+        &self,
+        partition: &[&str],
+        value: Seen<'_>,
+        now: u64,
+        until: u64,
+    ) -> FirstUse {
         self.memory.first_use(partition, value, now, until)
     }
 }
 
 #[cfg(feature = "redis")]
 impl Shared {
-    async fn first_use(&self, value: &str, now: u64, until: u64, memory: &Memory) -> FirstUse {
+    async fn first_use(&self, value: Seen<'_>, now: u64, until: u64, memory: &Memory) -> FirstUse {
         let ttl = until.saturating_sub(now).max(1);
-        let cmd = ::redis::cmd("SET")
-            .arg(format!("{}{value}", self.prefix))
-            .arg("1")
-            .arg("NX")
-            .arg("EX")
-            .arg(ttl)
-            .clone();
+        // What permiso's Python services write: the signature in lowercase hex, the jti as sent.
+        let key = match value {
+            Seen::Mac { hex, .. } => format!("{}{}", self.prefix, hex.to_ascii_lowercase()),
+            Seen::Text(text) => format!("{}{text}", self.prefix),
+        };
+        let cmd = ::redis::cmd("SET").arg(key).arg("1").arg("NX").arg("EX").arg(ttl).clone();
         match self.redis.query::<Option<String>>(&cmd, self.timeout).await {
             Ok(Some(_)) => FirstUse::New,
             Ok(None) => FirstUse::Replayed,
@@ -298,13 +331,13 @@ mod tests {
     fn a_value_is_new_once_until_it_expires() {
         let guard = ReplayGuard::memory();
         block_on(async {
-            assert_eq!(guard.first_use(&["c"], "a", 100, 160).await, FirstUse::New);
-            assert_eq!(guard.first_use(&["c"], "a", 150, 210).await, FirstUse::Replayed);
-            assert_eq!(guard.first_use(&["c"], "b", 150, 210).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["c"], Seen::Text("a"), 100, 160).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["c"], Seen::Text("a"), 150, 210).await, FirstUse::Replayed);
+            assert_eq!(guard.first_use(&["c"], Seen::Text("b"), 150, 210).await, FirstUse::New);
             // Another partition's value of the same bytes is another value.
-            assert_eq!(guard.first_use(&["d"], "a", 150, 210).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["d"], Seen::Text("a"), 150, 210).await, FirstUse::New);
             // Past its time it may be used again (the window refuses it by then anyway).
-            assert_eq!(guard.first_use(&["c"], "a", 161, 221).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["c"], Seen::Text("a"), 161, 221).await, FirstUse::New);
         });
     }
 
@@ -312,62 +345,91 @@ mod tests {
     fn a_full_memory_refuses_instead_of_forgetting_a_live_entry() {
         let guard = ReplayGuard::with_limits(100, 60, 1);
         block_on(async {
-            assert_eq!(guard.first_use(&["victim"], "used-signature", 1000, 1300).await, FirstUse::New);
+            assert_eq!(
+                guard.first_use(&["victim"], Seen::Text("used-signature"), 1000, 1300).await,
+                FirstUse::New
+            );
             // Another client fills its share, then the rest of the memory is left alone.
             for i in 0..59 {
-                assert_eq!(guard.first_use(&["noisy"], &format!("v{i}"), 1000, 1300).await, FirstUse::New);
+                assert_eq!(
+                    guard.first_use(&["noisy"], Seen::Text(&format!("v{i}")), 1000, 1300).await,
+                    FirstUse::New
+                );
             }
-            assert_eq!(guard.first_use(&["noisy"], "v59", 1000, 1300).await, FirstUse::New);
-            assert_eq!(guard.first_use(&["noisy"], "v60", 1000, 1300).await, FirstUse::Full);
+            assert_eq!(guard.first_use(&["noisy"], Seen::Text("v59"), 1000, 1300).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["noisy"], Seen::Text("v60"), 1000, 1300).await, FirstUse::Full);
             for i in 0..39 {
-                assert_eq!(guard.first_use(&[&format!("c{i}")], "x", 1000, 1300).await, FirstUse::New);
+                assert_eq!(
+                    guard.first_use(&[&format!("c{i}")], Seen::Text("x"), 1000, 1300).await,
+                    FirstUse::New
+                );
             }
-            assert_eq!(guard.first_use(&["another"], "x", 1000, 1300).await, FirstUse::Full);
+            assert_eq!(guard.first_use(&["another"], Seen::Text("x"), 1000, 1300).await, FirstUse::Full);
             // The victim's signature is still remembered after all that.
-            assert_eq!(guard.first_use(&["victim"], "used-signature", 1200, 1500).await, FirstUse::Replayed);
+            assert_eq!(
+                guard.first_use(&["victim"], Seen::Text("used-signature"), 1200, 1500).await,
+                FirstUse::Replayed
+            );
             // Once the entries' time is over they go, and there is room again.
-            assert_eq!(guard.first_use(&["noisy"], "v60", 1301, 1600).await, FirstUse::New);
-            assert_eq!(guard.first_use(&["victim"], "used-signature", 1301, 1600).await, FirstUse::New);
+            assert_eq!(guard.first_use(&["noisy"], Seen::Text("v60"), 1301, 1600).await, FirstUse::New);
+            assert_eq!(
+                guard.first_use(&["victim"], Seen::Text("used-signature"), 1301, 1600).await,
+                FirstUse::New
+            );
         });
     }
 
     #[test]
     fn a_sweep_forgets_only_what_is_over_and_frees_its_clients_share() {
         let guard = ReplayGuard::with_limits(100, 2, 1);
-        assert_eq!(guard.first_use_here(&["c"], "short", 1000, 1001), FirstUse::New);
-        assert_eq!(guard.first_use_here(&["c"], "long", 1000, 1300), FirstUse::New);
-        assert_eq!(guard.first_use_here(&["c"], "third", 1000, 1300), FirstUse::Full);
+        assert_eq!(guard.first_use_here(&["c"], Seen::Text("short"), 1000, 1001), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["c"], Seen::Text("long"), 1000, 1300), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["c"], Seen::Text("third"), 1000, 1300), FirstUse::Full);
         // Swept at 1002: "short" is over, "long" is not.
-        assert_eq!(guard.first_use_here(&["c"], "third", 1002, 1300), FirstUse::New);
-        assert_eq!(guard.first_use_here(&["c"], "long", 1002, 1300), FirstUse::Replayed);
+        assert_eq!(guard.first_use_here(&["c"], Seen::Text("third"), 1002, 1300), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["c"], Seen::Text("long"), 1002, 1300), FirstUse::Replayed);
         // A clock that steps back sees every live entry still there.
-        assert_eq!(guard.first_use_here(&["c"], "long", 990, 1300), FirstUse::Replayed);
-        assert_eq!(guard.first_use_here(&["c"], "third", 990, 1300), FirstUse::Replayed);
+        assert_eq!(guard.first_use_here(&["c"], Seen::Text("long"), 990, 1300), FirstUse::Replayed);
+        assert_eq!(guard.first_use_here(&["c"], Seen::Text("third"), 990, 1300), FirstUse::Replayed);
+    }
+
+    #[test]
+    fn a_signatures_tag_is_remembered_under_its_partition() {
+        let guard = ReplayGuard::memory();
+        let (a, b) = ([7u8; 32], [8u8; 32]);
+        let mac = |tag| Seen::Mac { tag, hex: "" };
+        assert_eq!(guard.first_use_here(&["iss", "c"], mac(&a), 100, 160), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["iss", "c"], mac(&a), 100, 160), FirstUse::Replayed);
+        assert_eq!(guard.first_use_here(&["iss", "c"], mac(&b), 100, 160), FirstUse::New);
+        // Two clients sharing a secret may send one tag: each is its own first use.
+        assert_eq!(guard.first_use_here(&["iss", "d"], mac(&a), 100, 160), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["other", "c"], mac(&a), 100, 160), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["iss", "d"], mac(&a), 100, 160), FirstUse::Replayed);
     }
 
     #[test]
     fn a_partition_of_several_parts_is_not_another_spelling_of_one() {
         let guard = ReplayGuard::memory();
-        assert_eq!(guard.first_use_here(&["ab", "c"], "v", 100, 160), FirstUse::New);
-        assert_eq!(guard.first_use_here(&["a", "bc"], "v", 100, 160), FirstUse::New);
-        assert_eq!(guard.first_use_here(&["ab", "c"], "v", 100, 160), FirstUse::Replayed);
+        assert_eq!(guard.first_use_here(&["ab", "c"], Seen::Text("v"), 100, 160), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["a", "bc"], Seen::Text("v"), 100, 160), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["ab", "c"], Seen::Text("v"), 100, 160), FirstUse::Replayed);
     }
 
     #[test]
     fn one_clients_share_holds_across_shards() {
         // 16 shards, a share of 1,600: 100 in each shard.
         let guard = ReplayGuard::with_limits(100_000, 1_600, 16);
-        assert_eq!(guard.first_use_here(&["victim"], "used", 1000, 1300), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["victim"], Seen::Text("used"), 1000, 1300), FirstUse::New);
         let mut admitted = 0;
         for i in 0..5_000 {
-            if guard.first_use_here(&["noisy"], &format!("v{i}"), 1000, 1300) == FirstUse::New {
+            if guard.first_use_here(&["noisy"], Seen::Text(&format!("v{i}")), 1000, 1300) == FirstUse::New {
                 admitted += 1;
             }
         }
         // Never more than its share; refused only once some shard holds its part of it.
         assert!(admitted <= 1_600, "{admitted}");
         assert!(admitted > 1_400, "{admitted}");
-        assert_eq!(guard.first_use_here(&["victim"], "used", 1000, 1300), FirstUse::Replayed);
-        assert_eq!(guard.first_use_here(&["quiet"], "x", 1000, 1300), FirstUse::New);
+        assert_eq!(guard.first_use_here(&["victim"], Seen::Text("used"), 1000, 1300), FirstUse::Replayed);
+        assert_eq!(guard.first_use_here(&["quiet"], Seen::Text("x"), 1000, 1300), FirstUse::New);
     }
 }

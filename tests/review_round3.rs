@@ -456,6 +456,35 @@ async fn the_replay_store_fails_closed_while_redis_is_down() {
     assert_eq!(post_signed(&lurl, &token, "", &lts, &lsig, None).await.status, 200);
 }
 
+/// Replicas sharing the Redis replay store refuse each other's signatures, sent in either
+/// case, under the key permiso's Python services write: `permiso_signature:{lowercase hex}`.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn replicas_sharing_redis_refuse_each_others_signatures() {
+    const PUBLIC: &str = "https://payments.example";
+    let redis = redis_server::RedisServer::start();
+    let idp = TestIssuer::start().await;
+    let replica = || {
+        signed_service(&idp, |_| {
+            RequestSigning::new(SignatureMode::Required, PUBLIC)
+                .client_secret("payment-service", SECRET)
+                .shared_replay_store(redis.url())
+        })
+    };
+    let (a, b) = (replica().await, replica().await);
+    let token = idp.token("payment-service", &[]);
+    let ts = now().to_string();
+    let sig = signature(SECRET.as_bytes(), "POST", &format!("{PUBLIC}/t"), b"", &ts);
+    assert_eq!(post_signed(&format!("{a}/t"), &token, "", &ts, &sig.to_uppercase(), None).await.status, 200);
+    assert_eq!(redis.cli(&["EXISTS", &format!("permiso_signature:{sig}")]).unwrap().trim(), "1");
+    let again = post_signed(&format!("{b}/t"), &token, "", &ts, &sig, None).await;
+    assert_eq!(again.body["error_description"], "this request signature was already used", "{again:?}");
+    // Another request is new on either replica.
+    let ts = (now() + 1).to_string();
+    let sig = signature(SECRET.as_bytes(), "POST", &format!("{PUBLIC}/t"), b"", &ts);
+    assert_eq!(post_signed(&format!("{b}/t"), &token, "", &ts, &sig, None).await.status, 200);
+}
+
 /// `Debug` says which tokens a layer admits.
 #[test]
 fn the_layer_says_what_it_admits() {

@@ -472,7 +472,7 @@ impl DpopPolicy {
         let until = iat.max(now).saturating_add(self.window);
         // Partitioned by the proof's key: one key's proofs hold at most a share of the memory.
         self.replay
-            .first_use(&[jkt], &remembered, now, until)
+            .first_use(&[jkt], crate::replay::Seen::Text(&remembered), now, until)
             .await
             .check(AuthErrorKind::DpopProofReplayed)?;
         Ok(ProofInfo { jkt: jkt.clone(), nonce })

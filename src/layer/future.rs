@@ -87,7 +87,12 @@ impl<S: Service<Request<ReqBody>>, ReqBody, Sig> ResponseFuture<S, ReqBody, Sig>
 
     /// The future for `next` on a service that `take` hands over: only the stages that wait
     /// take it; `Call` uses `call` on the readied one in place.
-    pub(crate) fn next(next: Next<ReqBody>, behind: impl FnOnce() -> Behind<Sig>, inner: &mut S) -> Self
+    pub(crate) fn next(
+        next: Next<ReqBody>,
+        req: Request<ReqBody>,
+        behind: impl FnOnce() -> Behind<Sig>,
+        inner: &mut S,
+    ) -> Self
     where
         S: Clone,
     {
@@ -96,25 +101,32 @@ impl<S: Service<Request<ReqBody>>, ReqBody, Sig> ResponseFuture<S, ReqBody, Sig>
             std::mem::replace(inner, clone)
         };
         let state = match next {
-            Next::Call(req, headers) => State::Calling { future: inner.call(req), headers },
+            Next::Call(headers) => State::Calling { future: inner.call(req), headers },
             Next::Refused(response) => State::Rejected { response },
-            Next::Reading(read) => State::Reading { read, inner: take(inner), behind: behind() },
-            Next::Asking(req, ask) => State::Asking { ask, req, inner: take(inner) },
+            Next::Reading(reader) => {
+                State::Reading { read: reader(req), inner: take(inner), behind: behind() }
+            }
+            Next::Asking(ask) => State::Asking { ask, req, inner: take(inner) },
         };
         Self { state, dpop_nonce: None }
     }
 }
 
-/// The state for `next` inside the future, which owns the service.
-fn resume<S, ReqBody, Sig>(next: Next<ReqBody>, mut inner: S, behind: Behind<Sig>) -> State<S, ReqBody, Sig>
+/// The state for `next` of `req` inside the future, which owns the service.
+fn resume<S, ReqBody, Sig>(
+    next: Next<ReqBody>,
+    req: Request<ReqBody>,
+    mut inner: S,
+    behind: Behind<Sig>,
+) -> State<S, ReqBody, Sig>
 where
     S: Service<Request<ReqBody>>,
 {
     match next {
-        Next::Call(req, headers) => State::Calling { future: inner.call(req), headers },
+        Next::Call(headers) => State::Calling { future: inner.call(req), headers },
         Next::Refused(response) => State::Rejected { response },
-        Next::Reading(read) => State::Reading { read, inner, behind },
-        Next::Asking(req, ask) => State::Asking { ask, req, inner },
+        Next::Reading(reader) => State::Reading { read: reader(req), inner, behind },
+        Next::Asking(ask) => State::Asking { ask, req, inner },
     }
 }
 
@@ -155,8 +167,8 @@ where
                             count_accepted(&verifier, &claims);
                             req.extensions_mut().insert(Authenticated(Arc::clone(&claims)));
                             req.extensions_mut().insert(context.clone());
-                            let next = behind.run(req, Known { context: &context, claims: Some(&claims) });
-                            state.set(resume(next, inner, behind));
+                            let next = behind.run(&req, Known { context: &context, claims: Some(&claims) });
+                            state.set(resume(next, req, inner, behind));
                         }
                         Err(err) => {
                             let line = RequestLine::of(&req);
@@ -175,8 +187,8 @@ where
                     };
                     match read {
                         Ok(req) => {
-                            let next = behind.limit(req, None);
-                            state.set(resume(next, inner, behind));
+                            let next = behind.limit(&req, None);
+                            state.set(resume(next, req, inner, behind));
                         }
                         Err(response) => return Poll::Ready(Ok(response.map(AuthBody::rejection))),
                     }

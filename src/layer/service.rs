@@ -207,8 +207,8 @@ where
             req.extensions_mut().insert(Authenticated(Arc::clone(claims)));
         }
         req.extensions_mut().insert(context.clone());
-        let next = layer.behind.run(req, Known { context: &context, claims: verified.as_ref() });
-        ResponseFuture::next(next, || self.layer.behind.clone(), &mut self.inner)
+        let next = layer.behind.run(&req, Known { context: &context, claims: verified.as_ref() });
+        ResponseFuture::next(next, req, || self.layer.behind.clone(), &mut self.inner)
     }
 }
 

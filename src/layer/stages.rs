@@ -11,7 +11,7 @@ use http::{HeaderValue, Request, Response};
 use crate::claims::Claims;
 #[cfg(feature = "rate-limit")]
 use crate::limit::{LimitStep, RateLimitLayer};
-use crate::signing::{BodyStep, Check, Known, NoSignatures, SignatureStage};
+use crate::signing::{BodyStep, Check, Known, NoSignatures, Reader, SignatureStage};
 use crate::verifier::Verifier;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -37,17 +37,18 @@ impl Behind<NoSignatures> {
     }
 }
 
-/// What comes next for a request whose token passed.
+/// What comes next for a request whose token passed (decided from the request's head; the
+/// request stays with the caller).
 pub(crate) enum Next<B> {
     /// Every stage passed: call the inner service, then put these headers on its response.
-    Call(Request<B>, Allowed),
+    Call(Allowed),
     /// A stage refused: answer this.
     Refused(Response<Bytes>),
-    /// The signature stage is reading the body.
-    Reading(BoxFuture<Result<Request<B>, Response<Bytes>>>),
+    /// The signature stage must read the body: hand it the request.
+    Reading(Reader<B>),
     /// The rate-limit stage is asking its shared store.
     #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
-    Asking(Request<B>, BoxFuture<Result<Allowed, Response<Bytes>>>),
+    Asking(BoxFuture<Result<Allowed, Response<Bytes>>>),
 }
 
 impl<Sig> Behind<Sig> {
@@ -67,14 +68,14 @@ impl<Sig> Behind<Sig> {
     /// Runs the stages on `req`, whose claims (if any) and context are in its extensions
     /// and in `known`.
     #[inline]
-    pub(crate) fn run<B>(&self, req: Request<B>, known: Known<'_>) -> Next<B>
+    pub(crate) fn run<B>(&self, req: &Request<B>, known: Known<'_>) -> Next<B>
     where
         Sig: SignatureStage<B>,
     {
         match Check::check(&self.signatures, req, Some(known)) {
-            BodyStep::Ready(req) => self.limit(req, Some(known)),
+            BodyStep::Pass => self.limit(req, Some(known)),
             BodyStep::Refused(res) => Next::Refused(res),
-            BodyStep::Reading(read) => Next::Reading(read),
+            BodyStep::Read(reader) => Next::Reading(reader),
         }
     }
 
@@ -82,16 +83,16 @@ impl<Sig> Behind<Sig> {
     /// layer), or a signature read (`None`: the context and claims are in the extensions).
     #[inline]
     #[cfg_attr(not(feature = "rate-limit"), allow(unused_variables))]
-    pub(crate) fn limit<B>(&self, req: Request<B>, known: Option<Known<'_>>) -> Next<B> {
+    pub(crate) fn limit<B>(&self, req: &Request<B>, known: Option<Known<'_>>) -> Next<B> {
         #[cfg(feature = "rate-limit")]
         if let Some(limits) = &self.limits {
-            return match limits.check(&req, known) {
-                LimitStep::Pass(headers) => Next::Call(req, headers),
+            return match limits.check(req, known) {
+                LimitStep::Pass(headers) => Next::Call(headers),
                 LimitStep::Refused(res) => Next::Refused(res),
-                LimitStep::Asking(ask) => Next::Asking(req, ask),
+                LimitStep::Asking(ask) => Next::Asking(ask),
             };
         }
-        Next::Call(req, None)
+        Next::Call(None)
     }
 }
 

@@ -112,10 +112,10 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     #[inline]
-    fn check(&self, req: Request<B>, known: Option<Known<'_>>) -> BodyStep<B> {
+    fn check(&self, req: &Request<B>, known: Option<Known<'_>>) -> BodyStep<B> {
         match self {
             Some(layer) => check(&layer.settings, req, known),
-            None => BodyStep::Ready(req),
+            None => BodyStep::Pass,
         }
     }
 }
@@ -126,7 +126,7 @@ where
     B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    fn check(&self, req: Request<B>, known: Option<Known<'_>>) -> BodyStep<B> {
+    fn check(&self, req: &Request<B>, known: Option<Known<'_>>) -> BodyStep<B> {
         check(&self.settings, req, known)
     }
 }
@@ -204,14 +204,14 @@ where
         }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        match Check::check(&self.layer, req, None) {
-            BodyStep::Ready(req) => {
+        match Check::check(&self.layer, &req, None) {
+            BodyStep::Pass => {
                 let fut = inner.call(req);
                 Box::pin(async move { fut.await.map(|res| res.map(AuthBody::inner)) })
             }
             BodyStep::Refused(res) => reject(res),
-            BodyStep::Reading(read) => Box::pin(async move {
-                match read.await {
+            BodyStep::Read(reader) => Box::pin(async move {
+                match reader(req).await {
                     Ok(req) => inner.call(req).await.map(|res| res.map(AuthBody::inner)),
                     Err(res) => Ok(res.map(AuthBody::rejection)),
                 }

@@ -120,11 +120,16 @@ fn hex_into(bytes: &[u8], out: &mut [u8]) {
 }
 
 /// Whether `given` (hex, either case) is the signature of the request in `version`'s
-/// message, compared in constant time.
-pub(super) fn verify(key: &MacKey, version: SignatureVersion, parts: Parts<'_>, given: &str) -> bool {
-    let Some(tag) = decode_hex(given) else { return false };
+/// message, compared in constant time: if so, its 32 bytes.
+pub(super) fn verify(
+    key: &MacKey,
+    version: SignatureVersion,
+    parts: Parts<'_>,
+    given: &str,
+) -> Option<[u8; 32]> {
+    let tag = decode_hex(given)?;
     // In constant time.
-    mac(key, version, parts).verify_slice(&tag).is_ok()
+    mac(key, version, parts).verify_slice(&tag).is_ok().then_some(tag)
 }
 
 /// Each byte's value as a hex digit (either case), or 0xff.
@@ -162,6 +167,15 @@ fn decode_hex(hex: &str) -> Option<[u8; 32]> {
 mod tests {
     use super::*;
 
+    fn verifies(key: &MacKey, version: SignatureVersion, parts: Parts<'_>, given: &str) -> bool {
+        let tag = verify(key, version, parts, given);
+        // The tag given back is the signature's bytes.
+        if let Some(tag) = tag {
+            assert_eq!(hex(&tag), given.to_ascii_lowercase());
+        }
+        tag.is_some()
+    }
+
     fn message(version: SignatureVersion, (method, url, body, ts): (&str, &str, &[u8], &str)) -> Vec<u8> {
         let mut m = Vec::new();
         feed(version, (method, url, "", body, ts), |piece| m.extend_from_slice(piece));
@@ -177,10 +191,10 @@ mod tests {
         assert_ne!(message(SignatureVersion::V2, a), message(SignatureVersion::V2, b));
         let key = MacKey::new(b"secret");
         let sig = signature_v2(b"secret", a.0, a.1, a.2, a.3);
-        assert!(verify(&key, SignatureVersion::V2, (a.0, a.1, "", a.2, a.3), &sig));
-        assert!(!verify(&key, SignatureVersion::V2, (b.0, b.1, "", b.2, b.3), &sig));
+        assert!(verifies(&key, SignatureVersion::V2, (a.0, a.1, "", a.2, a.3), &sig));
+        assert!(!verifies(&key, SignatureVersion::V2, (b.0, b.1, "", b.2, b.3), &sig));
         // The URL split anywhere between base and path is the same message.
-        assert!(verify(
+        assert!(verifies(
             &key,
             SignatureVersion::V2,
             (a.0, "https://p.example", "/t?note=rent|june&dry_run=true", a.2, a.3),
@@ -207,29 +221,37 @@ mod tests {
             assert_eq!(sig, s("X-Signature"));
             let key = MacKey::new(s("client_secret").as_bytes());
             let request = (s("method"), s("url"), "", s("body").as_bytes(), s("timestamp"));
-            assert!(verify(&key, SignatureVersion::V1, request, s("X-Signature")));
-            assert!(verify(&key, SignatureVersion::V1, request, &s("X-Signature").to_uppercase()));
-            assert!(!verify(&key, SignatureVersion::V2, request, s("X-Signature")));
+            assert!(verifies(&key, SignatureVersion::V1, request, s("X-Signature")));
+            assert!(verifies(&key, SignatureVersion::V1, request, &s("X-Signature").to_uppercase()));
+            assert!(!verifies(&key, SignatureVersion::V2, request, s("X-Signature")));
             let other_body = (s("method"), s("url"), "", &b"x"[..], s("timestamp"));
-            assert!(!verify(&key, SignatureVersion::V1, other_body, s("X-Signature")));
+            assert!(!verifies(&key, SignatureVersion::V1, other_body, s("X-Signature")));
         }
         let key = MacKey::new(b"k");
         for bad in ["", "zz", &"g".repeat(64), &"0".repeat(63), &"0".repeat(66)] {
-            assert!(!verify(&key, SignatureVersion::V1, ("GET", "u", "", b"", "1"), bad));
+            assert!(!verifies(&key, SignatureVersion::V1, ("GET", "u", "", b"", "1"), bad));
         }
     }
 
     #[test]
-    fn the_mac_is_hmac_sha256_as_aws_lc_computes_it_for_every_key_length() {
+    fn the_mac_is_hmac_sha256_as_aws_lc_computes_it_for_every_key_and_message_length() {
         use aws_lc_rs::hmac as lc;
         for len in [0, 1, 31, 32, 63, 64, 65, 200] {
             let secret: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
-            let body = vec![b'x'; len * 3];
-            let parts = ("POST", "https://p.example", "/t?a=b", &body[..], "1764352800");
-            for version in [SignatureVersion::V1, SignatureVersion::V2] {
-                let ours = mac(&MacKey::new(&secret), version, parts).finalize().into_bytes();
-                let theirs = lc::sign(&lc::Key::new(lc::HMAC_SHA256, &secret), &message_of(version, parts));
-                assert_eq!(&ours[..], theirs.as_ref(), "key of {len} bytes, {version:?}");
+            // Messages that fit the MAC's buffer, end at its edge, cross it with a piece or
+            // hold a piece longer than it.
+            for body_len in [0, 1, len * 3, 200, 220, 221, 222, 256, 257, 600, 5000] {
+                let body = vec![b'x'; body_len];
+                let long_path = format!("/t?a={}", "b".repeat(body_len));
+                for path in ["/t?a=b", long_path.as_str()] {
+                    let parts = ("POST", "https://p.example", path, &body[..], "1764352800");
+                    for version in [SignatureVersion::V1, SignatureVersion::V2] {
+                        let ours = mac(&MacKey::new(&secret), version, parts).finalize().into_bytes();
+                        let key = lc::Key::new(lc::HMAC_SHA256, &secret);
+                        let theirs = lc::sign(&key, &message_of(version, parts));
+                        assert_eq!(&ours[..], theirs.as_ref(), "key {len}, body {body_len}, {version:?}");
+                    }
+                }
             }
         }
     }

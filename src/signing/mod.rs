@@ -42,6 +42,6 @@ pub use settings::{RequestSigning, SignatureMode};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use sign::{Signer, SigningError, SigningLayer, SigningMiddleware, SigningService};
-pub(crate) use stage::{BodyStep, Known, sealed::Check, sealed::Signatures};
+pub(crate) use stage::{BodyStep, Known, Reader, sealed::Check, sealed::Signatures};
 pub use stage::{NoSignatures, SignatureStage};
 pub use version::{SignatureVersion, UnknownSignatureVersion};

@@ -17,18 +17,24 @@ use super::version::SignatureVersion;
 use crate::claims::Claims;
 use crate::context::{AuthContext, Authenticated, RequestLine, missing_layer_response};
 use crate::error::{AuthError, AuthErrorKind};
+use crate::replay::Seen;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// What a stage that may read the request body decided.
+/// What a stage that may read the request body decided from the request's head.
 pub(crate) enum BodyStep<B> {
-    /// Go on with this request (its body untouched, or rebuilt from the bytes read).
-    Ready(Request<B>),
+    /// Go on with the request as it is.
+    Pass,
     /// Answer this instead.
     Refused(Response<Bytes>),
-    /// Reading the body and checking it; then one of the two above.
-    Reading(BoxFuture<Result<Request<B>, Response<Bytes>>>),
+    /// The body must be read and checked: hand the request to this, whose future gives it
+    /// back (its body rebuilt from the bytes read) or the refusal.
+    Read(Reader<B>),
 }
+
+/// What reads and checks a request's body, given the request.
+pub(crate) type Reader<B> =
+    Box<dyn FnOnce(Request<B>) -> BoxFuture<Result<Request<B>, Response<Bytes>>> + Send>;
 
 // The seal: no path outside the crate names `Check`, so its crate-private types stay private
 // (a caller could only reach `check` through a `SignatureStage` bound, and could not make the
@@ -45,10 +51,11 @@ pub(crate) mod sealed {
         /// Whether this stage never looks at a request (the layer then skips it).
         const CHECKS_NOTHING: bool = false;
 
-        /// Checks `req`, whose token the layer has verified. `known` is what the layer
-        /// knows of it (also in its extensions); `None` from a stage stacked on its own,
-        /// which reads them from the extensions.
-        fn check(&self, req: Request<B>, known: Option<Known<'_>>) -> BodyStep<B>;
+        /// Checks `req`, whose token the layer has verified, by its head (the request stays
+        /// where it is, unless the body must be read). `known` is what the layer knows of
+        /// it (also in its extensions); `None` from a stage stacked on its own, which reads
+        /// them from the extensions.
+        fn check(&self, req: &Request<B>, known: Option<Known<'_>>) -> BodyStep<B>;
     }
 }
 
@@ -83,8 +90,8 @@ impl<B> sealed::Check<B> for NoSignatures {
     const CHECKS_NOTHING: bool = true;
 
     #[inline]
-    fn check(&self, req: Request<B>, _: Option<Known<'_>>) -> BodyStep<B> {
-        BodyStep::Ready(req)
+    fn check(&self, _: &Request<B>, _: Option<Known<'_>>) -> BodyStep<B> {
+        BodyStep::Pass
     }
 }
 
@@ -128,26 +135,20 @@ pub(crate) struct Known<'a> {
 
 /// The signature check: headers and window at once, then the body read (up to the cap),
 /// the HMAC compared in constant time, and the signature remembered against replay.
-pub(super) fn check<B>(settings: &Arc<Settings>, req: Request<B>, known: Option<Known<'_>>) -> BodyStep<B>
+pub(super) fn check<B>(settings: &Arc<Settings>, req: &Request<B>, known: Option<Known<'_>>) -> BodyStep<B>
 where
     B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    // A stage stacked on its own finds them in the extensions (owned here: the request may
-    // move into the body's future).
-    let own: (Option<AuthContext>, Option<Arc<Claims>>);
+    // A stage stacked on its own finds them in the extensions.
     let known = match known {
         Some(known) => known,
-        None => {
-            own = (
-                req.extensions().get::<AuthContext>().cloned(),
-                req.extensions().get::<Authenticated>().map(|a| Arc::clone(a.claims())),
-            );
-            match &own {
-                (Some(context), claims) => Known { context, claims: claims.as_ref() },
-                (None, _) => return BodyStep::Refused(missing_layer_response(req.headers())),
+        None => match req.extensions().get::<AuthContext>() {
+            Some(context) => {
+                Known { context, claims: req.extensions().get::<Authenticated>().map(Authenticated::claims) }
             }
-        }
+            None => return BodyStep::Refused(missing_layer_response(req.headers())),
+        },
     };
     let context = known.context;
     let about = |err: AuthError| match known.claims {
@@ -155,7 +156,7 @@ where
         None => err,
     };
     let error = |kind: AuthErrorKind| about(AuthError::new(kind));
-    let line = RequestLine::of(&req);
+    let line = RequestLine::of(req);
     let refuse = |kind: AuthErrorKind| BodyStep::Refused(context.render(&error(kind), line));
     let refuse_with = |kind: AuthErrorKind, why: &'static str| {
         BodyStep::Refused(context.render(&error(kind).with_description(why), line))
@@ -167,7 +168,7 @@ where
     };
     let (timestamp, signature) = match (timestamp, signature) {
         (Some(t), Some(s)) => (t, s),
-        (None, None) if settings.mode == SignatureMode::Optional => return BodyStep::Ready(req),
+        (None, None) if settings.mode == SignatureMode::Optional => return BodyStep::Pass,
         _ => return refuse(AuthErrorKind::SignatureMissing),
     };
     let version = match found.version {
@@ -223,32 +224,70 @@ where
     if signed_at.abs_diff(now) > settings.window {
         return refuse(AuthErrorKind::SignatureStale);
     }
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > settings.max_body as u64) {
-        return refuse(AuthErrorKind::PayloadTooLarge);
+    let bodiless = req.body().is_end_stream();
+    if !bodiless {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > settings.max_body as u64) {
+            return refuse(AuthErrorKind::PayloadTooLarge);
+        }
     }
     let until = signed_at.saturating_add(settings.window);
-    if req.body().is_end_stream() && !settings.replay.is_shared() {
+    if bodiless && !settings.replay.is_shared() {
         // No body to read and no shared store to ask (a GET, most often): decided here,
         // without a future.
         let parts = (req.method().as_str(), settings.base.as_str(), path, &b""[..], timestamp);
-        let checked = mac_matches(settings, key, version, parts, signature).and_then(|seen| {
-            let seen = std::str::from_utf8(&seen).unwrap_or_default();
+        let checked = mac_matches(settings, key, version, parts, signature).and_then(|tag| {
+            let seen = Seen::Mac { tag: &tag, hex: signature };
             settings
                 .replay
                 .first_use_here(&[iss, client], seen, now, until)
                 .check(AuthErrorKind::SignatureReplayed)
         });
-        if let Err(err) = checked {
-            return BodyStep::Refused(context.render(&about(err), line));
-        }
-        return BodyStep::Ready(req);
+        return match checked {
+            Ok(()) => BodyStep::Pass,
+            Err(err) => BodyStep::Refused(context.render(&about(err), line)),
+        };
     }
-    let (key, timestamp, signature) = (Arc::clone(key), timestamp.to_owned(), signature.to_owned());
-    let (claims, context) = (Arc::clone(claims), context.clone());
-    let settings = Arc::clone(settings);
-    BodyStep::Reading(Box::pin(async move {
+    let pending = Pending {
+        settings: Arc::clone(settings),
+        key: Arc::clone(key),
+        version,
+        timestamp: timestamp.to_owned(),
+        signature: signature.to_owned(),
+        claims: Arc::clone(claims),
+        context: context.clone(),
+        now,
+        until,
+    };
+    BodyStep::Read(Box::new(move |req: Request<B>| -> BoxFuture<Result<Request<B>, Response<Bytes>>> {
+        Box::pin(pending.read(req))
+    }))
+}
+
+/// What the head's check found, for the body's part of it.
+struct Pending {
+    settings: Arc<Settings>,
+    key: Arc<MacKey>,
+    version: SignatureVersion,
+    timestamp: String,
+    signature: String,
+    claims: Arc<Claims>,
+    context: AuthContext,
+    now: u64,
+    until: u64,
+}
+
+impl Pending {
+    /// The body's part of [`check`]: read (up to the cap), then the HMAC and the replay memory.
+    async fn read<B>(self, req: Request<B>) -> Result<Request<B>, Response<Bytes>>
+    where
+        B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Self { settings, key, version, timestamp, signature, claims, context, now, until } = self;
         let about = |err: AuthError| err.about_verified(&claims);
         let error = |kind: AuthErrorKind| about(AuthError::new(kind));
         let (parts, body) = req.into_parts();
@@ -262,30 +301,30 @@ where
         let bytes = collected.to_bytes();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let request = (parts.method.as_str(), settings.base.as_str(), path, &bytes[..], timestamp.as_str());
-        let seen = match mac_matches(&settings, &key, version, request, &signature) {
-            Ok(seen) => seen,
+        let tag = match mac_matches(&settings, &key, version, request, &signature) {
+            Ok(tag) => tag,
             Err(err) => return answer(about(err)),
         };
-        let seen = std::str::from_utf8(&seen).unwrap_or_default();
         let partition = [claims.issuer(), claims.client_id().unwrap_or_default()];
+        let seen = Seen::Mac { tag: &tag, hex: &signature };
         let first = settings.replay.first_use(&partition, seen, now, until).await;
         if let Err(err) = first.check(AuthErrorKind::SignatureReplayed) {
             return answer(about(err));
         }
         Ok(Request::from_parts(parts, B::from(bytes)))
-    }))
+    }
 }
 
-/// Whether `signature` is the request's HMAC: if so, the signature in lowercase (what the
-/// replay memory remembers: only a signature that verified, so nobody can fill it).
+/// Whether `signature` is the request's HMAC: if so, its tag (what the replay memory
+/// remembers: only a signature that verified, so nobody can fill it).
 fn mac_matches(
     settings: &Settings,
     key: &MacKey,
     version: SignatureVersion,
     request: Parts<'_>,
     signature: &str,
-) -> Result<[u8; 64], AuthError> {
-    if !verify(key, version, request, signature) {
+) -> Result<[u8; 32], AuthError> {
+    let Some(tag) = verify(key, version, request, signature) else {
         // Server side only: the URL the signature was checked over, so a caller that
         // signed another spelling of it (localhost for 127.0.0.1, http for https) can be
         // told why. Never the signature or the secret.
@@ -300,10 +339,6 @@ fn mac_matches(
         #[cfg(not(feature = "tracing"))]
         let _ = settings;
         return Err(AuthError::new(AuthErrorKind::SignatureMismatch));
-    }
-    // `verify` took 64 hex digits.
-    let mut seen = [0u8; 64];
-    seen.copy_from_slice(signature.as_bytes());
-    seen.make_ascii_lowercase();
-    Ok(seen)
+    };
+    Ok(tag)
 }
