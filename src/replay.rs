@@ -56,10 +56,10 @@ pub(crate) enum FirstUse {
     Unavailable,
 }
 
-/// Sixteen bytes an entry: a 64-bit keyed digest of
-/// (partition, value), the unix second it is remembered until, and its partition's 32-bit hash. Two live
-/// values share a digest with odds of about one in 10¹³ at a million entries, and then the
-/// later one is refused as a replay: never a replay let in.
+/// Sixteen bytes an entry: a 64-bit digest of (partition, value) (see [`Seen`]), the unix
+/// second it is remembered until, and its partition's 32-bit hash. Two live values share a
+/// digest with odds of about one in 10¹³ at a million entries, and then the later one is
+/// refused as a replay: never a replay let in.
 #[derive(Default)]
 struct Shard {
     /// Digest → (unix second it is remembered until, partition).
